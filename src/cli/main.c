@@ -1,0 +1,46 @@
+/* The oddone command-line program: dispatches to one subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "core/threads.h"
+
+static void print_usage(FILE *stream)
+{
+    fprintf(stream,
+            "usage: oddone COMMAND [OPTIONS]\n"
+            "\n"
+            "Finds the odd one out among several instances of one object seen in posed views.\n"
+            "\n"
+            "commands:\n"
+            "  version     print the version and the libraries in use\n"
+            "  help        print this text\n");
+}
+
+static int run_version(void)
+{
+    const dnnl_version_t *dnnl = dnnl_version();
+    printf("oddone %s\n", ODDONE_VERSION);
+    printf("oneDNN %d.%d.%d (cpu runtime %s)\n", dnnl->major, dnnl->minor, dnnl->patch,
+           dnnl->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other");
+    printf("threads %d\n", od_get_num_threads());
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return 2;
+    }
+    const char *command = argv[1];
+    if (strcmp(command, "help") == 0 || strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0) {
+        print_usage(stdout);
+        return 0;
+    }
+    if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0)
+        return run_version();
+    fprintf(stderr, "oddone: unknown command \"%s\"; run \"oddone help\" for the list\n", command);
+    return 2;
+}
