@@ -1,0 +1,55 @@
+/* Elementwise activations and GEGLU, forward and backward.
+ *
+ * Every function works on a flat buffer of `count` floats, so the layout of
+ * the tensor (channels-last volume, token sequence) does not matter, except
+ * GEGLU, which splits the channel dimension of (rows, 2 * C) into halves.
+ *
+ * In-place: each forward may be called with out == in. The backward of
+ * ReLU and ReLU6 reads the forward's output, so they still work after an
+ * in-place forward; LeakyReLU, GELU and GEGLU read the forward's input.
+ * d_in may not alias d_out, because the backward accumulates into d_in
+ * (d_in += local gradient * d_out), as every backward in oddone does. */
+#ifndef ODDONE_NN_ACTIVATION_H
+#define ODDONE_NN_ACTIVATION_H
+
+#include <stdint.h>
+
+/* ReLU: out = max(in, 0). */
+void od_relu_forward(float *out, const float *in, int64_t count);
+/* d_in += d_out where out > 0. */
+void od_relu_backward(float *d_in, const float *d_out, const float *out, int64_t count);
+
+/* ReLU6: out = min(max(in, 0), 6). */
+void od_relu6_forward(float *out, const float *in, int64_t count);
+/* d_in += d_out where 0 < out < 6, which is where 0 < in < 6 (PyTorch's
+ * hardtanh gradient, zero at both kinks). */
+void od_relu6_backward(float *d_in, const float *d_out, const float *out, int64_t count);
+
+/* LeakyReLU: out = in > 0 ? in : negative_slope * in. */
+void od_leaky_relu_forward(float *out, const float *in, int64_t count, float negative_slope);
+/* d_in += (in > 0 ? 1 : negative_slope) * d_out. */
+void od_leaky_relu_backward(float *d_in, const float *d_out, const float *in, int64_t count,
+                            float negative_slope);
+
+/* GELU, exact form: out = in * Phi(in) with Phi the standard normal CDF,
+ * 0.5 * (1 + erf(in / sqrt(2))). This is PyTorch's default (approximate="none"). */
+void od_gelu_forward(float *out, const float *in, int64_t count);
+void od_gelu_backward(float *d_in, const float *d_out, const float *in, int64_t count);
+
+/* GELU, tanh form (PyTorch's approximate="tanh"):
+ * out = 0.5 * in * (1 + tanh(sqrt(2 / pi) * (in + 0.044715 * in^3))). */
+void od_gelu_tanh_forward(float *out, const float *in, int64_t count);
+void od_gelu_tanh_backward(float *d_in, const float *d_out, const float *in, int64_t count);
+
+/* GEGLU: in is (rows, 2 * channels), out is (rows, channels).
+ * The first half of each row is the value a, the second half the gate b:
+ * out = a * gelu(b), with the exact GELU. In PyTorch terms:
+ *     a, b = x.chunk(2, dim=-1); out = a * F.gelu(b)
+ * out may not alias in (the rows have different lengths). */
+void od_geglu_forward(float *out, const float *in, int64_t rows, int64_t channels);
+/* d_in is (rows, 2 * channels), d_out is (rows, channels), in is the
+ * forward's input (rows, 2 * channels). */
+void od_geglu_backward(float *d_in, const float *d_out, const float *in, int64_t rows,
+                       int64_t channels);
+
+#endif
