@@ -1,0 +1,57 @@
+#!/bin/sh
+# Runs the whole test suite: every test of the optimized build (unit and
+# slow), then the unit tests again in a build with AddressSanitizer and
+# UndefinedBehaviorSanitizer. Prints one closing "N passed, N failed" line
+# that counts both runs, and exits non-zero when any test failed.
+set -u
+cd "$(dirname "$0")/.."
+jobs=${JOBS:-2}
+passed=0
+failed=0
+
+# Runs ctest in build folder $1 with the extra arguments that follow, and
+# adds its counts to the totals.
+run_ctest() {
+    folder=$1
+    shift
+    log=$(mktemp)
+    (cd "$folder" && ctest --output-on-failure -j"$jobs" "$@") 2>&1 | tee "$log"
+    summary=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1)
+    rm -f "$log"
+    if [ -z "$summary" ]; then
+        echo "check: ctest in $folder printed no summary" >&2
+        failed=$((failed + 1))
+        return
+    fi
+    total=$(echo "$summary" | sed -E 's/.* out of ([0-9]+).*/\1/')
+    bad=$(echo "$summary" | sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/')
+    passed=$((passed + total - bad))
+    failed=$((failed + bad))
+}
+
+build_tree() {
+    folder=$1
+    shift
+    if ! cmake -S . -B "$folder" "$@" >/dev/null || ! cmake --build "$folder" -j"$jobs" >/dev/null; then
+        echo "check: building $folder failed; rerun: cmake --build $folder" >&2
+        failed=$((failed + 1))
+        return 1
+    fi
+}
+
+echo "check: optimized build, all tests" >&2
+if build_tree build -DCMAKE_BUILD_TYPE=Release; then
+    run_ctest build
+fi
+
+echo "check: sanitizer build, unit tests" >&2
+if build_tree build-sanitize -DCMAKE_BUILD_TYPE=Debug -DODDONE_SANITIZE=ON; then
+    # oneDNN's JIT code and OpenMP's runtime are not instrumented; leak
+    # reports from the OpenMP runtime's thread pool are not ours.
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        run_ctest build-sanitize -L unit
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
