@@ -13,6 +13,7 @@
 #define ODDONE_NN_ACTIVATION_H
 
 #include <stdint.h>
+#include <string.h>
 
 /* ReLU: out = max(in, 0). */
 void od_relu_forward(float *out, const float *in, int64_t count);
@@ -51,5 +52,43 @@ void od_geglu_forward(float *out, const float *in, int64_t rows, int64_t channel
  * forward's input (rows, 2 * channels). */
 void od_geglu_backward(float *d_in, const float *d_out, const float *in, int64_t rows,
                        int64_t channels);
+
+/* exp(x) in float, written so that GCC vectorises loops that call it
+ * (libm's expf is a scalar call). The range reduction x = n ln2 + r and the
+ * degree-6 polynomial for exp(r) on |r| <= ln2 / 2 use the coefficients of
+ * Cephes' expf (S. Moshier); the error is within 2 ulp for normal results.
+ * Inputs below -87.33 (where exp underflows to subnormals) return 0, and
+ * inputs above 88.3 return exp(88.3) instead of infinity. Used by GELU,
+ * GEGLU and softmax. */
+static inline float od_exp_vec(float x)
+{
+    const float log2e = 1.44269504088896341f;
+    const float ln2_hi = 0.693145751953125f;        /* ln 2 with few mantissa bits, so n * ln2_hi is exact */
+    const float ln2_lo = 1.428606765330187045e-06f; /* ln 2 - ln2_hi */
+    const float round_shift = 12582912.0f;          /* 1.5 * 2^23: adding it rounds to an integer */
+
+    float clamped = x < -87.33f ? -87.33f : x;
+    clamped = clamped > 88.3f ? 88.3f : clamped; /* keeps n <= 127 */
+    float shifted = clamped * log2e + round_shift;
+    float n = shifted - round_shift;
+    float r = clamped - n * ln2_hi;
+    r = r - n * ln2_lo;
+
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+
+    /* The low mantissa bits of `shifted` hold n; move n + 127 into the exponent field. */
+    uint32_t bits;
+    memcpy(&bits, &shifted, sizeof bits);
+    bits = (bits + 127u) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return x < -87.33f ? 0.0f : p * scale;
+}
 
 #endif
