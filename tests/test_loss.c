@@ -285,6 +285,70 @@ static void losses_identical_across_threads(void)
     od_free(grad[1]);
 }
 
+/* The fused call runs the same kernel over the same blocks as the
+ * separate calls, so it must give the same bits. */
+static void fused_call_matches_separate_calls(void)
+{
+    const int64_t rows = 3001, channels = 3; // several summation blocks, odd sizes
+    const int64_t count = rows * channels;
+    float *pred = od_alloc_floats(count), *target = od_alloc_floats(count), *weight = od_alloc_floats(rows);
+    float *separate = od_alloc_floats(count), *fused = od_alloc_floats(count);
+    od_rng rng;
+    od_rng_seed(&rng, 11);
+    od_rng_fill_normal(&rng, pred, count, 0.0f, 2.0f);
+    od_rng_fill_uniform(&rng, target, count, 0.0f, 1.0f);
+    od_rng_fill_uniform(&rng, weight, rows, 0.0f, 1.0f);
+    od_error err;
+
+    for (int kind = 0; kind < 3; kind++) {
+        for (int r = 0; r < 2; r++) {
+            od_loss_reduction reduction = r == 0 ? OD_LOSS_MEAN : OD_LOSS_WEIGHTED_MEAN;
+            float loss_separate = NAN, loss_fused = NAN, loss_only = NAN;
+            memset(separate, 0, (size_t)count * sizeof(float));
+            memset(fused, 0, (size_t)count * sizeof(float));
+            int status = 0;
+            if (kind == LOSS_BCE) {
+                status |= od_bce_with_logits_forward(&loss_separate, pred, target, count, 0.7f, 0.3f, reduction,
+                                                     &err);
+                status |= od_bce_with_logits_backward(separate, pred, target, count, 0.7f, 0.3f, reduction,
+                                                      0.1f, &err);
+                status |= od_bce_with_logits_forward_backward(&loss_fused, fused, pred, target, count, 0.7f,
+                                                              0.3f, reduction, 0.1f, &err);
+                status |= od_bce_with_logits_forward_backward(&loss_only, NULL, pred, target, count, 0.7f, 0.3f,
+                                                              reduction, 0.1f, &err);
+            } else if (kind == LOSS_MSE) {
+                status |= od_mse_loss_forward(&loss_separate, pred, target, weight, rows, channels, reduction,
+                                              &err);
+                status |= od_mse_loss_backward(separate, pred, target, weight, rows, channels, reduction, 0.1f,
+                                               &err);
+                status |= od_mse_loss_forward_backward(&loss_fused, fused, pred, target, weight, rows, channels,
+                                                       reduction, 0.1f, &err);
+                status |= od_mse_loss_forward_backward(&loss_only, NULL, pred, target, weight, rows, channels,
+                                                       reduction, 0.1f, &err);
+            } else {
+                status |= od_cosine_loss_forward(&loss_separate, pred, target, weight, rows, channels,
+                                                 OD_COSINE_EPS, reduction, &err);
+                status |= od_cosine_loss_backward(separate, pred, target, weight, rows, channels, OD_COSINE_EPS,
+                                                  reduction, 0.1f, &err);
+                status |= od_cosine_loss_forward_backward(&loss_fused, fused, pred, target, weight, rows,
+                                                          channels, OD_COSINE_EPS, reduction, 0.1f, &err);
+                status |= od_cosine_loss_forward_backward(&loss_only, NULL, pred, target, weight, rows, channels,
+                                                          OD_COSINE_EPS, reduction, 0.1f, &err);
+            }
+            OD_CHECK(status == 0);
+            OD_CHECK(loss_separate == loss_fused);
+            OD_CHECK(loss_only == loss_fused);
+            OD_CHECK(loss_fused > 0.0f);
+            OD_CHECK_IDENTICAL("fused gradient", fused, separate, count);
+        }
+    }
+    od_free(pred);
+    od_free(target);
+    od_free(weight);
+    od_free(separate);
+    od_free(fused);
+}
+
 int main(void)
 {
     OD_RUN(bce_matches_torch);
@@ -295,5 +359,6 @@ int main(void)
     OD_RUN(null_gradient_skipped);
     OD_RUN(bad_arguments_rejected);
     OD_RUN(losses_identical_across_threads);
+    OD_RUN(fused_call_matches_separate_calls);
     return od_test_finish();
 }

@@ -5,8 +5,11 @@
  * Each loss has a forward that writes the scalar loss and a backward that
  * ACCUMULATES scale * d(loss)/d(prediction) into the gradient buffer, where
  * scale is the upstream gradient (the loss weight in the total loss, e.g.
- * 0.1 for reconstruction in stage 2). Only the prediction gets a gradient:
- * targets are data or a frozen teacher.
+ * 0.1 for reconstruction in stage 2). Only the prediction gets a gradient,
+ * because targets are data or a frozen teacher. The fused
+ * *_forward_backward call does both in one pass over the data and gives
+ * the same bits as the two separate calls. Its loss pointer or gradient
+ * buffer may be NULL to skip that output.
  *
  * Sums are taken in float64 over blocks whose bounds depend only on the
  * sizes, and the blocks are added in order, so the loss is bit-identical
@@ -57,6 +60,10 @@ int od_bce_with_logits_backward(float *dlogits, const float *logits, const float
                                 float weight_anomalous, float weight_normal, od_loss_reduction reduction,
                                 float scale, od_error *err);
 
+int od_bce_with_logits_forward_backward(float *loss, float *dlogits, const float *logits, const float *targets,
+                                        int64_t count, float weight_anomalous, float weight_normal,
+                                        od_loss_reduction reduction, float scale, od_error *err);
+
 /* ---- mean squared error ------------------------------------------------- */
 
 /* pred and target are (rows, channels); row_weight is (rows,) or NULL and
@@ -73,6 +80,10 @@ int od_mse_loss_forward(float *loss, const float *pred, const float *target, con
 int od_mse_loss_backward(float *dpred, const float *pred, const float *target, const float *row_weight,
                          int64_t rows, int64_t channels, od_loss_reduction reduction, float scale,
                          od_error *err);
+
+int od_mse_loss_forward_backward(float *loss, float *dpred, const float *pred, const float *target,
+                                 const float *row_weight, int64_t rows, int64_t channels,
+                                 od_loss_reduction reduction, float scale, od_error *err);
 
 /* ---- 1 - cosine similarity ---------------------------------------------- */
 
@@ -96,5 +107,9 @@ int od_cosine_loss_forward(float *loss, const float *pred, const float *target, 
 int od_cosine_loss_backward(float *dpred, const float *pred, const float *target, const float *row_weight,
                             int64_t rows, int64_t channels, float eps, od_loss_reduction reduction,
                             float scale, od_error *err);
+
+int od_cosine_loss_forward_backward(float *loss, float *dpred, const float *pred, const float *target,
+                                    const float *row_weight, int64_t rows, int64_t channels, float eps,
+                                    od_loss_reduction reduction, float scale, od_error *err);
 
 #endif

@@ -7,6 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "core/mem.h"
 #include "io/safetensors.h"
 
@@ -16,8 +21,22 @@
 #define CLIP_BLOCK 4096
 /* torch.nn.utils.clip_grad_norm_ adds this to the norm before dividing. */
 #define CLIP_NORM_EPS 1e-6
+/* Each thread updates a run of whole 64-byte cache lines of a parameter. */
+#define ADAM_CHUNK_ALIGN 16
 /* Longest "<name>.<suffix>" key of a saved tensor. */
 #define STATE_KEY_MAX 512
+
+/* Per-parameter float32 scalars of one step, rounded as PyTorch rounds
+ * its Python-float arguments to the tensor's dtype. */
+typedef struct adam_scalars {
+    float beta1, one_minus_beta1;
+    float beta2, one_minus_beta2;
+    float neg_step_size;         /* -lr / (1 - beta1^t) */
+    float bias_correction2_sqrt; /* sqrt(1 - beta2^t) */
+    float eps;
+    float l2;    /* weight_decay for the L2 form, else 0 */
+    float decay; /* 1 - lr * weight_decay for the decoupled form, else 1 */
+} adam_scalars;
 
 typedef struct adam_param {
     char *name;
@@ -30,6 +49,7 @@ typedef struct adam_param {
     int ndim;
     int64_t shape[OD_MAX_DIMS];
     int64_t steps;
+    adam_scalars step_scalars; /* of the step in progress */
 } adam_param;
 
 struct od_adam {
@@ -178,18 +198,6 @@ const float *od_adam_exp_avg_sq(const od_adam *adam, int index) { return adam->p
 
 /* ---- the update ----------------------------------------------------------- */
 
-/* Per-parameter float32 scalars of one step, rounded as PyTorch rounds
- * its Python-float arguments to the tensor's dtype. */
-typedef struct adam_scalars {
-    float beta1, one_minus_beta1;
-    float beta2, one_minus_beta2;
-    float neg_step_size;         /* -lr / (1 - beta1^t) */
-    float bias_correction2_sqrt; /* sqrt(1 - beta2^t) */
-    float eps;
-    float l2;    /* weight_decay for the L2 form, else 0 */
-    float decay; /* 1 - lr * weight_decay for the decoupled form, else 1 */
-} adam_scalars;
-
 static adam_scalars scalars_of_step(const od_adam_group_config *c, int64_t step)
 {
     double bias_correction1 = 1.0 - pow(c->beta1, (double)step);
@@ -208,15 +216,39 @@ static adam_scalars scalars_of_step(const od_adam_group_config *c, int64_t step)
     return s;
 }
 
-static void adam_update(const adam_param *p, adam_scalars s)
+/* Updates elements [begin, end) of one parameter. Every operation is an
+ * IEEE float32 operation with one rounding, so the AVX-512 loop and the
+ * scalar loop give the same bits. The vector loop is written out because
+ * GCC keeps sqrtf a library call (for errno) unless -fno-math-errno. */
+static void adam_update_range(const adam_param *p, int64_t begin, int64_t end)
 {
-    // value, grad, exp_avg, exp_avg_sq are (numel,); runs inside a parallel region
+    // value, grad, exp_avg, exp_avg_sq are (numel,)
+    const adam_scalars s = p->step_scalars;
     float *restrict value = p->value;
     const float *restrict grad = p->grad;
     float *restrict m = p->exp_avg;
     float *restrict v = p->exp_avg_sq;
-#pragma omp for simd schedule(static) nowait
-    for (int64_t i = 0; i < p->numel; i++) {
+    int64_t i = begin;
+#if defined(__AVX512F__)
+    const __m512 l2 = _mm512_set1_ps(s.l2), decay = _mm512_set1_ps(s.decay);
+    const __m512 beta1 = _mm512_set1_ps(s.beta1), one_minus_beta1 = _mm512_set1_ps(s.one_minus_beta1);
+    const __m512 beta2 = _mm512_set1_ps(s.beta2), one_minus_beta2 = _mm512_set1_ps(s.one_minus_beta2);
+    const __m512 bias_correction2_sqrt = _mm512_set1_ps(s.bias_correction2_sqrt);
+    const __m512 eps = _mm512_set1_ps(s.eps), neg_step_size = _mm512_set1_ps(s.neg_step_size);
+    for (; i + 16 <= end; i += 16) {
+        __m512 old_value = _mm512_loadu_ps(value + i);
+        __m512 g = _mm512_fmadd_ps(old_value, l2, _mm512_loadu_ps(grad + i));
+        __m512 param = _mm512_mul_ps(old_value, decay);
+        __m512 m_new = _mm512_fmadd_ps(g, one_minus_beta1, _mm512_mul_ps(_mm512_loadu_ps(m + i), beta1));
+        __m512 v_new = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(v + i), beta2),
+                                     _mm512_mul_ps(_mm512_mul_ps(one_minus_beta2, g), g));
+        __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(v_new), bias_correction2_sqrt), eps);
+        _mm512_storeu_ps(m + i, m_new);
+        _mm512_storeu_ps(v + i, v_new);
+        _mm512_storeu_ps(value + i, _mm512_add_ps(param, _mm512_mul_ps(neg_step_size, _mm512_div_ps(m_new, denom))));
+    }
+#endif
+    for (; i < end; i++) {
         // fused multiply-adds where PyTorch's vectorised add with alpha uses them
         float g = fmaf(value[i], s.l2, grad[i]);
         float param = value[i] * s.decay;
@@ -231,31 +263,26 @@ static void adam_update(const adam_param *p, adam_scalars s)
 
 void od_adam_step(od_adam *adam)
 {
-    int count = adam->param_count;
-    adam_scalars *scalars = malloc((size_t)(count > 0 ? count : 1) * sizeof *scalars);
-    if (scalars == NULL) {
-        // one parameter at a time needs no table
-        for (int i = 0; i < count; i++) {
-            adam_param *p = &adam->params[i];
-            p->steps++;
-            adam_scalars s = scalars_of_step(&adam->groups[p->group], p->steps);
-#pragma omp parallel
-            adam_update(p, s);
-        }
-        return;
-    }
-    for (int i = 0; i < count; i++) {
+    for (int i = 0; i < adam->param_count; i++) {
         adam_param *p = &adam->params[i];
         p->steps++;
-        scalars[i] = scalars_of_step(&adam->groups[p->group], p->steps);
+        p->step_scalars = scalars_of_step(&adam->groups[p->group], p->steps);
     }
 
-    // one parallel region for all parameters; each is split statically and
-    // without a barrier between them, as they are independent
+    // one parallel region for all parameters, each split evenly over the
+    // threads in runs of whole cache lines, with no barrier in between
 #pragma omp parallel
-    for (int i = 0; i < count; i++)
-        adam_update(&adam->params[i], scalars[i]);
-    free(scalars);
+    {
+        const int64_t thread = omp_get_thread_num(), threads = omp_get_num_threads();
+        for (int i = 0; i < adam->param_count; i++) {
+            const adam_param *p = &adam->params[i];
+            int64_t chunk = (p->numel + threads - 1) / threads;
+            chunk = (chunk + ADAM_CHUNK_ALIGN - 1) / ADAM_CHUNK_ALIGN * ADAM_CHUNK_ALIGN;
+            int64_t begin = thread * chunk < p->numel ? thread * chunk : p->numel;
+            int64_t end = begin + chunk < p->numel ? begin + chunk : p->numel;
+            adam_update_range(p, begin, end);
+        }
+    }
 }
 
 void od_adam_zero_grad(od_adam *adam)
