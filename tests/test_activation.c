@@ -13,8 +13,8 @@
 /* Tolerances. ReLU and ReLU6 select or copy values, so they must match
  * exactly. LeakyReLU multiplies by 0.2f, which differs from 0.2 in the last
  * bit, hence 1e-6 relative. GELU's erfc has a relative error below 1.2e-7
- * and exp about 2 ulp; a few roundings more give the 2e-6 relative bound,
- * and 1e-7 absolute covers outputs that are tiny next to the input.
+ * and exp about 2 ulp, so a few roundings more stay within 2e-6 relative.
+ * The 1e-7 absolute bound covers outputs that are tiny next to the input.
  * GEGLU's gate gradient a * (Phi(b) + b phi(b)) cancels near b = -0.75,
  * where terms of size |a d_out| * 0.3 (up to about 3 here) leave a result
  * near 0.01, so a few float roundings of those terms allow 2e-6 absolute. */
@@ -49,8 +49,8 @@ static od_tensor *case_tensor(const od_safetensors *st, const char *prefix, cons
 
 /* Runs one activation on the shared input and checks the output, the
  * gradient, that a second backward adds the gradient again, and that the
- * forward works in place. backward_reads_output says which buffer the
- * backward takes (the forward's output or its input). */
+ * forward works in place. backward_reads_output selects the buffer the
+ * backward takes: the forward's output (1) or its input (0). */
 static void check_activation(const char *name, forward_fn forward, backward_fn backward,
                              int backward_reads_output, float atol, float rtol)
 {

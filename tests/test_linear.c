@@ -71,7 +71,7 @@ static void linear_matches_torch(void)
             float *d_b = od_alloc_floats(n_out);
             float *twice = od_alloc_floats(rows * n_in + n_out * n_in + n_out);
 
-            /* out holds garbage first: the forward must overwrite it */
+            /* out starts with garbage, which the forward must overwrite */
             for (int64_t k = 0; k < rows * n_out; k++)
                 out[k] = 1e6f;
             od_linear_forward(out, x->data, weight->data, bias ? bias->data : NULL, rows, n_in,

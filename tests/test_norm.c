@@ -14,7 +14,7 @@
 #include "testlib.h"
 
 /* Tolerances. Inputs and outputs are O(1), and one case has mean 5 next to
- * a standard deviation of 0.5; the C code accumulates in float within
+ * a standard deviation of 0.5. The C code accumulates in float within
  * blocks and in double across them, so outputs and saved statistics stay
  * within a few float roundings (1e-5 relative, 2e-6 absolute). Gradients
  * sum up to 2100 float terms per channel, and the parameter gradients
@@ -221,7 +221,7 @@ static void batchnorm_matches_torch(void)
 
 static void batchnorm_without_affine(void)
 {
-    /* gamma = beta = NULL: channel 0 holds 1, 2, 3, 4, channel 1 holds 5 x 4. */
+    /* gamma = beta = NULL. Channel 0 contains 1, 2, 3, 4 and channel 1 contains 5 four times. */
     const float in[8] = {1, 5, 2, 5, 3, 5, 4, 5};
     float out[8], mean[2], rstd[2];
     od_batchnorm_forward(out, mean, rstd, in, NULL, NULL, 4, 2, 0.0f);

@@ -93,7 +93,7 @@ static void check_pool_case(const od_safetensors *st, const char *prefix, int sp
     OD_CHECK(expected_out == out_count);
 
     OD_CHECK_CLOSE(prefix, out, want_out->data, out_count, POOL_ATOL, POOL_RTOL);
-    /* two backward calls: d_x holds twice the gradient */
+    /* after two backward calls, d_x contains twice the gradient */
     for (int64_t k = 0; k < in_count; k++)
         twice[k] = 2.0f * want_d_x->data[k];
     OD_CHECK_CLOSE(prefix, d_x, twice, in_count, 2 * POOL_ATOL, POOL_RTOL);

@@ -1,7 +1,7 @@
 """Reference values for the layers in src/nn/: activations, normalization,
 linear, softmax and average pooling.
 
-Inputs are drawn in float32 (what the C code sees), the forward and backward
+Inputs are drawn in float32 (the C code reads them as float32), the forward and backward
 run in float64 through autograd, and the results are stored as float32.
 Shapes are deliberately awkward: one row, one channel, channel counts that
 are not a multiple of 16, and sizes that cross the C code's internal chunk

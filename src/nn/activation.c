@@ -19,6 +19,7 @@
 #define OD_INV_SQRT_2PI 0.39894228040143268f /* 1 / sqrt(2 pi) */
 #define OD_SQRT_2_OVER_PI 0.79788456080286536f
 #define OD_GELU_TANH_CUBIC 0.044715f
+#define OD_ERFC_Z_MAX 9.0f
 
 /* erfc(z) for z >= 0 as t * exp(poly(t) - z^2) with t = 1 / (1 + z / 2):
  * the Chebyshev fit "erfcc" of Press et al., Numerical Recipes in C (2nd
@@ -26,18 +27,21 @@
  * Being relative, it keeps the GELU of large negative inputs accurate. */
 static inline float erfc_nonnegative(float z)
 {
-    float t = 1.0f / (1.0f + 0.5f * z);
+    /* erfc(9) = 4e-37; clamping there keeps the exponent inside the range of
+     * od_exp_vec_in_range, and larger z change the GELU by under 1e-35. */
+    z = z < OD_ERFC_Z_MAX ? z : OD_ERFC_Z_MAX;
+    const float t = 1.0f / fmaf(0.5f, z, 1.0f);
     float p = 0.17087277f;
-    p = p * t - 0.82215223f;
-    p = p * t + 1.48851587f;
-    p = p * t - 1.13520398f;
-    p = p * t + 0.27886807f;
-    p = p * t - 0.18628806f;
-    p = p * t + 0.09678418f;
-    p = p * t + 0.37409196f;
-    p = p * t + 1.00002368f;
-    p = p * t - 1.26551223f;
-    return t * od_exp_vec(p - z * z);
+    p = fmaf(p, t, -0.82215223f);
+    p = fmaf(p, t, 1.48851587f);
+    p = fmaf(p, t, -1.13520398f);
+    p = fmaf(p, t, 0.27886807f);
+    p = fmaf(p, t, -0.18628806f);
+    p = fmaf(p, t, 0.09678418f);
+    p = fmaf(p, t, 0.37409196f);
+    p = fmaf(p, t, 1.00002368f);
+    p = fmaf(p, t, -1.26551223f);
+    return t * od_exp_vec_in_range(fmaf(-z, z, p));
 }
 
 /* Phi(x), the standard normal CDF, through erfc of |x| so that the tail

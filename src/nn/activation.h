@@ -12,6 +12,7 @@
 #ifndef ODDONE_NN_ACTIVATION_H
 #define ODDONE_NN_ACTIVATION_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -53,34 +54,32 @@ void od_geglu_forward(float *out, const float *in, int64_t rows, int64_t channel
 void od_geglu_backward(float *d_in, const float *d_out, const float *in, int64_t rows,
                        int64_t channels);
 
-/* exp(x) in float, written so that GCC vectorises loops that call it
- * (libm's expf is a scalar call). The range reduction x = n ln2 + r and the
- * degree-6 polynomial for exp(r) on |r| <= ln2 / 2 use the coefficients of
- * Cephes' expf (S. Moshier); the error is within 2 ulp for normal results.
- * Inputs below -87.33 (where exp underflows to subnormals) return 0, and
- * inputs above 88.3 return exp(88.3) instead of infinity. Used by GELU,
- * GEGLU and softmax. */
-static inline float od_exp_vec(float x)
+/* exp(x) in float for x in [-87.33, 88.3], written so that GCC vectorises
+ * loops that call it (libm's expf is a scalar call). The range reduction
+ * x = n ln2 + r and the degree-6 polynomial for exp(r) on |r| <= ln2 / 2
+ * use the coefficients of Cephes' expf (S. Moshier); the error is within
+ * 2 ulp. Outside that range the result is wrong (the exponent field wraps),
+ * so callers that cannot bound x use od_exp_vec. fmaf keeps the polynomial
+ * on fused multiply-adds, which -std=c11 would otherwise not contract. */
+static inline float od_exp_vec_in_range(float x)
 {
     const float log2e = 1.44269504088896341f;
     const float ln2_hi = 0.693145751953125f;        /* ln 2 with few mantissa bits, so n * ln2_hi is exact */
     const float ln2_lo = 1.428606765330187045e-06f; /* ln 2 - ln2_hi */
     const float round_shift = 12582912.0f;          /* 1.5 * 2^23: adding it rounds to an integer */
 
-    float clamped = x < -87.33f ? -87.33f : x;
-    clamped = clamped > 88.3f ? 88.3f : clamped; /* keeps n <= 127 */
-    float shifted = clamped * log2e + round_shift;
-    float n = shifted - round_shift;
-    float r = clamped - n * ln2_hi;
-    r = r - n * ln2_lo;
+    const float shifted = fmaf(x, log2e, round_shift);
+    const float n = shifted - round_shift;
+    float r = fmaf(n, -ln2_hi, x);
+    r = fmaf(n, -ln2_lo, r);
 
     float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    p = fmaf(p, r, 1.3981999507e-3f);
+    p = fmaf(p, r, 8.3334519073e-3f);
+    p = fmaf(p, r, 4.1665795894e-2f);
+    p = fmaf(p, r, 1.6666665459e-1f);
+    p = fmaf(p, r, 5.0000001201e-1f);
+    p = fmaf(p * r, r, r) + 1.0f;
 
     /* The low mantissa bits of `shifted` hold n; move n + 127 into the exponent field. */
     uint32_t bits;
@@ -88,7 +87,17 @@ static inline float od_exp_vec(float x)
     bits = (bits + 127u) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return x < -87.33f ? 0.0f : p * scale;
+    return p * scale;
+}
+
+/* exp(x) in float for any x: inputs below -87.33 (where exp underflows to
+ * subnormals) return 0, inputs above 88.3 return exp(88.3) instead of
+ * infinity, and NaN stays NaN. Used by GELU, GEGLU and softmax. */
+static inline float od_exp_vec(float x)
+{
+    float clamped = x < -87.33f ? -87.33f : x;
+    clamped = clamped > 88.3f ? 88.3f : clamped; /* keeps n <= 127 */
+    return x < -87.33f ? 0.0f : od_exp_vec_in_range(clamped);
 }
 
 #endif

@@ -22,7 +22,7 @@
 #define OD_NORM_CHUNK 64
 /* Row partitions for the statistics; fixed, so results match across thread counts. */
 #define OD_NORM_PARTS 16
-/* Fewest rows worth a partition of their own. */
+/* Minimum rows per partition; smaller inputs use fewer partitions. */
 #define OD_NORM_ROWS_PER_PART_MIN 1024
 /* Values per block summed in float before the block joins the double totals. */
 #define OD_NORM_BLOCK_VALUES 1024

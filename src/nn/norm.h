@@ -52,8 +52,8 @@ void od_batchnorm_inference_forward(float *out, const float *in, const float *ru
 
 /* ---- group normalization ---------------------------------------------- */
 
-/* in and out are (batch, spatial, channels), channels-last; the channels
- * split into `groups` contiguous groups of channels / groups, and each
+/* in and out are (batch, spatial, channels), channels-last. The channels
+ * split into `groups` contiguous groups of channels / groups each, and each
  * (sample, group) is normalised over spatial * channels / groups values.
  * saved_mean and saved_rstd are (batch, groups); gamma and beta are (channels).
  * Fails when groups does not divide channels or a size is not positive. */

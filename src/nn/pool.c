@@ -2,7 +2,7 @@
  *
  * Both 2D and 3D go through one 3D implementation; a 2D map is a volume of
  * depth 1 pooled with kernel 1 along depth. The forward walks the outputs
- * and sums each window; the backward walks the inputs and gathers every
+ * and sums each window. The backward walks the inputs and gathers every
  * output window that covers them, so no two threads write the same
  * gradient and the summation order is fixed. */
 #include "nn/pool.h"

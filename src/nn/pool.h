@@ -4,8 +4,8 @@
  * Semantics follow PyTorch's avg_pool2d / avg_pool3d with ceil_mode=False:
  * the output size of a dimension is floor((in + 2 pad - kernel) / stride) + 1,
  * and windows may reach into the zero padding. With count_include_pad set
- * (PyTorch's default) every window divides by the full kernel volume, the
- * padded positions included; without it, a window divides by the number of
+ * (PyTorch's default), every window divides by the full kernel volume,
+ * padded positions included. Without it, a window divides by the number of
  * input positions it covers. Sizes, kernels, strides and paddings are given
  * per dimension in the order of the layout: {H, W} or {D, H, W}. */
 #ifndef ODDONE_NN_POOL_H
