@@ -508,7 +508,7 @@ static void fill_quadrants(unsigned char *rgb, int width, int height)
     }
 }
 
-/* Returns which quadrant colour the pixel holds (0-3), or -1. JPEG loss
+/* Returns which quadrant colour the pixel has (0-3), or -1. JPEG loss
  * on flat 8 x 8-aligned blocks stays far under the 0.25 margin. */
 static int quadrant_at(const od_image *image, int x, int y)
 {
@@ -1082,7 +1082,7 @@ static int compare_doubles(const void *a, const void *b)
 
 static void png_decode_speed(void)
 {
-    /* A 256 x 256 RGBA render, the size of the release's views. */
+    /* A 256 x 256 RGBA render, a common size for rendered views. */
     enum { N = 256 };
     unsigned char *rows = malloc(N * N * 4);
     for (int y = 0; y < N; y++) {

@@ -28,8 +28,8 @@
 void od_draw_line(od_image *image, double x0, double y0, double x1, double y1, const float color[3],
                   double thickness);
 
-/* Fills the disc of `radius` pixels around (x, y); the pixel nearest the
- * centre is always drawn when it is inside the image, so radius 0 draws a
+/* Fills the disc of `radius` pixels around (x, y). The pixel nearest the
+ * centre is drawn whenever it is inside the image, so radius 0 draws a
  * single pixel. */
 void od_draw_circle(od_image *image, double x, double y, double radius, const float color[3]);
 

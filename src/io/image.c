@@ -1,12 +1,12 @@
 /* PNG and JPEG decoding into float images, PNG writing, and resizing.
  *
- * Decoding runs in two stages. libpng or libjpeg first produces integer
+ * Decoding runs in two stages. First libpng or libjpeg produces integer
  * samples (decoded_samples: grey, grey + alpha, RGB or RGBA, 8 or 16 bits
- * per sample, big-endian when 16); then one conversion turns them into the
- * float layout the caller asked for, compositing alpha on the way, and
- * applies the EXIF orientation. Both libraries report errors by longjmp,
- * so each decoder runs its library calls in a function that does the
- * setjmp and keeps every allocation in a context the caller frees. */
+ * per sample, big-endian when 16). Then one conversion turns them into
+ * the float layout the caller requested, compositing alpha on the way,
+ * and applies the EXIF orientation. Both libraries report errors by
+ * longjmp, so each decoder runs its library calls in a function that does
+ * the setjmp and keeps every allocation in a context the caller frees. */
 #include "io/image.h"
 
 #include <errno.h>
@@ -33,8 +33,8 @@
 #define DEFLATE_MAX_RATIO 1032
 #define DEFLATE_SLACK_BYTES 4096
 
-/* A progressive JPEG may carry any number of scans, and each pass over the
- * coefficients costs time; real encoders write about 10. */
+/* A progressive JPEG may carry any number of scans, and each one is a
+ * pass over the coefficients. libjpeg's standard progression writes 10. */
 #define JPEG_MAX_SCANS 1000
 
 /* Rec. 601 luma weights, the ones JPEG's YCbCr uses. */
@@ -182,7 +182,7 @@ typedef struct png_context {
     int64_t max_pixels;
     int header_only;
     int truncated;         /* the reader ran past the end of the bytes */
-    int own_error;         /* err already holds a message of ours */
+    int own_error;         /* err already contains our own message */
     char message[256];     /* libpng's message */
     png_structp png;
     png_infop info;
@@ -201,7 +201,7 @@ static void png_on_error(png_structp png, png_const_charp message)
 static void png_on_warning(png_structp png, png_const_charp message)
 {
     /* Warnings (bad ancillary chunks, unknown profiles) leave the pixels
-     * intact; printing them would only add noise to a command's output. */
+     * intact, so printing them would only add noise to a command's output. */
     (void)png;
     (void)message;
 }
@@ -378,10 +378,10 @@ static void jpeg_on_error(j_common_ptr cinfo)
     longjmp(context->jump, 1);
 }
 
-/* libjpeg reports damaged data as warnings and goes on with grey
- * pixels; oddone treats them as errors, because a view with invented
- * pixels is silently wrong. Warnings that leave the pixels exact are
- * ignored. Trace messages (level >= 0) are dropped. */
+/* libjpeg reports damaged data as warnings and goes on with grey pixels.
+ * Here they are errors, because a view with invented pixels is silently
+ * wrong. Warnings that leave the pixels exact are ignored, and trace
+ * messages (level >= 0) are dropped. */
 static void jpeg_on_message(j_common_ptr cinfo, int level)
 {
     if (level >= 0)
@@ -580,8 +580,8 @@ static void samples_to_floats(const decoded_samples *s, const unsigned char *row
     }
 }
 
-/* Writes one row of `width` pixels in the requested layout. `in` holds
- * s->channels floats per pixel (grey, grey + alpha, RGB or RGBA). */
+/* Writes one row of `width` pixels in the requested layout. `in` contains
+ * in_channels floats per pixel (grey, grey + alpha, RGB or RGBA). */
 static void convert_row(const float *in, int in_channels, int width, od_image_mode mode, int keep_alpha,
                         const float background[3], float *out)
 {
@@ -696,7 +696,9 @@ static int samples_to_image(const decoded_samples *s, od_image_mode mode,
                             const od_image_read_options *options, const char *source, od_image *out,
                             od_error *err)
 {
-    int out_channels = mode != OD_IMAGE_MODE_COLOR ? 1 : options->keep_alpha ? 4 : 3;
+    int out_channels = 1;
+    if (mode == OD_IMAGE_MODE_COLOR)
+        out_channels = options->keep_alpha ? 4 : 3;
     if (od_image_new(s->width, s->height, out_channels, out, err) != 0)
         return od_fail_context(err, "%s", source);
     size_t row_count = (size_t)s->width * s->channels;
