@@ -452,6 +452,38 @@ static void zero_grad_clears_gradients(void)
     od_adam_free(adam);
 }
 
+/* Elements 0-31 go through the 16-wide vector loop and element 32 through
+ * the scalar tail (with any thread count, since runs are whole multiples
+ * of 16). Equal inputs must give equal bits on both paths. */
+static void vector_and_scalar_paths_agree(void)
+{
+    enum { COUNT = 33 };
+    float value[COUNT], grad[COUNT];
+    od_rng rng;
+    od_rng_seed(&rng, 9);
+    od_rng_fill_normal(&rng, value, 16, 0.0f, 1.0f);
+    const int64_t shape[1] = {COUNT};
+    od_adam_group_config config = od_adam_group_defaults(1e-2);
+    config.beta1 = 0.9;
+    config.weight_decay = 0.1;
+    od_adam *adam = od_adam_new(NULL);
+    OD_CHECK(od_adam_add_group(adam, &config, NULL) == 0);
+    OD_CHECK(od_adam_add_param(adam, 0, "w", value, grad, 1, shape, NULL) == 0);
+    for (int i = 16; i < COUNT; i++)
+        value[i] = value[i % 16];
+    for (int step = 0; step < 3; step++) {
+        od_rng_fill_normal(&rng, grad, 16, 0.0f, 1.0f);
+        grad[3] = 1e-9f; // where eps dominates
+        for (int i = 16; i < COUNT; i++)
+            grad[i] = grad[i % 16];
+        od_adam_step(adam);
+    }
+    OD_CHECK_IDENTICAL("second vector", value + 16, value, 16);
+    OD_CHECK_IDENTICAL("scalar tail", value + 32, value, 1);
+    OD_CHECK(value[0] != 0.0f);
+    od_adam_free(adam);
+}
+
 int main(void)
 {
     OD_RUN(adam_product_settings_match_torch);
@@ -463,5 +495,6 @@ int main(void)
     OD_RUN(clip_below_max_norm_unchanged);
     OD_RUN(clip_identical_across_threads);
     OD_RUN(zero_grad_clears_gradients);
+    OD_RUN(vector_and_scalar_paths_agree);
     return od_test_finish();
 }

@@ -245,7 +245,8 @@ static void adam_update_range(const adam_param *p, int64_t begin, int64_t end)
         __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(v_new), bias_correction2_sqrt), eps);
         _mm512_storeu_ps(m + i, m_new);
         _mm512_storeu_ps(v + i, v_new);
-        _mm512_storeu_ps(value + i, _mm512_add_ps(param, _mm512_mul_ps(neg_step_size, _mm512_div_ps(m_new, denom))));
+        __m512 step = _mm512_mul_ps(neg_step_size, _mm512_div_ps(m_new, denom));
+        _mm512_storeu_ps(value + i, _mm512_add_ps(param, step));
     }
 #endif
     for (; i < end; i++) {
