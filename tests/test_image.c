@@ -780,7 +780,7 @@ static void truncated_png_rejected(void)
     damaged[size / 2] ^= 0x55;
     const char *corrupt = temp_path("corrupt.png");
     OD_CHECK(write_bytes(corrupt, damaged, size) == 0);
-    expect_read_error(corrupt, "corrupt PNG");
+    expect_read_error(corrupt, "invalid PNG");
     free(damaged);
     free(bytes);
 }
@@ -819,7 +819,7 @@ static void truncated_jpeg_rejected(void)
         }
         const char *corrupt = temp_path("corrupt.jpg");
         OD_CHECK(write_bytes(corrupt, bytes, size) == 0);
-        expect_read_error(corrupt, "corrupt JPEG");
+        expect_read_error(corrupt, "invalid JPEG");
         free(bytes);
     }
 }
@@ -887,7 +887,7 @@ static void absurd_dimensions_rejected(void)
      * rejected before the pixel buffer is allocated. */
     size = make_png_header(bytes, 10000, 10000);
     OD_CHECK(write_bytes(path, bytes, size) == 0);
-    expect_read_error(path, "truncated or corrupt PNG");
+    expect_read_error(path, "truncated or invalid PNG");
 
     /* The same header is fine to read the size from. */
     int width = 0, height = 0;
@@ -1022,6 +1022,11 @@ static void resize_matches_pytorch(void)
 
     OD_CHECK(od_image_resize(&in, 0, 3, &out, &err) == -1);
     OD_CHECK(contains(err.message, "target size 0 x 3"));
+
+    /* Resizing in place replaces the pixels. */
+    OD_CHECK(od_image_resize(&in, 3, 2, &in, &err) == 0);
+    OD_CHECK(in.width == 3 && in.height == 2);
+    OD_CHECK_CLOSE("in-place downscale", in.pixels, down_2x3, 6, 2e-6f, 0.0f);
     od_image_free(&in);
 }
 

@@ -249,7 +249,7 @@ static int png_decode_with_jump(png_context *context)
     size_t stored_rowbytes = ((size_t)width * png_get_channels(png, info) * (size_t)bit_depth + 7) / 8;
     if (stored_rowbytes * height / DEFLATE_MAX_RATIO > context->size + DEFLATE_SLACK_BYTES) {
         od_fail(context->err,
-                "%s: truncated or corrupt PNG: its header declares %u x %u pixels, more than the "
+                "%s: truncated or invalid PNG: its header declares %u x %u pixels, more than the "
                 "file's %zu bytes can hold",
                 context->source, width, height, context->size);
         context->own_error = 1;
@@ -345,7 +345,7 @@ static int decode_png(const unsigned char *bytes, size_t size, const char *sourc
         return -1;
     if (context.truncated)
         return od_fail(err, "%s: truncated PNG: the file ends before the image data is complete", source);
-    return od_fail(err, "%s: corrupt PNG: %s", source, context.message);
+    return od_fail(err, "%s: invalid PNG: %s", source, context.message);
 }
 
 /* ------------------------------------------------------------------------
@@ -553,9 +553,9 @@ static int decode_jpeg(const unsigned char *bytes, size_t size, const char *sour
         else if (context->truncated)
             od_fail(err, "%s: truncated JPEG: the file ends before the image data is complete", source);
         else if (context->too_many_scans)
-            od_fail(err, "%s: corrupt JPEG: more than %d progressive scans", source, JPEG_MAX_SCANS);
+            od_fail(err, "%s: invalid JPEG: more than %d progressive scans", source, JPEG_MAX_SCANS);
         else
-            od_fail(err, "%s: corrupt JPEG: %s", source, context->message);
+            od_fail(err, "%s: invalid JPEG: %s", source, context->message);
     }
     free(context);
     return status;
@@ -1000,6 +1000,14 @@ static float *resize_weights(int in_size, int out_size, resize_taps *taps)
 int od_image_resize(const od_image *in, int width, int height, od_image *out, od_error *err)
 {
     /* in is (in_height, in_width, C); out is (height, width, C) */
+    if (out == in) {
+        od_image resized;
+        if (od_image_resize(in, width, height, &resized, err) != 0)
+            return -1;
+        od_image_free(out);
+        *out = resized;
+        return 0;
+    }
     memset(out, 0, sizeof *out);
     if (check_image(in, "resize", err) != 0)
         return -1;

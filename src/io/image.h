@@ -115,9 +115,9 @@ int od_image_write_png(const char *path, const od_image *image, od_error *err);
  * support widens with the downscale factor, so shrinking averages every
  * input pixel instead of skipping some (no aliasing), and enlarging is
  * plain bilinear. Each axis is separate. Output pixel centre u maps to
- * input coordinate (u + 0.5) * in_width / width - 0.5. out must not alias
- * in. The caller scales the intrinsics the same way: see
- * od_image_scale_intrinsics. */
+ * input coordinate (u + 0.5) * in_width / width - 0.5. out may be in
+ * itself, whose old pixels are then freed on success. The caller scales
+ * the intrinsics the same way: see od_image_scale_intrinsics. */
 int od_image_resize(const od_image *in, int width, int height, od_image *out, od_error *err);
 
 /* Scales a 3 x 3 row-major pinhole K (OpenCV: pixel centres at integer
