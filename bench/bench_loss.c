@@ -133,7 +133,8 @@ static void bench_adam(od_rng *rng)
     od_adam *adam = od_adam_new(&err);
     od_adam_group_config backbone = od_adam_group_defaults(OD_ADAM_LR_BACKBONE);
     od_adam_group_config matcher = od_adam_group_defaults(OD_ADAM_LR_MATCHER);
-    if (adam == NULL || od_adam_add_group(adam, &backbone, &err) < 0 || od_adam_add_group(adam, &matcher, &err) < 0)
+    if (adam == NULL || od_adam_add_group(adam, &backbone, &err) < 0 ||
+        od_adam_add_group(adam, &matcher, &err) < 0)
         fail("adam setup", &err);
     float *values[ADAM_TENSORS], *grads[ADAM_TENSORS];
     int64_t total = 0;

@@ -36,7 +36,8 @@ static int run_forward(loss_kind kind, float *loss, const od_tensor *pred, const
         return od_bce_with_logits_forward(loss, pred->data, target->data, rows, OD_BCE_WEIGHT_ANOMALOUS,
                                           OD_BCE_WEIGHT_NORMAL, reduction, err);
     case LOSS_MSE:
-        return od_mse_loss_forward(loss, pred->data, target->data, row_weight, rows, channels, reduction, err);
+        return od_mse_loss_forward(loss, pred->data, target->data, row_weight, rows, channels, reduction,
+                                   err);
     default:
         return od_cosine_loss_forward(loss, pred->data, target->data, row_weight, rows, channels,
                                       OD_COSINE_EPS, reduction, err);
@@ -159,7 +160,8 @@ static void bce_saturated_logits_finite(void)
     const float want_loss = (0.3f * 1e4f + 0.7f * 1e4f) / 4.0f;
     OD_CHECK_CLOSE("saturated loss", &loss, &want_loss, 1, 0.0f, 1e-6f);
     float grad[4] = {0};
-    OD_CHECK(od_bce_with_logits_backward(grad, logits, targets, 4, 0.7f, 0.3f, OD_LOSS_MEAN, 1.0f, &err) == 0);
+    OD_CHECK(od_bce_with_logits_backward(grad, logits, targets, 4, 0.7f, 0.3f, OD_LOSS_MEAN, 1.0f, &err) ==
+             0);
     const float want_grad[4] = {0.0f, 0.0f, 0.3f / 4.0f, -0.7f / 4.0f};
     OD_CHECK_CLOSE("saturated grad", grad, want_grad, 4, 1e-9f, 1e-6f);
 }
@@ -188,7 +190,8 @@ static void zero_weights_give_zero_loss(void)
 
     // with class weights of 0 for both classes the BCE weighted mean is 0 too
     loss = NAN;
-    OD_CHECK(od_bce_with_logits_forward(&loss, pred, target, 6, 0.0f, 0.0f, OD_LOSS_WEIGHTED_MEAN, &err) == 0);
+    OD_CHECK(od_bce_with_logits_forward(&loss, pred, target, 6, 0.0f, 0.0f, OD_LOSS_WEIGHTED_MEAN, &err) ==
+             0);
     OD_CHECK(loss == 0.0f);
 }
 
@@ -198,8 +201,8 @@ static void null_gradient_skipped(void)
     const float pred[2] = {1, 2}, target[2] = {0, 1};
     od_error err;
     OD_CHECK(od_mse_loss_backward(NULL, pred, target, NULL, 1, 2, OD_LOSS_MEAN, 1.0f, &err) == 0);
-    OD_CHECK(od_cosine_loss_backward(NULL, pred, target, NULL, 1, 2, OD_COSINE_EPS, OD_LOSS_MEAN, 1.0f, &err) ==
-             0);
+    OD_CHECK(od_cosine_loss_backward(NULL, pred, target, NULL, 1, 2, OD_COSINE_EPS, OD_LOSS_MEAN, 1.0f,
+                                     &err) == 0);
     OD_CHECK(od_bce_with_logits_backward(NULL, pred, target, 2, 0.7f, 0.3f, OD_LOSS_MEAN, 1.0f, &err) == 0);
 }
 
@@ -230,7 +233,8 @@ static void bad_arguments_rejected(void)
 
     OD_CHECK(od_bce_with_logits_forward(&loss, pred, target, 4, -0.7f, 0.3f, OD_LOSS_MEAN, &err) == -1);
     OD_CHECK(strstr(err.message, "class weights must be finite and >= 0, got anomalous -0.7") != NULL);
-    OD_CHECK(od_bce_with_logits_backward(grad, pred, target, 4, 0.7f, INFINITY, OD_LOSS_MEAN, 1.0f, &err) == -1);
+    OD_CHECK(od_bce_with_logits_backward(grad, pred, target, 4, 0.7f, INFINITY, OD_LOSS_MEAN, 1.0f, &err) ==
+             -1);
     OD_CHECK(strstr(err.message, "normal inf") != NULL);
     OD_CHECK(od_bce_with_logits_forward(&loss, pred, target, -3, 0.7f, 0.3f, OD_LOSS_MEAN, &err) == -1);
     OD_CHECK(strstr(err.message, "rows -3") != NULL);
@@ -308,32 +312,32 @@ static void fused_call_matches_separate_calls(void)
             memset(fused, 0, (size_t)count * sizeof(float));
             int status = 0;
             if (kind == LOSS_BCE) {
-                status |= od_bce_with_logits_forward(&loss_separate, pred, target, count, 0.7f, 0.3f, reduction,
-                                                     &err);
+                status |= od_bce_with_logits_forward(&loss_separate, pred, target, count, 0.7f, 0.3f,
+                                                     reduction, &err);
                 status |= od_bce_with_logits_backward(separate, pred, target, count, 0.7f, 0.3f, reduction,
                                                       0.1f, &err);
                 status |= od_bce_with_logits_forward_backward(&loss_fused, fused, pred, target, count, 0.7f,
                                                               0.3f, reduction, 0.1f, &err);
-                status |= od_bce_with_logits_forward_backward(&loss_only, NULL, pred, target, count, 0.7f, 0.3f,
-                                                              reduction, 0.1f, &err);
+                status |= od_bce_with_logits_forward_backward(&loss_only, NULL, pred, target, count, 0.7f,
+                                                              0.3f, reduction, 0.1f, &err);
             } else if (kind == LOSS_MSE) {
                 status |= od_mse_loss_forward(&loss_separate, pred, target, weight, rows, channels, reduction,
                                               &err);
-                status |= od_mse_loss_backward(separate, pred, target, weight, rows, channels, reduction, 0.1f,
-                                               &err);
-                status |= od_mse_loss_forward_backward(&loss_fused, fused, pred, target, weight, rows, channels,
-                                                       reduction, 0.1f, &err);
+                status |= od_mse_loss_backward(separate, pred, target, weight, rows, channels, reduction,
+                                               0.1f, &err);
+                status |= od_mse_loss_forward_backward(&loss_fused, fused, pred, target, weight, rows,
+                                                       channels, reduction, 0.1f, &err);
                 status |= od_mse_loss_forward_backward(&loss_only, NULL, pred, target, weight, rows, channels,
                                                        reduction, 0.1f, &err);
             } else {
                 status |= od_cosine_loss_forward(&loss_separate, pred, target, weight, rows, channels,
                                                  OD_COSINE_EPS, reduction, &err);
-                status |= od_cosine_loss_backward(separate, pred, target, weight, rows, channels, OD_COSINE_EPS,
-                                                  reduction, 0.1f, &err);
+                status |= od_cosine_loss_backward(separate, pred, target, weight, rows, channels,
+                                                  OD_COSINE_EPS, reduction, 0.1f, &err);
                 status |= od_cosine_loss_forward_backward(&loss_fused, fused, pred, target, weight, rows,
                                                           channels, OD_COSINE_EPS, reduction, 0.1f, &err);
-                status |= od_cosine_loss_forward_backward(&loss_only, NULL, pred, target, weight, rows, channels,
-                                                          OD_COSINE_EPS, reduction, 0.1f, &err);
+                status |= od_cosine_loss_forward_backward(&loss_only, NULL, pred, target, weight, rows,
+                                                          channels, OD_COSINE_EPS, reduction, 0.1f, &err);
             }
             OD_CHECK(status == 0);
             OD_CHECK(loss_separate == loss_fused);

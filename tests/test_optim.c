@@ -248,8 +248,8 @@ static void resume_from_saved_state_identical(void)
     for (int i = 0; i < whole.param_count; i++) {
         int64_t count = od_tensor_numel(whole.value[i]);
         OD_CHECK_IDENTICAL(whole.names[i], resumed.value[i]->data, whole.value[i]->data, count);
-        OD_CHECK_IDENTICAL("exp_avg_sq", od_adam_exp_avg_sq(resumed.adam, i), od_adam_exp_avg_sq(whole.adam, i),
-                           count);
+        OD_CHECK_IDENTICAL("exp_avg_sq", od_adam_exp_avg_sq(resumed.adam, i),
+                           od_adam_exp_avg_sq(whole.adam, i), count);
     }
     check_values(&resumed, "resumed", whole.steps - 1);
 

@@ -40,7 +40,8 @@ typedef double (*block_kernel)(const void *context, int64_t begin, int64_t end);
 
 /* Runs `kernel` over fixed blocks of `rows` and returns the sum of the
  * block sums, added in block order. */
-static double sum_over_blocks(block_kernel kernel, const void *context, int64_t rows, int64_t elements_per_row)
+static double sum_over_blocks(block_kernel kernel, const void *context, int64_t rows,
+                              int64_t elements_per_row)
 {
     row_blocks blocks = split_rows(rows, elements_per_row);
     double partial[LOSS_MAX_BLOCKS];
@@ -66,8 +67,8 @@ static int check_sizes(const char *loss, int64_t rows, int64_t channels, od_loss
         return od_fail(err, "%s: rows %lld times channels %lld overflows int64", loss, (long long)rows,
                        (long long)channels);
     if (reduction != OD_LOSS_MEAN && reduction != OD_LOSS_WEIGHTED_MEAN)
-        return od_fail(err, "%s: unknown reduction %d (expected OD_LOSS_MEAN or OD_LOSS_WEIGHTED_MEAN)",
-                       loss, (int)reduction);
+        return od_fail(err, "%s: unknown reduction %d (expected OD_LOSS_MEAN or OD_LOSS_WEIGHTED_MEAN)", loss,
+                       (int)reduction);
     return 0;
 }
 
@@ -146,15 +147,21 @@ static int check_bce(const float *logits, const float *targets, int64_t count, f
     return 0;
 }
 
-int od_bce_with_logits_forward_backward(float *loss, float *dlogits, const float *logits, const float *targets,
-                                        int64_t count, float weight_anomalous, float weight_normal,
-                                        od_loss_reduction reduction, float scale, od_error *err)
+int od_bce_with_logits_forward_backward(float *loss, float *dlogits, const float *logits,
+                                        const float *targets, int64_t count, float weight_anomalous,
+                                        float weight_normal, od_loss_reduction reduction, float scale,
+                                        od_error *err)
 {
     // logits, targets and dlogits are (count,); loss is a scalar
     if (check_bce(logits, targets, count, weight_anomalous, weight_normal, reduction, err) != 0)
         return -1;
 
-    bce_context context = {logits, targets, weight_anomalous, weight_normal, NULL, 0.0, 0};
+    bce_context context = {
+        .logits = logits,
+        .targets = targets,
+        .weight_anomalous = weight_anomalous,
+        .weight_normal = weight_normal,
+    };
     double denominator = (double)count;
     if (reduction == OD_LOSS_WEIGHTED_MEAN) {
         context.sum_class_weights = 1;
@@ -205,7 +212,7 @@ typedef struct mse_context {
     const float *row_weight; /* NULL: every row weighs 1 */
     float *dpred;            /* NULL: loss only */
     int64_t channels;
-    float factor;            /* 2 * scale / denominator, for the gradient */
+    float factor; /* 2 * scale / denominator, for the gradient */
 } mse_context;
 
 /* Rows [begin, end) with row weights. Inlined with channels = 3 (colour)
@@ -276,8 +283,8 @@ static double mse_block(const void *context, int64_t begin, int64_t end)
     return sum;
 }
 
-static int check_pair(const char *loss, const float *pred, const float *target, int64_t rows, int64_t channels,
-                      od_loss_reduction reduction, od_error *err)
+static int check_pair(const char *loss, const float *pred, const float *target, int64_t rows,
+                      int64_t channels, od_loss_reduction reduction, od_error *err)
 {
     if (check_sizes(loss, rows, channels, reduction, err) != 0)
         return -1;
@@ -300,7 +307,14 @@ int od_mse_loss_forward_backward(float *loss, float *dpred, const float *pred, c
             *loss = 0.0f;
         return 0;
     }
-    mse_context context = {pred, target, row_weight, dpred, channels, (float)(2.0 * (double)scale / denominator)};
+    mse_context context = {
+        .pred = pred,
+        .target = target,
+        .row_weight = row_weight,
+        .dpred = dpred,
+        .channels = channels,
+        .factor = (float)(2.0 * (double)scale / denominator),
+    };
     double loss_sum = sum_over_blocks(mse_block, &context, rows, channels);
     if (loss != NULL)
         *loss = (float)(loss_sum / denominator);
@@ -324,8 +338,8 @@ int od_mse_loss_backward(float *dpred, const float *pred, const float *target, c
         return -1;
     if (dpred == NULL)
         return 0;
-    return od_mse_loss_forward_backward(NULL, dpred, pred, target, row_weight, rows, channels, reduction, scale,
-                                        err);
+    return od_mse_loss_forward_backward(NULL, dpred, pred, target, row_weight, rows, channels, reduction,
+                                        scale, err);
 }
 
 /* ---- 1 - cosine similarity ---------------------------------------------- */
@@ -337,7 +351,7 @@ typedef struct cosine_context {
     float *dpred;            /* NULL: loss only */
     int64_t channels;
     float eps;
-    double factor;           /* -scale / denominator, for the gradient of 1 - cos */
+    double factor; /* -scale / denominator, for the gradient of 1 - cos */
 } cosine_context;
 
 /* The row terms run in float64: when pred is nearly parallel to target the
@@ -403,7 +417,15 @@ int od_cosine_loss_forward_backward(float *loss, float *dpred, const float *pred
             *loss = 0.0f;
         return 0;
     }
-    cosine_context context = {pred, target, row_weight, dpred, channels, eps, -(double)scale / denominator};
+    cosine_context context = {
+        .pred = pred,
+        .target = target,
+        .row_weight = row_weight,
+        .dpred = dpred,
+        .channels = channels,
+        .eps = eps,
+        .factor = -(double)scale / denominator,
+    };
     double loss_sum = sum_over_blocks(cosine_block, &context, rows, channels);
     if (loss != NULL)
         *loss = (float)(loss_sum / denominator);
@@ -416,8 +438,8 @@ int od_cosine_loss_forward(float *loss, const float *pred, const float *target, 
 {
     if (loss == NULL)
         return od_fail(err, "cosine_loss: loss must not be NULL");
-    return od_cosine_loss_forward_backward(loss, NULL, pred, target, row_weight, rows, channels, eps, reduction,
-                                           0.0f, err);
+    return od_cosine_loss_forward_backward(loss, NULL, pred, target, row_weight, rows, channels, eps,
+                                           reduction, 0.0f, err);
 }
 
 int od_cosine_loss_backward(float *dpred, const float *pred, const float *target, const float *row_weight,

@@ -60,9 +60,10 @@ int od_bce_with_logits_backward(float *dlogits, const float *logits, const float
                                 float weight_anomalous, float weight_normal, od_loss_reduction reduction,
                                 float scale, od_error *err);
 
-int od_bce_with_logits_forward_backward(float *loss, float *dlogits, const float *logits, const float *targets,
-                                        int64_t count, float weight_anomalous, float weight_normal,
-                                        od_loss_reduction reduction, float scale, od_error *err);
+int od_bce_with_logits_forward_backward(float *loss, float *dlogits, const float *logits,
+                                        const float *targets, int64_t count, float weight_anomalous,
+                                        float weight_normal, od_loss_reduction reduction, float scale,
+                                        od_error *err);
 
 /* ---- mean squared error ------------------------------------------------- */
 

@@ -145,7 +145,8 @@ int od_adam_add_param(od_adam *adam, int group, const char *name, float *value, 
     if (find_param(adam, name, strlen(name)) >= 0)
         return od_fail(err, "adam: parameter \"%s\" added twice", name);
     if (ndim < 0 || ndim > OD_MAX_DIMS || (ndim > 0 && shape == NULL))
-        return od_fail(err, "adam: parameter \"%s\": %d dimensions, expected 0 to %d", name, ndim, OD_MAX_DIMS);
+        return od_fail(err, "adam: parameter \"%s\": %d dimensions, expected 0 to %d", name, ndim,
+                       OD_MAX_DIMS);
     int64_t numel = od_shape_numel(ndim, shape);
     if (numel < 0)
         return od_fail(err, "adam: parameter \"%s\": invalid shape", name);
@@ -491,8 +492,8 @@ int od_adam_load(od_adam *adam, const char *path, od_error *err)
     const char *format = od_safetensors_metadata(st, "format");
     if (format == NULL || strcmp(format, OD_ADAM_STATE_FORMAT) != 0) {
         if (format == NULL)
-            od_fail(err, "%s: metadata \"format\" missing, expected \"%s\" (not an optimizer state file)", path,
-                    OD_ADAM_STATE_FORMAT);
+            od_fail(err, "%s: metadata \"format\" missing, expected \"%s\" (not an optimizer state file)",
+                    path, OD_ADAM_STATE_FORMAT);
         else
             od_fail(err, "%s: metadata \"format\" is \"%s\", expected \"%s\"", path, format,
                     OD_ADAM_STATE_FORMAT);
@@ -501,8 +502,8 @@ int od_adam_load(od_adam *adam, const char *path, od_error *err)
     }
     for (size_t e = 0; e < st->count; e++) {
         if (!is_state_key(adam, st->entries[e].name)) {
-            od_fail(err, "%s: tensor \"%s\" belongs to no registered parameter (state of another model?)", path,
-                    st->entries[e].name);
+            od_fail(err, "%s: tensor \"%s\" belongs to no registered parameter (state of another model?)",
+                    path, st->entries[e].name);
             od_safetensors_free(st);
             return -1;
         }
