@@ -4,6 +4,7 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
+#include "cli/show.h"
 #include "core/threads.h"
 
 static void print_usage(FILE *stream)
@@ -14,6 +15,7 @@ static void print_usage(FILE *stream)
             "Finds the odd one out among several instances of one object seen in posed views.\n"
             "\n"
             "commands:\n"
+            "  show        load a scene, print what was read and draw its boxes on every view\n"
             "  version     print the version and the libraries in use\n"
             "  help        print this text\n");
 }
@@ -41,6 +43,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0)
         return run_version();
+    if (strcmp(command, "show") == 0)
+        return od_cli_show(argc - 2, argv + 2);
     fprintf(stderr, "oddone: unknown command \"%s\"; run \"oddone help\" for the list\n", command);
     return 2;
 }
