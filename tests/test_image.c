@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jpeglib.h>
@@ -1070,63 +1069,6 @@ static void intrinsics_follow_resize(void)
 }
 
 /* ------------------------------------------------------------------------
- * Speed */
-
-static double now_seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static void png_decode_speed(void)
-{
-    /* A 256 x 256 RGBA render, a common size for rendered views. */
-    enum { N = 256 };
-    unsigned char *rows = malloc(N * N * 4);
-    for (int y = 0; y < N; y++) {
-        for (int x = 0; x < N; x++) {
-            unsigned char *p = rows + ((size_t)y * N + x) * 4;
-            p[0] = (unsigned char)x;
-            p[1] = (unsigned char)y;
-            p[2] = (unsigned char)((x * y) >> 8);
-            p[3] = (unsigned char)((x + y) < 300 ? 255 : 0);
-        }
-    }
-    png_spec spec = {.width = N, .height = N, .bit_depth = 8, .color_type = PNG_COLOR_TYPE_RGBA, .rows = rows};
-    const char *path = temp_path("speed.png");
-    OD_CHECK(write_png_spec(path, &spec) == 0);
-    free(rows);
-    size_t size = 0;
-    unsigned char *bytes = read_bytes(path, &size);
-
-    double times[21];
-    for (int i = 0; i < 21; i++) {
-        od_image image;
-        od_error err;
-        double start = now_seconds();
-        int status = od_image_decode(bytes, size, path, OD_IMAGE_MODE_COLOR, NULL, &image, NULL, &err);
-        times[i] = now_seconds() - start;
-        OD_CHECK(status == 0);
-        od_image_free(&image);
-    }
-    free(bytes);
-    qsort(times, 21, sizeof times[0], compare_doubles);
-    printf("  decoding a 256 x 256 RGBA PNG: median %.3f ms\n", times[10] * 1e3);
-#if defined(__SANITIZE_ADDRESS__)
-    OD_CHECK(times[10] < 0.05);
-#else
-    OD_CHECK(times[10] < 0.005);
-#endif
-}
-
-/* ------------------------------------------------------------------------
  * Fuzz seeds */
 
 static int write_seeds(const char *dir)
@@ -1220,7 +1162,6 @@ int main(int argc, char **argv)
     OD_RUN(resize_matches_pytorch);
     OD_RUN(resize_keeps_flat_colour);
     OD_RUN(intrinsics_follow_resize);
-    OD_RUN(png_decode_speed);
 
     remove_temp_dir();
     return od_test_finish();
