@@ -82,21 +82,65 @@ static inline int locate_corners(corners *out, const float *point, const float *
     return 1;
 }
 
-static int check_sizes(const char *what, int64_t N, int64_t D, int64_t H, int64_t W, int64_t C,
-                       int64_t P, od_error *err)
+/* How many points ahead the loops prefetch the corner voxels: the rows of
+ * consecutive ray samples lie far apart in the volume, so their loads
+ * would otherwise wait on the L3 cache one point at a time. */
+#define PREFETCH_POINTS_AHEAD 8
+
+/* Requests the cache lines of the 8 corner rows of `point` when all of
+ * them are inside the volume item volume_n (D, H, W, C). */
+static inline void prefetch_corners(const float *point, const float *volume_n,
+                                    const grid_sizes *g)
 {
-    int64_t voxels = 0, cells = 0, samples = 0, values = 0;
-    const int positive = N > 0 && D > 0 && H > 0 && W > 0 && C > 0 && P >= 0;
-    const int overflow = !positive || __builtin_mul_overflow(N * D, H * W, &voxels) ||
-                         __builtin_mul_overflow(voxels, C * (int64_t)sizeof(float), &values) ||
-                         __builtin_mul_overflow(N * P, C * (int64_t)sizeof(float), &samples) ||
-                         __builtin_mul_overflow(N * (D + 1), (H + 1) * (W + 1), &cells);
-    if (overflow || N * P > INT32_MAX || cells >= INT32_MAX)
+    float frac;
+    const int64_t x0 = corner_below(point[0], g->W, &frac);
+    const int64_t y0 = corner_below(point[1], g->H, &frac);
+    const int64_t z0 = corner_below(point[2], g->D, &frac);
+    if (x0 < 0 || x0 + 1 >= g->W || y0 < 0 || y0 + 1 >= g->H || z0 < 0 || z0 + 1 >= g->D)
+        return;
+    const int64_t sy = g->W * g->C, sz = g->H * g->W * g->C;
+    const float *base = volume_n + z0 * sz + y0 * sy + x0 * g->C;
+    /* The corners x0 and x0 + 1 are adjacent: 2C floats from each base. */
+    const float *pair[4] = {base, base + sy, base + sz, base + sz + sy};
+    for (int k = 0; k < 4; k++)
+        for (int64_t c = 0; c < 2 * g->C; c += 16)
+            __builtin_prefetch(pair[k] + c, 0, 3);
+}
+
+/* Returns 1 when the product of the factors fits in int64_t. */
+static int product_fits(const int64_t *factors, int count)
+{
+    int64_t product = 1;
+    for (int i = 0; i < count; i++)
+        if (__builtin_mul_overflow(product, factors[i], &product))
+            return 0;
+    return 1;
+}
+
+static int check_sizes(const char *operation, int64_t N, int64_t D, int64_t H, int64_t W,
+                       int64_t C, int64_t P, od_error *err)
+{
+    /* Each size below 2^31 keeps D + 1 and every product of two sizes in
+     * range; the products of more are checked. */
+    const int64_t sizes[6] = {N, D, H, W, C, P};
+    int valid = P >= 0;
+    for (int i = 0; i < 6; i++)
+        valid &= sizes[i] <= INT32_MAX && (i == 5 || sizes[i] > 0);
+    if (valid) {
+        const int64_t volume_bytes[6] = {N, D, H, W, C, (int64_t)sizeof(float)};
+        const int64_t sample_bytes[4] = {N, P, C, (int64_t)sizeof(float)};
+        const int64_t cells[4] = {N, D + 1, H + 1, W + 1};
+        /* The sort indexes points and cells with int32_t. */
+        valid = product_fits(volume_bytes, 6) && product_fits(sample_bytes, 4) &&
+                product_fits(cells, 4) && N * P <= INT32_MAX &&
+                N * (D + 1) * (H + 1) * (W + 1) < INT32_MAX;
+    }
+    if (!valid)
         return od_fail(err,
                        "%s: invalid sizes N=%lld D=%lld H=%lld W=%lld C=%lld P=%lld; expected "
                        "positive sizes (P >= 0), at most %d points and %d cells",
-                       what, (long long)N, (long long)D, (long long)H, (long long)W, (long long)C,
-                       (long long)P, INT32_MAX, INT32_MAX - 1);
+                       operation, (long long)N, (long long)D, (long long)H, (long long)W,
+                       (long long)C, (long long)P, INT32_MAX, INT32_MAX - 1);
     return 0;
 }
 
@@ -115,6 +159,10 @@ int od_trilinear_forward(float *out, const float *volume, const float *points, i
 
 #pragma omp parallel for schedule(static)
     for (int64_t sample = 0; sample < N * P; sample++) {
+        if (sample + PREFETCH_POINTS_AHEAD < N * P) {
+            const int64_t ahead = sample + PREFETCH_POINTS_AHEAD;
+            prefetch_corners(points + ahead * 3, volume + (ahead / P) * D * H * W * C, &g);
+        }
         const float *volume_n = volume + (sample / P) * D * H * W * C;
         float *out_row = out + sample * C;
         corners k;
@@ -140,31 +188,26 @@ int od_trilinear_forward(float *out, const float *volume, const float *points, i
 /* Partial sums of a dot product: one AVX-512 register of floats. */
 #define DOT_LANES 16
 
-/* Returns a . b over n floats in a fixed order that gcc vectorises without
- * -ffast-math: DOT_LANES partial sums folded in halves, then the tail. */
-static inline float dot(const float *a, const float *b, int64_t n)
+/* Returns the sum of the DOT_LANES partial sums, folded in halves. */
+static inline float fold_lanes(const float *lanes)
 {
-    float lanes[DOT_LANES];
-    for (int l = 0; l < DOT_LANES; l++)
-        lanes[l] = 0.0f;
-    int64_t i = 0;
-    for (; i + DOT_LANES <= n; i += DOT_LANES) {
-        for (int l = 0; l < DOT_LANES; l++)
-            lanes[l] += a[i + l] * b[i + l];
-    }
+    float half[DOT_LANES / 2];
     for (int l = 0; l < DOT_LANES / 2; l++)
-        lanes[l] += lanes[l + DOT_LANES / 2];
+        half[l] = lanes[l] + lanes[l + DOT_LANES / 2];
     for (int l = 0; l < DOT_LANES / 4; l++)
-        lanes[l] += lanes[l + DOT_LANES / 4];
+        half[l] += half[l + DOT_LANES / 4];
     for (int l = 0; l < DOT_LANES / 8; l++)
-        lanes[l] += lanes[l + DOT_LANES / 8];
-    float sum = lanes[0] + lanes[1];
-    for (; i < n; i++)
-        sum += a[i] * b[i];
-    return sum;
+        half[l] += half[l + DOT_LANES / 8];
+    return half[0] + half[1];
 }
 
-/* d_points += d out / d (x, y, z) . d_out for every point. */
+/* d_points += d out / d (x, y, z) . d_out for every point.
+ *
+ * The weight of corner (a, b, c) is wz[a] wy[b] wx[c] with w[0] = 1 - f and
+ * w[1] = f, so d out / d x = sum over (a, b) of wz[a] wy[b] (v[a][b][1] -
+ * v[a][b][0]), and likewise along y and z. A corner outside the volume has
+ * a zero row, which drops its terms. Each gradient is then one dot product
+ * with d_out, kept in DOT_LANES partial sums so that gcc vectorises it. */
 static void backward_points(float *d_points, const float *d_out, const float *volume,
                             const float *points, const float *zeros, int64_t N, int64_t P,
                             const grid_sizes *g)
@@ -172,38 +215,66 @@ static void backward_points(float *d_points, const float *d_out, const float *vo
     const int64_t C = g->C;
 #pragma omp parallel for schedule(static)
     for (int64_t sample = 0; sample < N * P; sample++) {
-        const float *volume_n = volume + (sample / P) * g->D * g->H * g->W * C;
+        const int64_t volume_size = g->D * g->H * g->W * C;
+        if (sample + PREFETCH_POINTS_AHEAD < N * P) {
+            const int64_t ahead = sample + PREFETCH_POINTS_AHEAD;
+            prefetch_corners(points + ahead * 3, volume + (ahead / P) * volume_size, g);
+        }
+        const float *volume_n = volume + (sample / P) * volume_size;
         corners k;
         if (!locate_corners(&k, points + sample * 3, volume_n, zeros, g))
             continue;
         const float *d_out_row = d_out + sample * C;
-        float corner_dot[8];
-        for (int n = 0; n < 8; n++)
-            corner_dot[n] = dot(d_out_row, k.row[n], C);
-
-        /* The weight of corner (a, b, c) is wz[a] wy[b] wx[c] with
-         * w[0] = 1 - f and w[1] = f, so d w[i] / d f = (i ? 1 : -1). A
-         * corner outside has a zero row and so a zero dot product. */
+        const float *r0 = k.row[0], *r1 = k.row[1], *r2 = k.row[2], *r3 = k.row[3];
+        const float *r4 = k.row[4], *r5 = k.row[5], *r6 = k.row[6], *r7 = k.row[7];
         const float fx = k.frac[0], fy = k.frac[1], fz = k.frac[2];
-        const float wx[2] = {1.0f - fx, fx}, wy[2] = {1.0f - fy, fy}, wz[2] = {1.0f - fz, fz};
-        const float sign[2] = {-1.0f, 1.0f};
-        float gx = 0.0f, gy = 0.0f, gz = 0.0f;
-        for (int n = 0; n < 8; n++) {
-            const int a = n >> 2, b = (n >> 1) & 1, c = n & 1;
-            gx += wz[a] * wy[b] * sign[c] * corner_dot[n];
-            gy += wz[a] * sign[b] * wx[c] * corner_dot[n];
-            gz += sign[a] * wy[b] * wx[c] * corner_dot[n];
+        const float wx0 = 1.0f - fx, wy0 = 1.0f - fy, wz0 = 1.0f - fz;
+        /* Products of the weights along the two other axes. */
+        const float zy00 = wz0 * wy0, zy01 = wz0 * fy, zy10 = fz * wy0, zy11 = fz * fy;
+        const float zx00 = wz0 * wx0, zx01 = wz0 * fx, zx10 = fz * wx0, zx11 = fz * fx;
+        const float yx00 = wy0 * wx0, yx01 = wy0 * fx, yx10 = fy * wx0, yx11 = fy * fx;
+
+        float lanes_x[DOT_LANES], lanes_y[DOT_LANES], lanes_z[DOT_LANES];
+        for (int l = 0; l < DOT_LANES; l++)
+            lanes_x[l] = lanes_y[l] = lanes_z[l] = 0.0f;
+        int64_t c0 = 0;
+        for (; c0 + DOT_LANES <= C; c0 += DOT_LANES) {
+            for (int l = 0; l < DOT_LANES; l++) {
+                const int64_t c = c0 + l;
+                const float along_x = (zy00 * (r1[c] - r0[c]) + zy01 * (r3[c] - r2[c])) +
+                                      (zy10 * (r5[c] - r4[c]) + zy11 * (r7[c] - r6[c]));
+                const float along_y = (zx00 * (r2[c] - r0[c]) + zx01 * (r3[c] - r1[c])) +
+                                      (zx10 * (r6[c] - r4[c]) + zx11 * (r7[c] - r5[c]));
+                const float along_z = (yx00 * (r4[c] - r0[c]) + yx01 * (r5[c] - r1[c])) +
+                                      (yx10 * (r6[c] - r2[c]) + yx11 * (r7[c] - r3[c]));
+                lanes_x[l] += d_out_row[c] * along_x;
+                lanes_y[l] += d_out_row[c] * along_y;
+                lanes_z[l] += d_out_row[c] * along_z;
+            }
         }
-        d_points[sample * 3 + 0] += gx;
-        d_points[sample * 3 + 1] += gy;
-        d_points[sample * 3 + 2] += gz;
+        /* The channels past the last full run of DOT_LANES go to lane l. */
+        for (int l = 0; c0 + l < C; l++) {
+            const int64_t c = c0 + l;
+            const float along_x = (zy00 * (r1[c] - r0[c]) + zy01 * (r3[c] - r2[c])) +
+                                  (zy10 * (r5[c] - r4[c]) + zy11 * (r7[c] - r6[c]));
+            const float along_y = (zx00 * (r2[c] - r0[c]) + zx01 * (r3[c] - r1[c])) +
+                                  (zx10 * (r6[c] - r4[c]) + zx11 * (r7[c] - r5[c]));
+            const float along_z = (yx00 * (r4[c] - r0[c]) + yx01 * (r5[c] - r1[c])) +
+                                  (yx10 * (r6[c] - r2[c]) + yx11 * (r7[c] - r3[c]));
+            lanes_x[l] += d_out_row[c] * along_x;
+            lanes_y[l] += d_out_row[c] * along_y;
+            lanes_z[l] += d_out_row[c] * along_z;
+        }
+        d_points[sample * 3 + 0] += fold_lanes(lanes_x);
+        d_points[sample * 3 + 1] += fold_lanes(lanes_y);
+        d_points[sample * 3 + 2] += fold_lanes(lanes_z);
     }
 }
 
 /* ---- backward into the volume ----------------------------------------------- */
 
 /* The points sorted by the cell they fall in. Cell (n, cz, cy, cx) of the
- * (N, D+1, H+1, W+1) grid holds the points whose corner below is
+ * (N, D+1, H+1, W+1) grid contains the points whose corner below is
  * (z, y, x) = (cz - 1, cy - 1, cx - 1), so its corners are the voxels
  * (cz - 1 .. cz, cy - 1 .. cy, cx - 1 .. cx). */
 typedef struct cell_point {
@@ -216,57 +287,85 @@ typedef struct cell_lists {
     cell_point *point; /* (points inside), sorted by cell, then by sample */
 } cell_lists;
 
-/* A stable counting sort of the points by cell. */
+/* Returns the cell of a point of volume item n, or -1 when none of its
+ * corners is inside the volume. */
+static inline int32_t cell_of_point(const float *point, int64_t n, const grid_sizes *g)
+{
+    float frac;
+    const int64_t x0 = corner_below(point[0], g->W, &frac);
+    const int64_t y0 = corner_below(point[1], g->H, &frac);
+    const int64_t z0 = corner_below(point[2], g->D, &frac);
+    if (x0 == INT64_MIN || y0 == INT64_MIN || z0 == INT64_MIN)
+        return -1;
+    return (int32_t)(((n * (g->D + 1) + z0 + 1) * (g->H + 1) + y0 + 1) * (g->W + 1) + x0 + 1);
+}
+
+/* A stable counting sort of the points by cell, in parallel: each thread
+ * counts the cells of a contiguous range of samples, the prefix sums run
+ * over (cell, thread) in that order, and each thread then places its
+ * range. The output is the same as a serial stable sort's. */
 static int cell_lists_build(cell_lists *lists, const float *points, int64_t N, int64_t P,
                             const grid_sizes *g)
 {
     const int64_t cells = N * (g->D + 1) * (g->H + 1) * (g->W + 1);
-    int32_t *cell_of = od_alloc_aligned((size_t)(N * P + 1) * sizeof(int32_t));
+    const int64_t samples = N * P;
+    const int max_threads = omp_get_max_threads();
+    int32_t *cell_of = od_alloc_aligned((size_t)(samples + 1) * sizeof(int32_t));
+    /* (threads, cells): first the counts, then each thread's next slot. */
+    int32_t *slots = od_alloc_aligned((size_t)max_threads * (size_t)cells * sizeof(int32_t));
     lists->start = od_alloc_aligned((size_t)(cells + 1) * sizeof(int32_t));
-    lists->point = od_alloc_aligned((size_t)(N * P + 1) * sizeof(cell_point));
-    if (cell_of == NULL || lists->start == NULL || lists->point == NULL) {
+    lists->point = od_alloc_aligned((size_t)(samples + 1) * sizeof(cell_point));
+    if (cell_of == NULL || slots == NULL || lists->start == NULL || lists->point == NULL) {
         od_free(cell_of);
+        od_free(slots);
         return -1;
     }
 
-    /* Pass 1: the cell of every point, or -1 when no corner is inside. */
-#pragma omp parallel for schedule(static)
-    for (int64_t sample = 0; sample < N * P; sample++) {
-        const float *point = points + sample * 3;
-        float frac;
-        const int64_t x0 = corner_below(point[0], g->W, &frac);
-        const int64_t y0 = corner_below(point[1], g->H, &frac);
-        const int64_t z0 = corner_below(point[2], g->D, &frac);
-        const int64_t n = sample / P;
-        cell_of[sample] = (x0 == INT64_MIN || y0 == INT64_MIN || z0 == INT64_MIN)
-                              ? -1
-                              : (int32_t)(((n * (g->D + 1) + z0 + 1) * (g->H + 1) + y0 + 1) *
-                                              (g->W + 1) +
-                                          x0 + 1);
-    }
+#pragma omp parallel num_threads(max_threads)
+    {
+        const int threads = omp_get_num_threads(), thread = omp_get_thread_num();
+        const int64_t first = samples * thread / threads, last = samples * (thread + 1) / threads;
+        int32_t *my_slots = slots + (int64_t)thread * cells;
 
-    /* Pass 2: count, prefix sums, then place the points in sample order. */
-    memset(lists->start, 0, (size_t)(cells + 1) * sizeof(int32_t));
-    for (int64_t sample = 0; sample < N * P; sample++)
-        if (cell_of[sample] >= 0)
-            lists->start[cell_of[sample] + 1]++;
-    for (int64_t cell = 0; cell < cells; cell++)
-        lists->start[cell + 1] += lists->start[cell];
-    for (int64_t sample = 0; sample < N * P; sample++) {
-        const int32_t cell = cell_of[sample];
-        if (cell < 0)
-            continue;
-        /* start[cell] runs ahead while its points are placed; it is reset below. */
-        cell_point *entry = &lists->point[lists->start[cell]++];
-        entry->sample = (int32_t)sample;
-        const float *point = points + sample * 3;
-        for (int axis = 0; axis < 3; axis++)
-            entry->frac[axis] = point[axis] - floorf(point[axis]);
+        /* Pass 1: the cell of each of this thread's points, and the counts. */
+        memset(my_slots, 0, (size_t)cells * sizeof(int32_t));
+        for (int64_t sample = first; sample < last; sample++) {
+            cell_of[sample] = cell_of_point(points + sample * 3, sample / P, g);
+            if (cell_of[sample] >= 0)
+                my_slots[cell_of[sample]]++;
+        }
+#pragma omp barrier
+
+        /* Pass 2: prefix sums over (cell, thread); slots become the first
+         * position of each thread's points in each cell. */
+#pragma omp single
+        {
+            int32_t position = 0;
+            for (int64_t cell = 0; cell < cells; cell++) {
+                lists->start[cell] = position;
+                for (int t = 0; t < threads; t++) {
+                    const int32_t count = slots[(int64_t)t * cells + cell];
+                    slots[(int64_t)t * cells + cell] = position;
+                    position += count;
+                }
+            }
+            lists->start[cells] = position;
+        }
+
+        /* Pass 3: place this thread's points in sample order. */
+        for (int64_t sample = first; sample < last; sample++) {
+            const int32_t cell = cell_of[sample];
+            if (cell < 0)
+                continue;
+            cell_point *entry = &lists->point[my_slots[cell]++];
+            entry->sample = (int32_t)sample;
+            const float *point = points + sample * 3;
+            for (int axis = 0; axis < 3; axis++)
+                entry->frac[axis] = point[axis] - floorf(point[axis]);
+        }
     }
-    /* Each start[c] now holds the end of cell c: shift back by one cell. */
-    memmove(lists->start + 1, lists->start, (size_t)cells * sizeof(int32_t));
-    lists->start[0] = 0;
     od_free(cell_of);
+    od_free(slots);
     return 0;
 }
 
@@ -276,61 +375,77 @@ static void cell_lists_release(cell_lists *lists)
     od_free(lists->point);
 }
 
-/* d_volume += the weighted d_out of every point around each voxel. */
-static void backward_volume(float *d_volume, const float *d_out, const cell_lists *lists,
-                            float *thread_sums, int64_t N, const grid_sizes *g)
+/* d_volume += the weighted d_out of every point around each voxel.
+ * sorted_d_out is (points inside, C), the rows of d_out in the order of
+ * lists->point, so that the points of a cell are read contiguously.
+ *
+ * A thread owns one row of voxels (n, z, y, all x) at a time and sums into
+ * row_sums (W, C): the points of the 4 rows of cells that touch the voxel
+ * row, each point adding to the 2 voxels x0 and x0 + 1 of its cell. Every
+ * voxel thus sums its points in a fixed order (cell row, then cell, then
+ * point) whatever the thread count and schedule. */
+static void backward_volume(float *d_volume, const float *sorted_d_out, const cell_lists *lists,
+                            float *thread_rows, int64_t N, const grid_sizes *g)
 {
     const int64_t D = g->D, H = g->H, W = g->W, C = g->C;
 #pragma omp parallel
     {
-        float *sum = thread_sums + (int64_t)omp_get_thread_num() * C;
-        /* One thread owns a row of voxels; dynamic scheduling balances
-         * rows with many points against empty ones without changing any
-         * voxel's summation order. */
+        float *row_sums = thread_rows + (int64_t)omp_get_thread_num() * W * C;
+        /* Dynamic scheduling balances rows with many points against empty
+         * ones; it changes no voxel's summation order. */
 #pragma omp for schedule(dynamic, 1)
         for (int64_t row = 0; row < N * D * H; row++) {
             const int64_t n = row / (D * H), z = (row / H) % D, y = row % H;
-            for (int64_t x = 0; x < W; x++) {
-                int any = 0;
-                /* The voxel is the corner (1 - dz, 1 - dy, 1 - dx) of the
-                 * cell (z + dz, y + dy, x + dx), whose corner below is
-                 * (z + dz - 1, y + dy - 1, x + dx - 1). */
-                for (int dz = 0; dz < 2; dz++) {
-                    for (int dy = 0; dy < 2; dy++) {
-                        const int64_t cell_row = ((n * (D + 1) + z + dz) * (H + 1) + y + dy) * (W + 1);
-                        for (int dx = 0; dx < 2; dx++) {
-                            const int64_t cell = cell_row + x + dx;
-                            const int32_t begin = lists->start[cell], end = lists->start[cell + 1];
-                            for (int32_t e = begin; e < end; e++) {
-                                const cell_point *p = &lists->point[e];
-                                /* Weight f along an axis where the voxel is
-                                 * the corner above, 1 - f where below. */
-                                const float wz = dz ? 1.0f - p->frac[2] : p->frac[2];
-                                const float wy = dy ? 1.0f - p->frac[1] : p->frac[1];
-                                const float wx = dx ? 1.0f - p->frac[0] : p->frac[0];
-                                const float w = wz * wy * wx;
-                                const float *d_out_row = d_out + (int64_t)p->sample * C;
-                                if (!any) {
-                                    any = 1;
+            int touched = 0;
+
+            /* The voxel row lies on the corner above (dz = 0) or below
+             * (dz = 1) of the cell rows z + dz, and likewise along y. */
+            for (int dz = 0; dz < 2; dz++) {
+                for (int dy = 0; dy < 2; dy++) {
+                    const int64_t first_cell =
+                        ((n * (D + 1) + z + dz) * (H + 1) + y + dy) * (W + 1);
+                    const int32_t begin = lists->start[first_cell];
+                    const int32_t end = lists->start[first_cell + W + 1];
+                    if (begin == end)
+                        continue;
+                    if (!touched) {
+                        memset(row_sums, 0, (size_t)(W * C) * sizeof(float));
+                        touched = 1;
+                    }
+                    for (int64_t cx = 0; cx <= W; cx++) {
+                        /* Cell cx has the voxels x = cx - 1 (weight 1 - fx)
+                         * and x = cx (weight fx) as corners. */
+                        float *below = cx >= 1 ? row_sums + (cx - 1) * C : NULL;
+                        float *above = cx < W ? row_sums + cx * C : NULL;
+                        for (int32_t e = lists->start[first_cell + cx];
+                             e < lists->start[first_cell + cx + 1]; e++) {
+                            const cell_point *p = &lists->point[e];
+                            const float wz = dz ? 1.0f - p->frac[2] : p->frac[2];
+                            const float wy = dy ? 1.0f - p->frac[1] : p->frac[1];
+                            const float wzy = wz * wy;
+                            const float *d_out_row = sorted_d_out + (int64_t)e * C;
+                            if (below != NULL) {
+                                const float w = wzy * (1.0f - p->frac[0]);
 #pragma omp simd
-                                    for (int64_t c = 0; c < C; c++)
-                                        sum[c] = w * d_out_row[c];
-                                } else {
+                                for (int64_t c = 0; c < C; c++)
+                                    below[c] += w * d_out_row[c];
+                            }
+                            if (above != NULL) {
+                                const float w = wzy * p->frac[0];
 #pragma omp simd
-                                    for (int64_t c = 0; c < C; c++)
-                                        sum[c] += w * d_out_row[c];
-                                }
+                                for (int64_t c = 0; c < C; c++)
+                                    above[c] += w * d_out_row[c];
                             }
                         }
                     }
                 }
-                if (!any)
-                    continue;
-                float *d_voxel = d_volume + (((n * D + z) * H + y) * W + x) * C;
-#pragma omp simd
-                for (int64_t c = 0; c < C; c++)
-                    d_voxel[c] += sum[c];
             }
+            if (!touched)
+                continue;
+            float *d_row = d_volume + ((n * D + z) * H + y) * W * C;
+#pragma omp simd
+            for (int64_t c = 0; c < W * C; c++)
+                d_row[c] += row_sums[c];
         }
     }
 }
@@ -341,30 +456,43 @@ int od_trilinear_backward(float *d_volume, float *d_points, const float *d_out,
 {
     /* d_volume and volume are (N, D, H, W, C); d_points and points are
      * (N, P, 3); d_out is (N, P, C). */
-    const char *what = "trilinear backward";
-    if (check_sizes(what, N, D, H, W, C, P, err) != 0)
+    const char *operation = "trilinear backward";
+    if (check_sizes(operation, N, D, H, W, C, P, err) != 0)
         return -1;
     const grid_sizes g = {D, H, W, C};
 
     if (d_points != NULL) {
         float *zeros = od_alloc_floats(C);
         if (zeros == NULL)
-            return od_fail(err, "%s: out of memory", what);
+            return od_fail(err, "%s: out of memory", operation);
         backward_points(d_points, d_out, volume, points, zeros, N, P, &g);
         od_free(zeros);
     }
 
     if (d_volume != NULL) {
         cell_lists lists = {NULL, NULL};
-        float *thread_sums = od_alloc_floats((int64_t)omp_get_max_threads() * C);
-        if (thread_sums == NULL || cell_lists_build(&lists, points, N, P, &g) != 0) {
-            od_free(thread_sums);
+        float *thread_rows = od_alloc_floats((int64_t)omp_get_max_threads() * W * C);
+        if (thread_rows == NULL || cell_lists_build(&lists, points, N, P, &g) != 0) {
+            od_free(thread_rows);
             cell_lists_release(&lists);
-            return od_fail(err, "%s: out of memory for sorting %lld points", what,
+            return od_fail(err, "%s: out of memory for sorting %lld points", operation,
                            (long long)(N * P));
         }
-        backward_volume(d_volume, d_out, &lists, thread_sums, N, &g);
-        od_free(thread_sums);
+        const int64_t inside = lists.start[N * (D + 1) * (H + 1) * (W + 1)];
+        float *sorted_d_out = od_alloc_floats(inside * C);
+        if (sorted_d_out == NULL) {
+            od_free(thread_rows);
+            cell_lists_release(&lists);
+            return od_fail(err, "%s: out of memory for sorting %lld points", operation,
+                           (long long)(N * P));
+        }
+#pragma omp parallel for schedule(static)
+        for (int64_t e = 0; e < inside; e++)
+            memcpy(sorted_d_out + e * C, d_out + (int64_t)lists.point[e].sample * C,
+                   (size_t)C * sizeof(float));
+        backward_volume(d_volume, sorted_d_out, &lists, thread_rows, N, &g);
+        od_free(sorted_d_out);
+        od_free(thread_rows);
         cell_lists_release(&lists);
     }
     return 0;
