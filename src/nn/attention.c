@@ -71,10 +71,6 @@ static void softmax_in_place(float *row, int64_t n)
 /* Partial sums that a dot product keeps, one AVX-512 register of floats. */
 #define DOT_LANES 16
 
-/* Returns a . b over n floats. The products go into DOT_LANES partial sums
- * that are folded in halves at the end: gcc vectorises this without
- * -ffast-math, and the order is fixed. The products and sums are separate
- * roundings (no FMA contraction in ISO C mode). */
 /* How many keys ahead the sparse kernels prefetch the gathered rows: far
  * enough to cover an L3 or DRAM miss while the current key is processed. */
 #define PREFETCH_KEYS_AHEAD 4
@@ -87,6 +83,10 @@ static inline void prefetch_row(const float *row, int64_t n)
         __builtin_prefetch(row + c, 0, 3);
 }
 
+/* Returns a . b over n floats. The products go into DOT_LANES partial sums
+ * that are folded in halves at the end: gcc vectorises this without
+ * -ffast-math, and the order is fixed. The products and sums are separate
+ * roundings (no FMA contraction in ISO C mode). */
 static inline float dot(const float *a, const float *b, int64_t n)
 {
     float lanes[DOT_LANES];
@@ -121,7 +121,7 @@ static int sizes_valid(const int64_t *sizes, int count)
     return 1;
 }
 
-static int check_kernel_sizes(const char *what, int64_t B, int64_t Tq, int64_t Tk, int64_t K,
+static int check_kernel_sizes(const char *operation, int64_t B, int64_t Tq, int64_t Tk, int64_t K,
                               int64_t H, int64_t Dh, od_error *err)
 {
     /* The largest buffers are (B, H, Tq, Tk) or (B, H, Tq, K) floats and the
@@ -131,7 +131,7 @@ static int check_kernel_sizes(const char *what, int64_t B, int64_t Tq, int64_t T
         return od_fail(err,
                        "%s: invalid sizes B=%lld Tq=%lld Tk=%lld K=%lld H=%lld Dh=%lld; expected "
                        "positive sizes, Tk <= %d and buffers that fit in memory",
-                       what, (long long)B, (long long)Tq, (long long)Tk, (long long)K,
+                       operation, (long long)B, (long long)Tq, (long long)Tk, (long long)K,
                        (long long)H, (long long)Dh, INT32_MAX);
     return 0;
 }
@@ -247,10 +247,10 @@ int od_attention_backward(float *d_q, float *d_k, float *d_v, const float *d_out
  * in horizontal sums, which cost more than the products when Dh is small.
  * When H divides DOT_LANES and C is a multiple of it, the kernels first
  * copy the tokens to the head-minor layout d * H + h. There every run of
- * DOT_LANES channels holds DOT_LANES / H channels of each head in the same
- * lane positions, so one pass over all C channels yields every head's dot
- * product after folding the lanes down to H, and a per-head weight becomes
- * one repeated lane pattern. */
+ * DOT_LANES channels contains DOT_LANES / H channels of each head, always
+ * in the same lane positions. One pass over all C channels then yields
+ * every head's dot product after folding the lanes down to H, and a
+ * per-head weight becomes one repeated lane pattern. */
 typedef struct head_layout {
     int64_t H, Dh, C;
     int head_minor; /* 1: channel d * H + h; 0: channel h * Dh + d */
@@ -307,7 +307,7 @@ static inline void head_dots_minor(float *out, int64_t stride, const float *a, c
                                    int64_t C, const int heads)
 {
     /* Four registers of partial sums, so that the additions of one chunk
-     * need not wait for those of the previous one. Lane l holds head
+     * need not wait for those of the previous one. Lane l sums head
      * l % heads, because heads divides DOT_LANES. */
     float lanes[4 * DOT_LANES];
     for (int l = 0; l < 4 * DOT_LANES; l++)
@@ -396,11 +396,11 @@ static inline void add_scaled_heads(float *acc, const float *weight, const float
     }
 }
 
-static int check_index(const char *what, const int32_t *index, int64_t B, int64_t Tq, int64_t Tk,
+static int check_index(const char *operation, const int32_t *index, int64_t B, int64_t Tq, int64_t Tk,
                        int64_t K, od_error *err)
 {
     if (index == NULL)
-        return od_fail(err, "%s: the index array is NULL", what);
+        return od_fail(err, "%s: the index array is NULL", operation);
     for (int64_t b = 0; b < B; b++) {
         for (int64_t i = 0; i < Tq; i++) {
             const int32_t *slots = index + (b * Tq + i) * K;
@@ -409,7 +409,7 @@ static int check_index(const char *what, const int32_t *index, int64_t B, int64_
                     return od_fail(err,
                                    "%s: batch item %lld, query %lld, slot %lld lists key %d, "
                                    "outside the %lld keys [0, %lld)",
-                                   what, (long long)b, (long long)i, (long long)j, (int)slots[j],
+                                   operation, (long long)b, (long long)i, (long long)j, (int)slots[j],
                                    (long long)Tk, (long long)Tk);
             }
         }
@@ -467,9 +467,9 @@ int od_sparse_attention_forward(float *out, float *saved_probs, const float *q, 
 {
     /* q and out are (B, Tq, H*Dh); k and v are (B, Tk, H*Dh);
      * index is (B, Tq, K); saved_probs is (B, H, Tq, K) or NULL. */
-    const char *what = "sparse attention forward";
-    if (check_kernel_sizes(what, B, Tq, Tk, K, H, Dh, err) != 0 ||
-        check_index(what, index, B, Tq, Tk, K, err) != 0)
+    const char *operation = "sparse attention forward";
+    if (check_kernel_sizes(operation, B, Tq, Tk, K, H, Dh, err) != 0 ||
+        check_index(operation, index, B, Tq, Tk, K, err) != 0)
         return -1;
     const head_layout layout = head_layout_choose(H, Dh);
     const int64_t C = layout.C;
@@ -487,7 +487,7 @@ int od_sparse_attention_forward(float *out, float *saved_probs, const float *q, 
     if (thread_scratch == NULL || copies_failed != 0) {
         od_free(thread_scratch);
         layout_copies_release(&copies);
-        return od_fail(err, "%s: out of memory for the scratch buffers", what);
+        return od_fail(err, "%s: out of memory for the scratch buffers", operation);
     }
     const float *q_rows = copies.rows[0], *k_rows = copies.rows[1], *v_rows = copies.rows[2];
 
@@ -589,9 +589,9 @@ int od_sparse_attention_backward(float *d_q, float *d_k, float *d_v, const float
 {
     /* d_q, d_out and q are (B, Tq, H*Dh); d_k, d_v, k and v are (B, Tk, H*Dh);
      * index is (B, Tq, K); saved_probs is (B, H, Tq, K). */
-    const char *what = "sparse attention backward";
-    if (check_kernel_sizes(what, B, Tq, Tk, K, H, Dh, err) != 0 ||
-        check_index(what, index, B, Tq, Tk, K, err) != 0)
+    const char *operation = "sparse attention backward";
+    if (check_kernel_sizes(operation, B, Tq, Tk, K, H, Dh, err) != 0 ||
+        check_index(operation, index, B, Tq, Tk, K, err) != 0)
         return -1;
     if (d_q == NULL && d_k == NULL && d_v == NULL)
         return 0;
@@ -602,7 +602,7 @@ int od_sparse_attention_backward(float *d_q, float *d_k, float *d_v, const float
     const int need_scores = d_q != NULL || d_k != NULL;
     const int need_key_pass = d_k != NULL || d_v != NULL;
 
-    /* weights holds, per entry (b, i, j), the H probabilities and then the H
+    /* weights contains, per entry (b, i, j), the H probabilities and then the H
      * score gradients, already times scale: (B, Tq, K, 2H). Entry-major, so
      * that the key-major pass reads one contiguous run per entry. */
     float *weights = od_alloc_floats(B * Tq * K * 2 * H);
@@ -620,7 +620,7 @@ int od_sparse_attention_backward(float *d_q, float *d_k, float *d_v, const float
         od_free(thread_scratch);
         key_lists_release(&lists);
         layout_copies_release(&copies);
-        return od_fail(err, "%s: out of memory for the scratch buffers", what);
+        return od_fail(err, "%s: out of memory for the scratch buffers", operation);
     }
     const float *q_rows = copies.rows[0], *k_rows = copies.rows[1], *v_rows = copies.rows[2];
     const float *d_out_rows = copies.rows[3];
@@ -721,31 +721,30 @@ int od_sparse_attention_backward(float *d_q, float *d_k, float *d_v, const float
 
 /* ---- multi-head attention layer ------------------------------------------ */
 
-static int check_layer_sizes(const char *what, const int32_t *index, int64_t B, int64_t Tq,
-                             int64_t Tk, int64_t C, int64_t H, int64_t K, od_error *err)
+static int check_layer_sizes(const char *operation, int sparse, int64_t B, int64_t Tq, int64_t Tk,
+                             int64_t C, int64_t H, int64_t K, od_error *err)
 {
     if (H <= 0 || C <= 0 || C % H != 0)
         return od_fail(err, "%s: %lld channels do not split into %lld heads; expected C a "
                             "positive multiple of H",
-                       what, (long long)C, (long long)H);
-    if (index != NULL && K <= 0)
+                       operation, (long long)C, (long long)H);
+    if (sparse && K <= 0)
         return od_fail(err, "%s: sparse attention with K=%lld keys per query; expected K >= 1",
-                       what, (long long)K);
-    const int64_t sizes[4] = {3 * C, C, Tq > Tk ? Tq : Tk, B};
-    if (!sizes_valid(sizes, 4))
-        return od_fail(err, "%s: invalid sizes B=%lld Tq=%lld Tk=%lld C=%lld", what, (long long)B,
+                       operation, (long long)K);
+    /* The weights are (3C, C) and the activations (B, T, C) floats. */
+    const int64_t weight_bytes[4] = {3, C, C, (int64_t)sizeof(float)};
+    const int64_t activation_bytes[4] = {B, Tq > Tk ? Tq : Tk, C, (int64_t)sizeof(float)};
+    if (!sizes_valid(weight_bytes, 4) || !sizes_valid(activation_bytes, 4))
+        return od_fail(err, "%s: invalid sizes B=%lld Tq=%lld Tk=%lld C=%lld", operation, (long long)B,
                        (long long)Tq, (long long)Tk, (long long)C);
-    return check_kernel_sizes(what, B, Tq, Tk, index != NULL ? K : 1, H, C / H, err);
+    return check_kernel_sizes(operation, B, Tq, Tk, sparse ? K : 1, H, C / H, err);
 }
 
 int od_mha_saved_alloc(od_mha_saved *saved, int64_t B, int64_t Tq, int64_t Tk, int64_t C,
                        int64_t H, int64_t K, od_error *err)
 {
     memset(saved, 0, sizeof *saved);
-    /* A non-NULL placeholder selects the sparse size check. */
-    const int32_t placeholder = 0;
-    if (check_layer_sizes("multi-head attention", K > 0 ? &placeholder : NULL, B, Tq, Tk, C, H, K,
-                          err) != 0)
+    if (check_layer_sizes("multi-head attention", K > 0, B, Tq, Tk, C, H, K, err) != 0)
         return -1;
     saved->q = od_alloc_floats(B * Tq * C);
     saved->k = od_alloc_floats(B * Tk * C);
@@ -821,10 +820,10 @@ int od_mha_forward(float *out, od_mha_saved *saved, const float *query, const fl
 {
     /* query and out are (B, Tq, C); key and value are (B, Tk, C);
      * index is (B, Tq, K) or NULL; params as in od_mha_params. */
-    const char *what = "multi-head attention forward";
-    if (check_layer_sizes(what, index, B, Tq, Tk, C, H, K, err) != 0)
+    const char *operation = "multi-head attention forward";
+    if (check_layer_sizes(operation, index != NULL, B, Tq, Tk, C, H, K, err) != 0)
         return -1;
-    if (index != NULL && check_index(what, index, B, Tq, Tk, K, err) != 0)
+    if (index != NULL && check_index(operation, index, B, Tq, Tk, K, err) != 0)
         return -1;
     od_mha_saved local = {NULL, NULL, NULL, NULL, NULL};
     if (saved == NULL) {
@@ -834,7 +833,7 @@ int od_mha_forward(float *out, od_mha_saved *saved, const float *query, const fl
         local.context = od_alloc_floats(B * Tq * C);
         if (local.q == NULL || local.k == NULL || local.v == NULL || local.context == NULL) {
             od_mha_saved_release(&local);
-            return od_fail(err, "%s: out of memory for the projections", what);
+            return od_fail(err, "%s: out of memory for the projections", operation);
         }
     }
     const od_mha_saved *buffers = saved != NULL ? saved : &local;
@@ -870,14 +869,14 @@ int od_mha_backward(float *d_query, float *d_key, float *d_value, od_mha_params 
     /* d_query, d_out and query are (B, Tq, C); d_key, d_value, key and value
      * are (B, Tk, C); grads and params as in od_mha_params; saved as written
      * by od_mha_forward; index is (B, Tq, K) or NULL. */
-    const char *what = "multi-head attention backward";
-    if (check_layer_sizes(what, index, B, Tq, Tk, C, H, K, err) != 0)
+    const char *operation = "multi-head attention backward";
+    if (check_layer_sizes(operation, index != NULL, B, Tq, Tk, C, H, K, err) != 0)
         return -1;
     if (saved == NULL || saved->q == NULL || saved->k == NULL || saved->v == NULL ||
         saved->context == NULL || saved->probs == NULL)
         return od_fail(err, "%s: the saved activations are missing; pass the od_mha_saved that "
                             "od_mha_forward filled",
-                       what);
+                       operation);
     const od_mha_params none = {NULL, NULL, NULL, NULL};
     const od_mha_params *g = grads != NULL ? grads : &none;
     const int64_t rows_q = B * Tq, rows_k = B * Tk;
@@ -894,7 +893,7 @@ int od_mha_backward(float *d_query, float *d_key, float *d_value, od_mha_params 
     int status = 0;
     if (d_context == NULL || (need_q && d_q == NULL) || (need_k && d_k == NULL) ||
         (need_v && d_v == NULL)) {
-        status = od_fail(err, "%s: out of memory for the projection gradients", what);
+        status = od_fail(err, "%s: out of memory for the projection gradients", operation);
         goto done;
     }
 

@@ -8,7 +8,7 @@
  *
  * Dense attention lets every query attend to every key of its batch item.
  * Sparse attention lets query i of batch item b attend only to the K keys
- * index[b][i][0..K) (int32, each in [0, Tk)); the matcher uses it to let
+ * index[b][i][0..K), int32 values in [0, Tk). The matcher uses it to let
  * each voxel of one object attend to its top-k best-matching voxels in the
  * other objects. Sparse attention has gather semantics: every slot of the
  * index list is one softmax term, so a key listed twice gets two terms and
@@ -50,8 +50,8 @@ int od_attention_backward(float *d_q, float *d_k, float *d_v, const float *d_out
 /* Sparse attention forward.
  * q and out are (B, Tq, H*Dh); k and v are (B, Tk, H*Dh); index is (B, Tq, K);
  * saved_probs is (B, H, Tq, K), or NULL when no backward follows.
- * Fails when a size is not positive or an index is outside [0, Tk); the
- * message names the batch item, the query, the slot and the index. */
+ * Fails when a size is not positive or an index is outside [0, Tk). The
+ * message then names the batch item, the query, the slot and the index. */
 int od_sparse_attention_forward(float *out, float *saved_probs, const float *q, const float *k,
                                 const float *v, const int32_t *index, int64_t B, int64_t Tq,
                                 int64_t Tk, int64_t K, int64_t H, int64_t Dh, od_error *err);
@@ -97,10 +97,10 @@ int od_mha_saved_alloc(od_mha_saved *saved, int64_t B, int64_t Tq, int64_t Tk, i
 void od_mha_saved_release(od_mha_saved *saved);
 
 /* Layer forward: out = out_proj(attention(q_proj(query), k_proj(key), v_proj(value))).
- * query and out are (B, Tq, C); key and value are (B, Tk, C); index is
- * (B, Tq, K) for sparse attention, or NULL (with K ignored) for dense.
- * saved receives the activations for the backward, or is NULL when no
- * backward follows. query, key and value may be the same buffer.
+ * query and out are (B, Tq, C); key and value are (B, Tk, C).
+ * index is (B, Tq, K) for sparse attention, or NULL for dense attention,
+ * which ignores K. saved receives the activations for the backward, or is
+ * NULL when no backward follows. query, key and value may be one buffer.
  * Fails when C is not a multiple of H, a size is not positive, an index is
  * outside [0, Tk) or scratch memory runs out. */
 int od_mha_forward(float *out, od_mha_saved *saved, const float *query, const float *key,
@@ -110,7 +110,7 @@ int od_mha_forward(float *out, od_mha_saved *saved, const float *query, const fl
 
 /* Layer backward.
  * d_query, d_out and query are (B, Tq, C); d_key, d_value, key and value
- * are (B, Tk, C); grads holds the weight gradients (shapes as in params);
+ * are (B, Tk, C); grads receives the weight gradients (shapes as in params);
  * saved is what od_mha_forward wrote. For self-attention the caller may
  * pass one buffer as d_query, d_key and d_value: the three gradients are
  * added into it one after the other. */
