@@ -269,9 +269,13 @@ static inline void fixture_write_transforms(const char *dir, const fixture_camer
             /* Make the folder the name implies (one level). */
             const char *slash = strrchr(names[i], '/');
             if (slash != NULL) {
-                char folder[4096];
-                snprintf(folder, sizeof folder, "%s/%.*s", dir, (int)(slash - names[i]), names[i]);
-                fixture_mkdir(folder);
+                char relative[4096];
+                size_t length = (size_t)(slash - names[i]);
+                if (length >= sizeof relative)
+                    length = sizeof relative - 1;
+                memcpy(relative, names[i], length);
+                relative[length] = '\0';
+                fixture_mkdir(fixture_path(dir, relative));
             }
             fixture_write_image(path, cameras[i].width, cameras[i].height, 0.2f + 0.03f * (float)(i % 20), 0.5f,
                                 0.7f);

@@ -337,6 +337,32 @@ static void test_resize_view_scales_intrinsics(void)
     od_scene_free(scene);
 }
 
+static void test_views_of_different_sizes(void)
+{
+    /* Per-frame intrinsics for a 80 x 60 and a 40 x 30 camera. */
+    fixture_camera cameras[RING_VIEWS];
+    ring_cameras(cameras);
+    for (int i = 1; i < RING_VIEWS; i += 2) {
+        cameras[i].width = 40;
+        cameras[i].height = 30;
+        cameras[i].fx = cameras[i].fy = 35.0;
+        cameras[i].cx = 20.0;
+        cameras[i].cy = 15.0;
+    }
+    const char *dir = od_test_temp_dir();
+    fixture_write_transforms(dir, cameras, RING_VIEWS, ring_names, NULL, LAYOUT_PER_FRAME, NULL, 1);
+    od_scene *scene = load_kept_frame(dir);
+    if (scene == NULL)
+        return;
+    for (int v = 0; v < RING_VIEWS; v++) {
+        const od_camera *camera = &scene->views[v].camera;
+        int small = v % 2 == 1;
+        OD_CHECK(camera->width == (small ? 40 : 80) && camera->height == (small ? 30 : 60));
+        OD_CHECK(camera->K[0] == (small ? 35.0 : 70.0) && camera->K[2] == (small ? 19.5 : 39.5));
+    }
+    od_scene_free(scene);
+}
+
 static void test_masks_beside_images(void)
 {
     const char *dir = od_test_temp_dir();
@@ -515,6 +541,7 @@ int main(void)
     OD_RUN(test_many_views_stream);
     OD_RUN(test_one_view_loads);
     OD_RUN(test_resize_view_scales_intrinsics);
+    OD_RUN(test_views_of_different_sizes);
     OD_RUN(test_masks_beside_images);
     OD_RUN(test_rejects_bad_transforms);
     OD_RUN(test_opencv_axes_rejected_as_convention_mistake);
