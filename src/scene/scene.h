@@ -20,10 +20,19 @@
  *   optional points3D.txt) in the folder, in sparse/0/ or in sparse/.
  *
  * Captured scenes (transforms.json, COLMAP) have no fixed up direction,
- * floor or scale; the loader estimates them (see od_scene_options and
- * scene/frame.h), logs what it assumed, and re-expresses every camera in a
- * world with z up, the floor at z = 0 and the origin under the point the
- * cameras look at.
+ * floor or scale. The loader estimates them, logs what it assumed (also in
+ * scene->frame_note), and re-expresses every camera in a world with z up,
+ * the floor at z = 0 and the origin under the point the cameras look at:
+ * - up is perpendicular to the cameras' x axes, signed so that the photos
+ *   are upright and look level or down. When all cameras face one way, up
+ *   is the mean of their up vectors (-y in OpenCV axes);
+ * - the floor is the lowest dense plane of COLMAP's sparse points near the
+ *   look-at point, or else the plane through the look-at point;
+ * - COLMAP's arbitrary units are scaled so that the median camera stands
+ *   OD_SCENE_CAPTURE_CAMERA_DISTANCE from the look-at point, and
+ *   transforms.json units are taken as metres.
+ * od_scene_options overrides up, scale and the region of interest, or
+ * keeps the file's frame.
  *
  * Loading validates everything before returning: finite matrices,
  * rotations, positive focal lengths, image files present with the size the
@@ -57,9 +66,10 @@ typedef enum od_object_label {
 } od_object_label;
 
 /* The default region of interest, in metres in the scene's world (z up,
- * floor at z = 0): a 1.28 m square table area and 0.32 m above it. It holds
- * the release's objects, which lie within about 0.5 m of the origin and are
- * under 0.1 m tall, and it matches the default voxel grid. */
+ * floor at z = 0): a 1.28 m square table area and 0.32 m above it. It
+ * contains the release's objects, which lie within about 0.5 m of the
+ * origin and are under 0.1 m tall. The planned `cpu` model configuration
+ * sizes its voxel grid to the same extent. */
 #define OD_SCENE_DEFAULT_ROI_HALF_WIDTH 0.64
 #define OD_SCENE_DEFAULT_ROI_HEIGHT 0.32
 
