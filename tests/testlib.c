@@ -1,9 +1,14 @@
+/* nftw() is an X/Open extension. */
+#define _XOPEN_SOURCE 700
+
 #include "testlib.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int checks_failed_in_test;
@@ -113,14 +118,49 @@ od_tensor *od_test_tensor(const od_safetensors *reference, const char *name)
     return t;
 }
 
+/* Folders made by od_test_temp_dir, removed at exit. */
+static char **temp_dirs;
+static size_t temp_dir_count;
+
+static int remove_entry(const char *path, const struct stat *info, int type, struct FTW *walk)
+{
+    (void)info;
+    (void)type;
+    (void)walk;
+    remove(path);
+    return 0;
+}
+
+static void remove_temp_dirs(void)
+{
+    const char *keep = getenv("ODDONE_KEEP_TEST_FILES");
+    for (size_t i = 0; i < temp_dir_count; i++) {
+        if (keep == NULL || *keep == '\0')
+            nftw(temp_dirs[i], remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free(temp_dirs[i]);
+    }
+    free(temp_dirs);
+}
+
 const char *od_test_temp_dir(void)
 {
-    static char path[4096];
     const char *base = getenv("TMPDIR");
+    char path[4096];
     snprintf(path, sizeof path, "%s/oddone-test-XXXXXX", base && *base ? base : "/tmp");
     if (mkdtemp(path) == NULL) {
         perror("mkdtemp");
         exit(2);
     }
-    return path;
+    if (temp_dir_count == 0)
+        atexit(remove_temp_dirs);
+    char **grown = realloc(temp_dirs, (temp_dir_count + 1) * sizeof *grown);
+    char *copy = malloc(strlen(path) + 1);
+    if (grown == NULL || copy == NULL) {
+        perror("od_test_temp_dir");
+        exit(2);
+    }
+    strcpy(copy, path);
+    temp_dirs = grown;
+    temp_dirs[temp_dir_count++] = copy;
+    return copy;
 }

@@ -44,7 +44,9 @@ od_tensor *od_test_tensor(const od_safetensors *reference, const char *name);
 /* Returns the path of a file under the source tree in a static buffer. */
 const char *od_test_source_path(const char *relative);
 
-/* Returns a fresh empty directory under $TMPDIR for the test's files. */
+/* Returns a fresh empty folder under $TMPDIR for the test's files. Each
+ * call makes a new one; all are removed when the program exits, unless
+ * ODDONE_KEEP_TEST_FILES is set. */
 const char *od_test_temp_dir(void);
 
 #endif
