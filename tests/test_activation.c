@@ -226,6 +226,31 @@ static void exp_vec_is_accurate(void)
     OD_CHECK(isnan(od_exp_vec(NAN)));
 }
 
+/* The row reductions cover whole 16-float blocks, a scalar tail, and
+ * lengths 0 and 1; the maximum is exact, sums within float rounding. */
+static void row_reductions_match_double(void)
+{
+    float a[40], b[40];
+    for (int i = 0; i < 40; i++) {
+        a[i] = sinf((float)i * 1.3f) * 3.0f;
+        b[i] = cosf((float)i * 0.7f);
+    }
+    for (int n = 0; n <= 40; n++) {
+        double sum = 0.0, dot = 0.0, squares = 0.0;
+        float max = -INFINITY;
+        for (int i = 0; i < n; i++) {
+            sum += a[i];
+            dot += (double)a[i] * b[i];
+            squares += ((double)a[i] - 0.25) * ((double)a[i] - 0.25);
+            max = a[i] > max ? a[i] : max;
+        }
+        OD_CHECK(fabs(od_row_sum(a, n) - sum) < 1e-5);
+        OD_CHECK(fabs(od_row_dot(a, b, n) - dot) < 1e-5);
+        OD_CHECK(fabs(od_row_sum_squared_deviation(a, n, 0.25f) - squares) < 1e-4);
+        OD_CHECK(od_row_max(a, n) == max);
+    }
+}
+
 int main(void)
 {
     OD_RUN(relu_matches_torch);
@@ -238,5 +263,6 @@ int main(void)
     OD_RUN(geglu_value_is_first_half);
     OD_RUN(large_buffers_match_serial);
     OD_RUN(exp_vec_is_accurate);
+    OD_RUN(row_reductions_match_double);
     return od_test_finish();
 }

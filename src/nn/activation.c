@@ -54,7 +54,7 @@ static inline float normal_cdf(float x)
 
 static inline float normal_pdf(float x)
 {
-    return OD_INV_SQRT_2PI * od_exp_vec(-0.5f * x * x);
+    return OD_INV_SQRT_2PI * od_exp_vec_upto_88(-0.5f * x * x);
 }
 
 static inline float gelu(float x)

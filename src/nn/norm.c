@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "nn/activation.h" /* od_vec16 and the row reductions */
 
 /* Channels per pass; the per-channel partials of one pass live on the stack. */
 #define OD_NORM_CHUNK 64
@@ -554,6 +555,30 @@ int od_groupnorm_backward(float *d_in, float *d_gamma, float *d_beta, const floa
 
 /* ---- layer normalization ----------------------------------------------- */
 
+/* Sets sum_dxhat to the sum of dy * gamma and sum_dxhat_xc to the sum of
+ * dy * gamma * (x - mean) over one row of n channels. A NULL gamma is 1. */
+static inline void row_grad_sums(float *sum_dxhat, float *sum_dxhat_xc, const float *dy,
+                                 const float *gamma, const float *x, float mean, int64_t n)
+{
+    od_vec16 acc_dxhat = {0}, acc_dxhat_xc = {0};
+    int64_t c = 0;
+    for (; c + OD_VEC16_LANES <= n; c += OD_VEC16_LANES) {
+        od_vec16 dxhat = od_vec16_load(dy + c);
+        if (gamma != NULL)
+            dxhat *= od_vec16_load(gamma + c);
+        acc_dxhat += dxhat;
+        acc_dxhat_xc += dxhat * (od_vec16_load(x + c) - mean);
+    }
+    float tail_dxhat = 0.0f, tail_dxhat_xc = 0.0f;
+    for (; c < n; c++) {
+        const float dxhat = dy[c] * (gamma != NULL ? gamma[c] : 1.0f);
+        tail_dxhat += dxhat;
+        tail_dxhat_xc += dxhat * (x[c] - mean);
+    }
+    *sum_dxhat = od_vec16_sum_lanes(acc_dxhat) + tail_dxhat;
+    *sum_dxhat_xc = od_vec16_sum_lanes(acc_dxhat_xc) + tail_dxhat_xc;
+}
+
 void od_layernorm_forward(float *out, float *saved_mean, float *saved_rstd, const float *in,
                           const float *gamma, const float *beta, int64_t rows, int64_t channels,
                           float eps)
@@ -567,17 +592,8 @@ void od_layernorm_forward(float *out, float *saved_mean, float *saved_rstd, cons
         const float *x = in + r * channels;
         float *y = out + r * channels;
 
-        float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t c = 0; c < channels; c++)
-            sum += x[c];
-        const float mean = sum * inv_channels;
-        float squares = 0.0f;
-#pragma omp simd reduction(+ : squares)
-        for (int64_t c = 0; c < channels; c++) {
-            const float d = x[c] - mean;
-            squares += d * d;
-        }
+        const float mean = od_row_sum(x, channels) * inv_channels;
+        const float squares = od_row_sum_squared_deviation(x, channels, mean);
         const float rstd = 1.0f / sqrtf(squares * inv_channels + eps);
         saved_mean[r] = mean;
         saved_rstd[r] = rstd;
@@ -616,13 +632,9 @@ void od_layernorm_backward(float *d_in, float *d_gamma, float *d_beta, const flo
             float *dx = d_in + r * channels;
             const float mean = saved_mean[r], rstd = saved_rstd[r];
 
-            float sum_dxhat = 0.0f, sum_dxhat_xhat = 0.0f;
-#pragma omp simd reduction(+ : sum_dxhat, sum_dxhat_xhat)
-            for (int64_t c = 0; c < channels; c++) {
-                const float dxhat = dy[c] * (gamma != NULL ? gamma[c] : 1.0f);
-                sum_dxhat += dxhat;
-                sum_dxhat_xhat += dxhat * (x[c] - mean) * rstd;
-            }
+            float sum_dxhat, sum_dxhat_xhat;
+            row_grad_sums(&sum_dxhat, &sum_dxhat_xhat, dy, gamma, x, mean, channels);
+            sum_dxhat_xhat *= rstd;
             const float mean_dxhat = sum_dxhat * inv_channels;
             const float mean_dxhat_xhat = sum_dxhat_xhat * inv_channels;
 #pragma omp simd
