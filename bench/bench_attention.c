@@ -30,9 +30,9 @@ typedef struct bench_case {
     float *probs; /* the kernels' saved probabilities */
 } bench_case;
 
-static void fail(const char *what, const od_error *err)
+static void fail(const char *operation, const od_error *err)
 {
-    fprintf(stderr, "bench_attention: %s failed: %s\n", what, err->message);
+    fprintf(stderr, "bench_attention: %s failed: %s\n", operation, err->message);
     exit(1);
 }
 

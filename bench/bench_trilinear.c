@@ -27,7 +27,7 @@ typedef struct bench_data {
 } bench_data;
 
 /* Cameras on a circle around the volume, 30 degrees above its middle,
- * looking at its centre; each pixel's ray crosses a square image plane
+ * look at its centre. Each pixel's ray crosses a square image plane
  * through the centre that spans the volume's width. The 64 samples of a
  * ray are spread evenly over the stretch where it crosses the volume's box
  * [-0.5, size - 0.5] per axis (as a renderer samples between the near and
@@ -87,9 +87,9 @@ static void fill_ray_points(float *points)
     }
 }
 
-static void fail(const char *what, const od_error *err)
+static void fail(const char *operation, const od_error *err)
 {
-    fprintf(stderr, "bench_trilinear: %s failed: %s\n", what, err->message);
+    fprintf(stderr, "bench_trilinear: %s failed: %s\n", operation, err->message);
     exit(1);
 }
 

@@ -1,9 +1,9 @@
 """PyTorch peer of bench/bench_attention.c (same names and sizes).
 
-Sparse attention has two PyTorch forms, and each name reports the faster:
-gathering the listed keys of every query (memory-heavy: (T, K, C) copies of
-the keys and values), or dense attention over all T keys with an additive
-mask that is -inf outside the listed keys. Dense attention within each
+Sparse attention has two PyTorch forms, and each name reports the faster.
+One gathers the listed keys of every query, which makes (T, K, C) copies
+of the keys and values. The other runs dense attention over all T keys
+with an additive mask that is -inf outside the listed keys. Dense attention within each
 object uses torch.nn.MultiheadAttention and, for the kernel alone, the same
 head-split matrix products that the layer runs.
 """

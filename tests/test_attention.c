@@ -1,9 +1,10 @@
 /* Multi-head attention against PyTorch (scripts/refs/attention.py): the
- * dense and sparse kernels and the MultiheadAttention-layout layer, forward
- * outputs, saved probabilities and every gradient; sparse attention with
- * every key listed equals dense attention; backwards accumulate; the sparse
- * kernels give bit-identical results on 1 and 2 threads; invalid sizes and
- * indices are rejected with a message naming the value.
+ * dense and sparse kernels and the MultiheadAttention-layout layer, with
+ * forward outputs, saved probabilities and every gradient. Also: sparse
+ * attention with every key listed equals dense attention, backwards
+ * accumulate, the sparse kernels give bit-identical results on 1 and 2
+ * threads, and invalid sizes and indices are rejected with a message that
+ * names the value.
  *
  * Tolerances: the references are float64 and the C code float32. Inputs
  * are standard normal, so scores, outputs and probabilities are O(1) and
@@ -161,10 +162,13 @@ static void kernel_data_release(kernel_data *data)
     free(data->index);
 }
 
-/* Listing keys 0..Tk-1 in order gives dense attention, up to rounding. */
-static void sparse_with_all_keys_equals_dense(void)
+/* Listing keys 0..Tk-1 in order gives dense attention, up to rounding.
+ * The head counts cover the sparse kernels' head-minor layout (H dividing
+ * 16 and C a multiple of 16, with and without a run of 64 channels) and
+ * their general layout. */
+static void check_sparse_equals_dense(int64_t H, int64_t Dh)
 {
-    const int64_t B = 2, Tq = 13, Tk = 17, H = 3, Dh = 7, C = H * Dh;
+    const int64_t B = 2, Tq = 13, Tk = 17, C = H * Dh;
     kernel_data data = kernel_data_random(B, Tq, Tk, Tk, H, Dh, 11);
     for (int64_t row = 0; row < B * Tq; row++)
         for (int64_t j = 0; j < Tk; j++)
@@ -199,6 +203,13 @@ static void sparse_with_all_keys_equals_dense(void)
     od_free(grads_dense);
     od_free(grads_sparse);
     kernel_data_release(&data);
+}
+
+static void sparse_with_all_keys_equals_dense(void)
+{
+    const int64_t heads_and_widths[][2] = {{3, 7}, {16, 2}, {1, 16}, {2, 24}, {4, 20}, {8, 32}};
+    for (size_t n = 0; n < sizeof heads_and_widths / sizeof heads_and_widths[0]; n++)
+        check_sparse_equals_dense(heads_and_widths[n][0], heads_and_widths[n][1]);
 }
 
 /* A second backward call adds the same gradients again; NULL gradients are
@@ -257,9 +268,9 @@ static void kernels_accumulate_and_skip(void)
 /* The sparse kernels give each query and each key to one thread, with a
  * fixed order inside, so 1 and 2 threads agree bit for bit. Hot keys that
  * many queries list exercise the key-major pass. */
-static void sparse_identical_across_thread_counts(void)
+static void check_identical_across_thread_counts(int64_t H, int64_t Dh)
 {
-    const int64_t B = 2, Tq = 300, Tk = 220, K = 19, H = 4, Dh = 9, C = H * Dh;
+    const int64_t B = 2, Tq = 300, Tk = 220, K = 19, C = H * Dh;
     kernel_data data = kernel_data_random(B, Tq, Tk, K, H, Dh, 13);
     for (int64_t row = 0; row < B * Tq; row += 3)
         data.index[row * K + 2] = 7;
@@ -283,6 +294,12 @@ static void sparse_identical_across_thread_counts(void)
     od_free(results[0]);
     od_free(results[1]);
     kernel_data_release(&data);
+}
+
+static void sparse_identical_across_thread_counts(void)
+{
+    check_identical_across_thread_counts(4, 9);
+    check_identical_across_thread_counts(8, 4);
 }
 
 static void kernel_rejects_invalid_arguments(void)

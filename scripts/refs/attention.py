@@ -7,13 +7,14 @@ listed twice is two softmax terms). Layers: torch.nn.MultiheadAttention
 (batch_first=True) in float64 for dense attention, and the same weights with
 the gathering attention for sparse attention.
 
-Every file holds the inputs, a random upstream gradient d_out, the output,
+Every file contains the inputs, a random upstream gradient d_out, the output,
 the saved probabilities (B, H, Tq, Tk or K) and the gradients of
 sum(out * d_out) with respect to every input and weight.
 """
 import os
 
 import torch
+import torch.nn.functional as F
 
 from refs import st
 
@@ -77,6 +78,13 @@ def _random_index(B, Tq, Tk, K, duplicates):
     return index
 
 
+def _projections(mha, query, key, value):
+    """The query, key and value projections of a MultiheadAttention layer."""
+    w_q, w_k, w_v = mha.in_proj_weight.chunk(3)
+    b_q, b_k, b_v = mha.in_proj_bias.chunk(3)
+    return F.linear(query, w_q, b_q), F.linear(key, w_k, b_k), F.linear(value, w_v, b_v)
+
+
 def _layer_case(path, B, Tq, Tk, C, H, index=None, self_attention=False):
     mha = torch.nn.MultiheadAttention(C, H, batch_first=True, dtype=torch.float64)
     with torch.no_grad():
@@ -86,26 +94,17 @@ def _layer_case(path, B, Tq, Tk, C, H, index=None, self_attention=False):
     query = _leaf(B, Tq, C)
     key = query if self_attention else _leaf(B, Tk, C)
     value = query if self_attention else _leaf(B, Tk, C)
+
     if index is None:
         out, probs = mha(query, key, value, need_weights=True, average_attn_weights=False)
         # Cross-check the hand-written dense reference against PyTorch's layer.
-        w_q, w_k, w_v = mha.in_proj_weight.chunk(3)
-        b_q, b_k, b_v = mha.in_proj_bias.chunk(3)
-        context, probs_check = dense_attention(
-            torch.nn.functional.linear(query, w_q, b_q),
-            torch.nn.functional.linear(key, w_k, b_k),
-            torch.nn.functional.linear(value, w_v, b_v), H)
-        out_check = mha.out_proj(context)
-        assert torch.allclose(out, out_check, atol=1e-12), "dense reference disagrees with MHA"
+        context, probs_check = dense_attention(*_projections(mha, query, key, value), H)
+        assert torch.allclose(out, mha.out_proj(context), atol=1e-12), "dense reference disagrees with MHA"
         assert torch.allclose(probs, probs_check, atol=1e-12)
     else:
-        w_q, w_k, w_v = mha.in_proj_weight.chunk(3)
-        b_q, b_k, b_v = mha.in_proj_bias.chunk(3)
-        context, probs = sparse_attention(
-            torch.nn.functional.linear(query, w_q, b_q),
-            torch.nn.functional.linear(key, w_k, b_k),
-            torch.nn.functional.linear(value, w_v, b_v), index, H)
+        context, probs = sparse_attention(*_projections(mha, query, key, value), index, H)
         out = mha.out_proj(context)
+
     d_out = torch.randn_like(out)
     (out * d_out).sum().backward()
     tensors = {"query": query, "out": out, "probs": probs, "d_out": d_out,

@@ -13,8 +13,8 @@ Two details keep grid_sample exactly on the C convention:
   until the unnormalised value has the same floor as the coordinate, so
   such points take the same one-sided derivative as in the C code.
 - An axis of size 1 is padded with one zero voxel on each side and its
-  coordinates shifted by 1, because grid_sample maps every coordinate of a
-  size-1 axis onto the voxel (its normalisation divides by 0), while the C
+  coordinates shifted by 1. grid_sample would map every coordinate of a
+  size-1 axis onto the voxel, because its normalisation divides by 0. The C
   code treats the axis like any other, with zero padding beyond it.
 
 A hand-written float64 trilinear interpolation checks both paths.

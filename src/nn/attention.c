@@ -48,28 +48,52 @@ static inline float attention_exp(float x)
     return x < EXP_UNDERFLOW_ARGUMENT ? 0.0f : p * scale.value;
 }
 
-/* Replaces row[0..n) by its softmax. */
-static void softmax_in_place(float *row, int64_t n)
-{
-    float max = row[0];
-#pragma omp simd reduction(max : max)
-    for (int64_t j = 1; j < n; j++)
-        max = row[j] > max ? row[j] : max;
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t j = 0; j < n; j++) {
-        row[j] = attention_exp(row[j] - max);
-        sum += row[j];
-    }
-    /* The maximum term is exp(0) = 1, so sum >= 1. */
-    const float inverse = 1.0f / sum;
-#pragma omp simd
-    for (int64_t j = 0; j < n; j++)
-        row[j] *= inverse;
-}
-
 /* Partial sums that a dot product keeps, one AVX-512 register of floats. */
 #define DOT_LANES 16
+
+/* Replaces row[0..n) by the softmax of scale * row, for scale > 0. The
+ * maximum and the sum keep DOT_LANES partial results, like dot(), so that
+ * gcc vectorises them in a fixed order. */
+static void softmax_in_place(float *row, int64_t n, float scale)
+{
+    float max = row[0];
+    int64_t j = 0;
+    if (n >= DOT_LANES) {
+        float lanes[DOT_LANES];
+        for (int l = 0; l < DOT_LANES; l++)
+            lanes[l] = row[l];
+        for (j = DOT_LANES; j + DOT_LANES <= n; j += DOT_LANES)
+            for (int l = 0; l < DOT_LANES; l++)
+                lanes[l] = row[j + l] > lanes[l] ? row[j + l] : lanes[l];
+        for (int l = 0; l < DOT_LANES; l++)
+            max = lanes[l] > max ? lanes[l] : max;
+    }
+    for (; j < n; j++)
+        max = row[j] > max ? row[j] : max;
+
+    /* exp(scale * (x - max)) <= 1, and the maximum term is exp(0) = 1, so
+     * the sum is at least 1. */
+    float lanes[DOT_LANES];
+    for (int l = 0; l < DOT_LANES; l++)
+        lanes[l] = 0.0f;
+    for (j = 0; j + DOT_LANES <= n; j += DOT_LANES) {
+        for (int l = 0; l < DOT_LANES; l++) {
+            row[j + l] = attention_exp(scale * (row[j + l] - max));
+            lanes[l] += row[j + l];
+        }
+    }
+    float sum = 0.0f;
+    for (; j < n; j++) {
+        row[j] = attention_exp(scale * (row[j] - max));
+        sum += row[j];
+    }
+    for (int l = 0; l < DOT_LANES; l++)
+        sum += lanes[l];
+    const float inverse = 1.0f / sum;
+#pragma omp simd
+    for (j = 0; j < n; j++)
+        row[j] *= inverse;
+}
 
 /* How many keys ahead the sparse kernels prefetch the gathered rows: far
  * enough to cover an L3 or DRAM miss while the current key is processed. */
@@ -167,7 +191,7 @@ int od_attention_forward(float *out, float *saved_probs, const float *q, const f
             od_sgemm('N', 'T', Tq, Tk, Dh, scale, q_bh, C, k_bh, C, 0.0f, probs, Tk);
 #pragma omp parallel for schedule(static)
             for (int64_t i = 0; i < Tq; i++)
-                softmax_in_place(probs + i * Tk, Tk);
+                softmax_in_place(probs + i * Tk, Tk, 1.0f);
 
             /* out_h = probs v_h, (Tq, Dh), written into head h's channels. */
             od_sgemm('N', 'N', Tq, Dh, Tk, 1.0f, probs, Tk, v_bh, C, 0.0f,
@@ -511,9 +535,7 @@ int od_sparse_attention_forward(float *out, float *saved_probs, const float *q, 
             }
             for (int64_t h = 0; h < H; h++) {
                 float *head_probs = probs + h * K;
-                for (int64_t j = 0; j < K; j++)
-                    head_probs[j] *= scale;
-                softmax_in_place(head_probs, K);
+                softmax_in_place(head_probs, K, scale);
                 if (saved_probs != NULL)
                     memcpy(saved_probs + ((b * H + h) * Tq + i) * K, head_probs,
                            (size_t)K * sizeof(float));

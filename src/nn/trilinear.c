@@ -52,8 +52,8 @@ static inline int locate_corners(corners *out, const float *point, const float *
     out->frac[1] = fy;
     out->frac[2] = fz;
 
-    /* Which of the two voxels along each axis are inside; the weight of an
-     * outside one is 0, so every corner it belongs to gets weight 0. */
+    /* Which of the two voxels along each axis are inside. An outside one
+     * gets weight 0, and so does every corner it belongs to. */
     const int x_below = x0 >= 0, x_above = x0 + 1 < g->W;
     const int y_below = y0 >= 0, y_above = y0 + 1 < g->H;
     const int z_below = z0 >= 0, z_above = z0 + 1 < g->D;

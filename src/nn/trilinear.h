@@ -3,9 +3,9 @@
  * the feature volume along camera rays with it.
  *
  * Coordinates are continuous voxel indices: a point (x, y, z) has x along
- * W, y along H and z along D, and voxel centres sit at integer
- * coordinates, so (0, 0, 0) is the centre of the first voxel and
- * (W-1, H-1, D-1) that of the last. A point mixes the 8 voxels around it
+ * W, y along H and z along D. Voxel centres sit at integer coordinates, so
+ * (0, 0, 0) is the centre of the first voxel and (W-1, H-1, D-1) that of
+ * the last. A point mixes the 8 voxels around it
  * with the usual trilinear weights; corners outside the volume count as
  * zero. This is PyTorch's grid_sample(mode="bilinear",
  * padding_mode="zeros", align_corners=True) on an NCDHW volume with the
@@ -42,8 +42,8 @@ int od_trilinear_forward(float *out, const float *volume, const float *points, i
  * and skips either when NULL; volume is only read for d_points.
  *
  * d_volume is gathered voxel by voxel from the points sorted by the cell
- * they fall in, in a fixed order, so it is deterministic and does not
- * depend on the thread count; no float atomics are used. Fails like the
+ * they fall in, in a fixed order, without float atomics. It is therefore
+ * deterministic and the same for any thread count. Fails like the
  * forward, or when scratch memory runs out. */
 int od_trilinear_backward(float *d_volume, float *d_points, const float *d_out,
                           const float *volume, const float *points, int64_t N, int64_t D,
