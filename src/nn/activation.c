@@ -21,11 +21,12 @@
 #define OD_GELU_TANH_CUBIC 0.044715f
 #define OD_ERFC_Z_MAX 9.0f
 
-/* erfc(z) for z >= 0 as t * exp(poly(t) - z^2) with t = 1 / (1 + z / 2):
+/* erfc(z) / 2 for z >= 0, as t * exp(poly(t) - z^2) with t = 1 / (1 + z / 2):
  * the Chebyshev fit "erfcc" of Press et al., Numerical Recipes in C (2nd
  * ed., section 6.2), whose relative error is below 1.2e-7 for every z >= 0.
- * Being relative, it keeps the GELU of large negative inputs accurate. */
-static inline float erfc_nonnegative(float z)
+ * The factor 1/2 is folded into the constant term as ln(1/2). Being
+ * relative, the error keeps the GELU of large negative inputs accurate. */
+static inline float half_erfc_nonnegative(float z)
 {
     /* erfc(9) = 4e-37; clamping there keeps the exponent inside the range of
      * od_exp_vec_in_range, and larger z change the GELU by under 1e-35. */
@@ -40,16 +41,22 @@ static inline float erfc_nonnegative(float z)
     p = fmaf(p, t, 0.09678418f);
     p = fmaf(p, t, 0.37409196f);
     p = fmaf(p, t, 1.00002368f);
-    p = fmaf(p, t, -1.26551223f);
+    p = fmaf(p, t, -1.26551223f - 0.69314718f); /* the fit's constant plus ln(1/2) */
     return t * od_exp_vec_in_range(fmaf(-z, z, p));
 }
 
-/* Phi(x), the standard normal CDF, through erfc of |x| so that the tail
- * x < 0 keeps its relative accuracy. */
+/* Phi(-|x|), the smaller tail of the standard normal distribution. */
+static inline float normal_tail(float x)
+{
+    return half_erfc_nonnegative(fabsf(x) * OD_SQRT1_2);
+}
+
+/* Phi(x), the standard normal CDF, from the tail so that x < 0 keeps its
+ * relative accuracy. */
 static inline float normal_cdf(float x)
 {
-    float half_erfc = 0.5f * erfc_nonnegative(fabsf(x) * OD_SQRT1_2);
-    return x >= 0.0f ? 1.0f - half_erfc : half_erfc;
+    const float tail = normal_tail(x);
+    return x >= 0.0f ? 1.0f - tail : tail;
 }
 
 static inline float normal_pdf(float x)
@@ -57,9 +64,12 @@ static inline float normal_pdf(float x)
     return OD_INV_SQRT_2PI * od_exp_vec_upto_88(-0.5f * x * x);
 }
 
+/* x Phi(x) written as max(x, 0) - |x| Phi(-|x|), which needs no select
+ * between the two signs. */
 static inline float gelu(float x)
 {
-    return x * normal_cdf(x);
+    const float positive = x > 0.0f ? x : 0.0f;
+    return fmaf(-fabsf(x), normal_tail(x), positive);
 }
 
 /* d gelu / dx = Phi(x) + x phi(x). */
