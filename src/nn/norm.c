@@ -55,9 +55,9 @@ static int64_t block_rows(int64_t width)
 
 /* ---- per-channel statistics over rows ---------------------------------- */
 
-/* Mean and sum of squared deviations of each of `width` columns of x,
- * (rows, width) with row stride `stride`, combined in double into
- * (count, mean, m2) with Chan's update. */
+/* Computes the mean and the sum of squared deviations m2 of each of the
+ * `width` columns of x, (rows, width) with row stride `stride`. Float block
+ * results join the double totals through Chan's update. */
 static OD_ALWAYS_INLINE void partition_moments(double *mean, double *m2, const float *x,
                                                int64_t rows, int64_t stride, int64_t width)
 {
@@ -104,8 +104,9 @@ static OD_ALWAYS_INLINE void partition_moments(double *mean, double *m2, const f
     }
 }
 
-/* mean and m2 are (width) outputs for the columns of x (rows, width) with
- * row stride `stride`: m2[c] is the sum over rows of (x - mean[c])^2. */
+/* Computes mean[c] and m2[c], the sum over rows of (x - mean[c])^2, for
+ * the columns of x (rows, width) with row stride `stride`, over all rows
+ * split into partitions. mean and m2 are (width). */
 static void chunk_moments(double *mean, double *m2, const float *x, int64_t rows, int64_t stride,
                           int64_t width)
 {
@@ -153,8 +154,9 @@ static void chunk_moments(double *mean, double *m2, const float *x, int64_t rows
     }
 }
 
-/* sum_dy[c] = sum of dy, sum_dy_xc[c] = sum of dy * (x - center[c]) over
- * the rows of one partition; dy and x are (rows, width) with stride `stride`. */
+/* Computes sum_dy[c], the sum of dy, and sum_dy_xc[c], the sum of
+ * dy * (x - center[c]), over the rows of one partition. dy and x are
+ * (rows, width) with row stride `stride`. */
 static OD_ALWAYS_INLINE void partition_grad_sums(double *sum_dy, double *sum_dy_xc,
                                                  const float *dy, const float *x,
                                                  const float *center, int64_t rows,
@@ -183,7 +185,8 @@ static OD_ALWAYS_INLINE void partition_grad_sums(double *sum_dy, double *sum_dy_
     }
 }
 
-/* sum_dy and sum_dy_xc are (width) outputs, see partition_grad_sums. */
+/* Computes the sums of partition_grad_sums over all rows, split into
+ * partitions. sum_dy and sum_dy_xc are (width). */
 static void chunk_grad_sums(double *sum_dy, double *sum_dy_xc, const float *dy, const float *x,
                             const float *center, int64_t rows, int64_t stride, int64_t width)
 {

@@ -72,8 +72,8 @@ static int make_geometry(pool_geometry *g, int dims, int64_t batch, const int64_
     return 0;
 }
 
-/* The input range [lo, hi) that output o of dimension d covers, and the
- * count its divisor takes from this dimension. */
+/* Sets [lo, hi) to the input range that output o of dimension d covers,
+ * and returns the factor of the window's divisor from this dimension. */
 static inline int64_t window(const pool_geometry *g, int d, int64_t o, int64_t *lo, int64_t *hi)
 {
     const int64_t start = o * g->stride[d] - g->padding[d];
@@ -87,7 +87,7 @@ static inline int64_t window(const pool_geometry *g, int d, int64_t o, int64_t *
     return padded_end - start;
 }
 
-/* The outputs [lo, hi) of dimension d whose windows contain input i. */
+/* Sets [lo, hi) to the outputs of dimension d whose windows contain input i. */
 static inline void covering_outputs(const pool_geometry *g, int d, int64_t i, int64_t *lo,
                                     int64_t *hi)
 {
