@@ -576,6 +576,86 @@ static void call_arguments_checked(void)
     od_free(bias);
 }
 
+static void fill_pattern(float *data, int64_t count, uint32_t seed)
+{
+    uint32_t state = seed;
+    for (int64_t i = 0; i < count; i++) {
+        state = state * 1664525u + 1013904223u;
+        data[i] = (float)(state >> 8) / 16777216.0f - 0.5f;
+    }
+}
+
+/* Runs forward and backward twice at an encoder-decoder size, large
+ * enough to keep every thread busy, and checks that both runs give the
+ * same bits. */
+static void check_rerun_identical(layer_kind kind, const case_config *config, int64_t out_voxels,
+                                  const char *name)
+{
+    od_error err;
+    any_layer layer;
+    int made = make_layer(&layer, kind, config, OD_CONV_GRAD_OVERWRITE, OD_CONV_CHANNELS_LAST, &err);
+    OD_CHECK(made == 0);
+    if (made)
+        return;
+    int64_t in_count = config->batch * config->in_size[0] * config->in_size[1] * config->in_size[2] *
+                       config->in_channels;
+    int64_t out_count = config->batch * out_voxels * config->out_channels;
+    int64_t weight_count = config->in_channels * config->out_channels / config->groups * config->kernel[0] *
+                           config->kernel[1] * config->kernel[2];
+    float *in = od_alloc_floats(in_count), *d_out = od_alloc_floats(out_count);
+    float *out = od_alloc_floats(out_count), *weight = od_alloc_floats(weight_count);
+    float *bias = od_alloc_floats(config->out_channels);
+    fill_pattern(in, in_count, 1);
+    fill_pattern(d_out, out_count, 2);
+    fill_pattern(weight, weight_count, 3);
+
+    float *d_in[2], *d_weight[2], *d_bias[2];
+    for (int run = 0; run < 2; run++) {
+        d_in[run] = od_alloc_floats(in_count);
+        d_weight[run] = od_alloc_floats(weight_count);
+        d_bias[run] = od_alloc_floats(config->out_channels);
+        OD_CHECK(forward(&layer, out, in, weight, config->bias ? bias : NULL, &err) == 0);
+        OD_CHECK(backward(&layer, d_in[run], d_weight[run], config->bias ? d_bias[run] : NULL, d_out, in, weight,
+                          &err) == 0);
+    }
+    char what[160];
+    snprintf(what, sizeof what, "%s d_in", name);
+    OD_CHECK_IDENTICAL(what, d_in[0], d_in[1], in_count);
+    snprintf(what, sizeof what, "%s d_weight", name);
+    OD_CHECK_IDENTICAL(what, d_weight[0], d_weight[1], weight_count);
+    snprintf(what, sizeof what, "%s d_bias", name);
+    OD_CHECK_IDENTICAL(what, d_bias[0], d_bias[1], config->out_channels);
+    for (int run = 0; run < 2; run++) {
+        od_free(d_in[run]);
+        od_free(d_weight[run]);
+        od_free(d_bias[run]);
+    }
+    od_free(in);
+    od_free(d_out);
+    od_free(out);
+    od_free(weight);
+    od_free(bias);
+    free_layer(&layer);
+}
+
+static void encoder_sizes_rerun_identical(void)
+{
+    case_config conv = {
+        .batch = 1, .in_channels = 16, .out_channels = 16, .groups = 1, .bias = 1,
+        .in_size = {16, 64, 64}, .kernel = {3, 3, 3}, .stride = {1, 1, 1}, .padding = {1, 1, 1},
+        .dilation = {1, 1, 1},
+    };
+    check_rerun_identical(KIND_CONV3D, &conv, 16 * 64 * 64, "conv3d 16x64x64 16->16");
+    conv.out_channels = 32;
+    conv.stride[0] = conv.stride[1] = conv.stride[2] = 2;
+    check_rerun_identical(KIND_CONV3D, &conv, 8 * 32 * 32, "conv3d 16x64x64 16->32 stride 2");
+    case_config transposed = {
+        .batch = 1, .in_channels = 32, .out_channels = 16, .groups = 1, .bias = 1,
+        .in_size = {8, 32, 32}, .kernel = {2, 2, 2}, .stride = {2, 2, 2}, .dilation = {1, 1, 1},
+    };
+    check_rerun_identical(KIND_CONV_TRANSPOSE3D, &transposed, 16 * 64 * 64, "conv_transpose3d 8x32x32 32->16");
+}
+
 int main(void)
 {
     OD_RUN(conv2d_matches_torch);
@@ -583,6 +663,7 @@ int main(void)
     OD_RUN(conv3d_wide_matches_torch);
     OD_RUN(conv_transpose3d_matches_torch);
     OD_RUN(blocked_layout_matches_torch);
+    OD_RUN(encoder_sizes_rerun_identical);
     OD_RUN(invalid_configs_rejected);
     OD_RUN(call_arguments_checked);
     return od_test_finish();

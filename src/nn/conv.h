@@ -2,11 +2,12 @@
  * transposed convolution, forward and backward (data, weights and bias).
  *
  * Each layer is an object made for one input shape. _new validates the
- * configuration and creates oneDNN's forward primitive; the backward
+ * configuration and creates oneDNN's forward primitive. The backward
  * primitives are created on the first backward call, so inference-only
  * users never pay for them. The object keeps the reordered weights, the
- * scratchpad and every temporary buffer, so forward and backward allocate
- * nothing. An object is not thread-safe: one call at a time.
+ * scratchpad and every temporary buffer, so forward and backward calls
+ * after the first allocate nothing. An object is not thread-safe, so make
+ * one call at a time.
  *
  * Layouts at the API boundary:
  *   activations   channels-last, (N, H, W, C) or (N, D, H, W, C)
@@ -33,19 +34,20 @@
 #include "core/error.h"
 
 /* What the backward does with d_in. Accumulate is oddone's convention.
- * Overwrite saves one read-add-write pass over d_in when the caller would
- * otherwise zero it first; it applies to d_in only, because the weight and
- * bias gradients are accumulated by the reorder that converts them back to
- * PyTorch's layout at no extra cost. */
+ * Overwrite saves the caller from zeroing d_in, and for strided
+ * convolutions also saves one read-add-write pass over d_in. It applies to
+ * d_in only: the weight and bias gradients are always accumulated, at no
+ * extra cost, by the reorder that converts them to PyTorch's layout. */
 typedef enum od_conv_grad_mode {
     OD_CONV_GRAD_ACCUMULATE = 0,
     OD_CONV_GRAD_OVERWRITE = 1,
 } od_conv_grad_mode;
 
 /* Activation layout of in, out, d_in and d_out. Channels-last is the
- * library's layout. Blocked16 is oneDNN's nChw16c / nCdhw16c, (N, C / 16,
- * [D,] H, W, 16), accepted for layout experiments; it needs every channel
- * count to be a multiple of 16. For N = 1 and C = 16 the two are the same bytes. */
+ * library's layout. Blocked16 is oneDNN's nChw16c / nCdhw16c layout,
+ * (N, C / 16, [D,] H, W, 16), kept for layout measurements. It needs every
+ * channel count to be a multiple of 16. For N = 1 and C = 16 both layouts
+ * store the same bytes. */
 typedef enum od_conv_layout {
     OD_CONV_CHANNELS_LAST = 0,
     OD_CONV_BLOCKED16 = 1,
@@ -86,9 +88,10 @@ void od_conv2d_out_size(const od_conv2d *conv, int64_t out_size[2]);
 int od_conv2d_forward(od_conv2d *conv, float *out, const float *in, const float *weight,
                       const float *bias, od_error *err);
 
-/* d_out is (N, Ho, Wo, Cout); in and weight are the forward's;
+/* d_out is (N, Ho, Wo, Cout), and in and weight are the forward's.
  * d_in is (N, H, W, Cin), d_weight (Cout, Cin / groups, kH, kW), d_bias (Cout).
- * in may be NULL when d_weight and d_bias are NULL; weight may be NULL when d_in is NULL. */
+ * in may be NULL when d_weight and d_bias are NULL, and weight may be NULL
+ * when d_in is NULL. */
 int od_conv2d_backward(od_conv2d *conv, float *d_in, float *d_weight, float *d_bias,
                        const float *d_out, const float *in, const float *weight, od_error *err);
 

@@ -1,4 +1,4 @@
-/* oneDNN primitives, reorders and buffers of a convolution layer; see
+/* oneDNN primitives, reorders and buffers of a convolution layer. See
  * conv_engine.h for the three ways a layer computes. */
 #include "nn/conv_engine.h"
 
@@ -51,7 +51,7 @@ static void step_release(od_dnnl_step *step)
     memset(step, 0, sizeof *step);
 }
 
-/* Points argument `arg` at pointer; oneDNN takes non-const handles even
+/* Points argument `arg` at pointer. oneDNN takes non-const handles even
  * for the buffers it only reads. */
 static int step_bind(od_dnnl_step *step, int arg, const void *pointer, od_error *err)
 {
@@ -134,10 +134,10 @@ static int activation_md(dnnl_memory_desc_t *md, const od_conv_shape *shape, int
 }
 
 /* oneDNN's logical weight dims are (Cout, Cin, k...) or (G, Cout / G,
- * Cin / G, k...), Cout and Cin being the primitive's output and input
+ * Cin / G, k...), where Cout and Cin are the primitive's output and input
  * channels. PyTorch stores a convolution's weight in that order and a
- * transposed convolution's with input and output channels swapped. With
- * any_format set the descriptor leaves the layout to oneDNN. */
+ * transposed convolution's with the two channel axes swapped (swap_io).
+ * With any_format set, the descriptor leaves the layout to oneDNN. */
 static int weight_md(dnnl_memory_desc_t *md, const od_conv_shape *shape, int64_t out_channels,
                      int64_t in_channels, int swap_io, int any_format, od_error *err)
 {
@@ -151,13 +151,16 @@ static int weight_md(dnnl_memory_desc_t *md, const od_conv_shape *shape, int64_t
     for (int i = 0; i < shape->spatial; i++)
         dims[n++] = shape->kernel[i];
 
+    /* Plain tags indexed [grouped][swap_io] for 2D and 3D. */
+    static const dnnl_format_tag_t tags2[2][2] = {{dnnl_oihw, dnnl_iohw}, {dnnl_goihw, dnnl_giohw}};
+    static const dnnl_format_tag_t tags3[2][2] = {{dnnl_oidhw, dnnl_iodhw}, {dnnl_goidhw, dnnl_giodhw}};
     dnnl_format_tag_t tag;
     if (any_format)
         tag = dnnl_format_tag_any;
     else if (shape->spatial == 3)
-        tag = grouped ? (swap_io ? dnnl_giodhw : dnnl_goidhw) : (swap_io ? dnnl_iodhw : dnnl_oidhw);
+        tag = tags3[grouped][swap_io != 0];
     else
-        tag = grouped ? (swap_io ? dnnl_giohw : dnnl_goihw) : (swap_io ? dnnl_iohw : dnnl_oihw);
+        tag = tags2[grouped][swap_io != 0];
     return od_dnnl_check(dnnl_memory_desc_init_by_tag(md, n, dims, dnnl_f32, tag),
                          "describing a weight", err);
 }
@@ -280,10 +283,10 @@ int od_conv_layer_init(od_conv_layer *layer, const od_conv_shape *shape, od_erro
     int spatial = shape->spatial;
 
     /* Output size and oneDNN's asymmetric padding. oneDNN wants the
-     * right padding that makes its size formula exact, which can be less
-     * than PyTorch's symmetric padding when the stride does not divide
-     * evenly (the rows PyTorch drops), or for a transposed convolution
-     * padding - output_padding. */
+     * right padding that makes its size formula exact. That is less than
+     * PyTorch's symmetric padding when the stride leaves rows unused, and
+     * padding - output_padding for a transposed convolution. Both can be
+     * negative, which oneDNN 2.6 accepts (tested in test_conv.c). */
     for (int i = 0; i < spatial; i++) {
         int64_t extent = shape->dilation[i] * (shape->kernel[i] - 1) + 1;
         int64_t in = shape->in_size[i];
@@ -684,8 +687,8 @@ int od_conv_layer_backward(od_conv_layer *layer, float *d_in, float *d_weight, f
         return od_fail_context(err, "%s backward", layer->shape.kind);
     if (d_in != NULL && backward_data(layer, d_in, d_out, weight, err))
         return od_fail_context(err, "%s backward", layer->shape.kind);
-    /* oneDNN computes the bias gradient with the weight gradient; when
-     * only d_bias is wanted the weight gradient is computed and dropped. */
+    /* oneDNN computes the bias gradient with the weight gradient. When
+     * only d_bias is requested, the weight gradient is computed and dropped. */
     if ((d_weight != NULL || d_bias != NULL) && backward_weights(layer, d_weight, d_bias, d_out, in, err))
         return od_fail_context(err, "%s backward", layer->shape.kind);
     return 0;

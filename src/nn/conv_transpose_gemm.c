@@ -61,9 +61,9 @@ static void load_weight_matrix(float *matrix, const float *weight, const gemm_di
                     weight[(ci * d->out_channels + co) * d->taps + t];
 }
 
-/* Locates output row (n, od, oh), one of N * Do * Ho rows of Wo voxels:
- * the first product row of the input voxels it reads, (n, od / kD, oh / kH, 0),
- * and the tap (od % kD, oh % kH, 0) as a flat tap index. */
+/* Locates output row (n, od, oh), one of N * Do * Ho rows of Wo voxels.
+ * voxel_row is the product row of input voxel (n, od / kD, oh / kH, 0),
+ * and tap_row the flat index of tap (od % kD, oh % kH, 0). */
 static void locate_row(const gemm_dims *d, int64_t row, int64_t *voxel_row, int64_t *tap_row)
 {
     int64_t oh = row % d->out[1];
