@@ -133,6 +133,13 @@ static inline float dot(const float *a, const float *b, int64_t n)
     return sum;
 }
 
+/* Returns a buffer of count floats for data that is written in full before
+ * it is read, without zeroing it first; od_free releases it. */
+static float *alloc_floats_unset(int64_t count)
+{
+    return od_alloc_aligned((size_t)count * sizeof(float));
+}
+
 /* Returns 1 when every size is positive and the product of all of them
  * fits in int64_t, so that every buffer size and offset below does too. */
 static int sizes_valid(const int64_t *sizes, int count)
@@ -174,7 +181,7 @@ int od_attention_forward(float *out, float *saved_probs, const float *q, const f
     const float scale = 1.0f / sqrtf((float)Dh);
     float *scratch = NULL;
     if (saved_probs == NULL) {
-        scratch = od_alloc_floats(Tq * Tk);
+        scratch = alloc_floats_unset(Tq * Tk);
         if (scratch == NULL)
             return od_fail(err, "attention forward: out of memory for %lld x %lld scores",
                            (long long)Tq, (long long)Tk);
@@ -217,7 +224,7 @@ int od_attention_backward(float *d_q, float *d_k, float *d_v, const float *d_out
     const float scale = 1.0f / sqrtf((float)Dh);
     float *d_scores = NULL;
     if (d_q != NULL || d_k != NULL) {
-        d_scores = od_alloc_floats(Tq * Tk);
+        d_scores = alloc_floats_unset(Tq * Tk);
         if (d_scores == NULL)
             return od_fail(err, "attention backward: out of memory for %lld x %lld scores",
                            (long long)Tq, (long long)Tk);
@@ -457,7 +464,7 @@ static int layout_copies_make(layout_copies *copies, const float *const *inputs,
             copies->rows[n] = inputs[n];
             continue;
         }
-        copies->owned[n] = od_alloc_floats(row_counts[n] * layout->C);
+        copies->owned[n] = alloc_floats_unset(row_counts[n] * layout->C);
         if (copies->owned[n] == NULL)
             return -1;
         to_head_minor(copies->owned[n], inputs[n], row_counts[n], layout);
@@ -626,8 +633,9 @@ int od_sparse_attention_backward(float *d_q, float *d_k, float *d_v, const float
 
     /* weights contains, per entry (b, i, j), the H probabilities and then the H
      * score gradients, already times scale: (B, Tq, K, 2H). Entry-major, so
-     * that the key-major pass reads one contiguous run per entry. */
-    float *weights = od_alloc_floats(B * Tq * K * 2 * H);
+     * that the key-major pass reads one contiguous run per entry. The score
+     * gradients are written, and read, only when d_q or d_k is requested. */
+    float *weights = alloc_floats_unset(B * Tq * K * 2 * H);
     /* Per thread: d_probs (H, K) and two accumulator rows (C). */
     const int64_t per_thread = H * K + 2 * C;
     float *thread_scratch = od_alloc_floats((int64_t)threads * per_thread);
@@ -849,10 +857,10 @@ int od_mha_forward(float *out, od_mha_saved *saved, const float *query, const fl
         return -1;
     od_mha_saved local = {NULL, NULL, NULL, NULL, NULL};
     if (saved == NULL) {
-        local.q = od_alloc_floats(B * Tq * C);
-        local.k = od_alloc_floats(B * Tk * C);
-        local.v = od_alloc_floats(B * Tk * C);
-        local.context = od_alloc_floats(B * Tq * C);
+        local.q = alloc_floats_unset(B * Tq * C);
+        local.k = alloc_floats_unset(B * Tk * C);
+        local.v = alloc_floats_unset(B * Tk * C);
+        local.context = alloc_floats_unset(B * Tq * C);
         if (local.q == NULL || local.k == NULL || local.v == NULL || local.context == NULL) {
             od_mha_saved_release(&local);
             return od_fail(err, "%s: out of memory for the projections", operation);

@@ -479,7 +479,7 @@ int od_trilinear_backward(float *d_volume, float *d_points, const float *d_out,
                            (long long)(N * P));
         }
         const int64_t inside = lists.start[N * (D + 1) * (H + 1) * (W + 1)];
-        float *sorted_d_out = od_alloc_floats(inside * C);
+        float *sorted_d_out = od_alloc_aligned((size_t)(inside * C) * sizeof(float));
         if (sorted_d_out == NULL) {
             od_free(thread_rows);
             cell_lists_release(&lists);
