@@ -112,13 +112,14 @@ def main():
     def sparse_masked():
         return dense_attention(query, key, value, mask)
 
+    # Each sparse call takes from 0.3 to 4 s in PyTorch: fewer repeats.
     with torch.no_grad():
         timed("attention_sparse_fwd", [("gather", sparse_gather), ("masked dense", sparse_masked)],
-              4 * pairs * C)
+              4 * pairs * C, warmup=1, repeats=5)
     timed("attention_sparse_fwdbwd",
           [("gather", lambda: forward_backward(sparse_gather, inputs, d_out)),
            ("masked dense", lambda: forward_backward(sparse_masked, inputs, d_out))],
-          12 * pairs * C)
+          12 * pairs * C, warmup=1, repeats=5)
 
     layer = torch.nn.MultiheadAttention(C, HEADS, batch_first=True)
 
@@ -131,11 +132,11 @@ def main():
     projections = 8 * T * C * C
     with torch.no_grad():
         timed("mha_sparse_fwd", [("gather", layer_gather), ("masked dense", layer_masked)],
-              4 * pairs * C + projections)
+              4 * pairs * C + projections, warmup=1, repeats=5)
     timed("mha_sparse_fwdbwd",
           [("gather", lambda: forward_backward(layer_gather, inputs, d_out)),
            ("masked dense", lambda: forward_backward(layer_masked, inputs, d_out))],
-          12 * pairs * C + 3 * projections)
+          12 * pairs * C + 3 * projections, warmup=1, repeats=5)
     del mask
 
     # Dense: each object attends within itself.
