@@ -285,6 +285,7 @@ typedef struct cell_point {
 typedef struct cell_lists {
     int32_t *start;    /* (cells + 1): cell c owns [start[c], start[c + 1]) */
     cell_point *point; /* (points inside), sorted by cell, then by sample */
+    float *d_out;      /* (points inside, C): the rows of d_out in the same order */
 } cell_lists;
 
 /* Returns the cell of a point of volume item n, or -1 when none of its
@@ -304,9 +305,10 @@ static inline int32_t cell_of_point(const float *point, int64_t n, const grid_si
  * counts the cells of a contiguous range of samples, the prefix sums run
  * over (cell, thread) in that order, and each thread then places its
  * range. The output is the same as a serial stable sort's. */
-static int cell_lists_build(cell_lists *lists, const float *points, int64_t N, int64_t P,
-                            const grid_sizes *g)
+static int cell_lists_build(cell_lists *lists, const float *points, const float *d_out,
+                            int64_t N, int64_t P, const grid_sizes *g)
 {
+    const int64_t C = g->C;
     const int64_t cells = N * (g->D + 1) * (g->H + 1) * (g->W + 1);
     const int64_t samples = N * P;
     const int max_threads = omp_get_max_threads();
@@ -315,6 +317,7 @@ static int cell_lists_build(cell_lists *lists, const float *points, int64_t N, i
     int32_t *slots = od_alloc_aligned((size_t)max_threads * (size_t)cells * sizeof(int32_t));
     lists->start = od_alloc_aligned((size_t)(cells + 1) * sizeof(int32_t));
     lists->point = od_alloc_aligned((size_t)(samples + 1) * sizeof(cell_point));
+    lists->d_out = NULL;
     if (cell_of == NULL || slots == NULL || lists->start == NULL || lists->point == NULL) {
         od_free(cell_of);
         od_free(slots);
@@ -350,41 +353,47 @@ static int cell_lists_build(cell_lists *lists, const float *points, int64_t N, i
                 }
             }
             lists->start[cells] = position;
+            lists->d_out = od_alloc_aligned((size_t)position * (size_t)C * sizeof(float));
         }
 
-        /* Pass 3: place this thread's points in sample order. */
-        for (int64_t sample = first; sample < last; sample++) {
+        /* Pass 3: place this thread's points and their d_out rows, reading
+         * both in sample order. */
+        for (int64_t sample = first; sample < last && lists->d_out != NULL; sample++) {
             const int32_t cell = cell_of[sample];
             if (cell < 0)
                 continue;
-            cell_point *entry = &lists->point[my_slots[cell]++];
+            const int32_t position = my_slots[cell]++;
+            cell_point *entry = &lists->point[position];
             entry->sample = (int32_t)sample;
             const float *point = points + sample * 3;
             for (int axis = 0; axis < 3; axis++)
                 entry->frac[axis] = point[axis] - floorf(point[axis]);
+            memcpy(lists->d_out + (int64_t)position * C, d_out + sample * C,
+                   (size_t)C * sizeof(float));
         }
     }
     od_free(cell_of);
     od_free(slots);
-    return 0;
+    return lists->d_out != NULL ? 0 : -1;
 }
 
 static void cell_lists_release(cell_lists *lists)
 {
     od_free(lists->start);
     od_free(lists->point);
+    od_free(lists->d_out);
 }
 
 /* d_volume += the weighted d_out of every point around each voxel.
- * sorted_d_out is (points inside, C), the rows of d_out in the order of
- * lists->point, so that the points of a cell are read contiguously.
+ * It reads the rows of d_out from lists->d_out, where the points of a cell
+ * are contiguous.
  *
  * A thread owns one row of voxels (n, z, y, all x) at a time and sums into
  * row_sums (W, C): the points of the 4 rows of cells that touch the voxel
  * row, each point adding to the 2 voxels x0 and x0 + 1 of its cell. Every
  * voxel thus sums its points in a fixed order (cell row, then cell, then
  * point) whatever the thread count and schedule. */
-static void backward_volume(float *d_volume, const float *sorted_d_out, const cell_lists *lists,
+static void backward_volume(float *d_volume, const cell_lists *lists,
                             float *thread_rows, int64_t N, const grid_sizes *g)
 {
     const int64_t D = g->D, H = g->H, W = g->W, C = g->C;
@@ -423,7 +432,7 @@ static void backward_volume(float *d_volume, const float *sorted_d_out, const ce
                             const float wz = dz ? 1.0f - p->frac[2] : p->frac[2];
                             const float wy = dy ? 1.0f - p->frac[1] : p->frac[1];
                             const float wzy = wz * wy;
-                            const float *d_out_row = sorted_d_out + (int64_t)e * C;
+                            const float *d_out_row = lists->d_out + (int64_t)e * C;
                             if (below != NULL) {
                                 const float w = wzy * (1.0f - p->frac[0]);
 #pragma omp simd
@@ -470,28 +479,15 @@ int od_trilinear_backward(float *d_volume, float *d_points, const float *d_out,
     }
 
     if (d_volume != NULL) {
-        cell_lists lists = {NULL, NULL};
+        cell_lists lists = {NULL, NULL, NULL};
         float *thread_rows = od_alloc_floats((int64_t)omp_get_max_threads() * W * C);
-        if (thread_rows == NULL || cell_lists_build(&lists, points, N, P, &g) != 0) {
+        if (thread_rows == NULL || cell_lists_build(&lists, points, d_out, N, P, &g) != 0) {
             od_free(thread_rows);
             cell_lists_release(&lists);
             return od_fail(err, "%s: out of memory for sorting %lld points", operation,
                            (long long)(N * P));
         }
-        const int64_t inside = lists.start[N * (D + 1) * (H + 1) * (W + 1)];
-        float *sorted_d_out = od_alloc_aligned((size_t)(inside * C) * sizeof(float));
-        if (sorted_d_out == NULL) {
-            od_free(thread_rows);
-            cell_lists_release(&lists);
-            return od_fail(err, "%s: out of memory for sorting %lld points", operation,
-                           (long long)(N * P));
-        }
-#pragma omp parallel for schedule(static)
-        for (int64_t e = 0; e < inside; e++)
-            memcpy(sorted_d_out + e * C, d_out + (int64_t)lists.point[e].sample * C,
-                   (size_t)C * sizeof(float));
-        backward_volume(d_volume, sorted_d_out, &lists, thread_rows, N, &g);
-        od_free(sorted_d_out);
+        backward_volume(d_volume, &lists, thread_rows, N, &g);
         od_free(thread_rows);
         cell_lists_release(&lists);
     }
