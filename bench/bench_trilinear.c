@@ -30,8 +30,9 @@ typedef struct bench_data {
  * look at its centre. Each pixel's ray crosses a square image plane
  * through the centre that spans the volume's width. The 64 samples of a
  * ray are spread evenly over the stretch where it crosses the volume's box
- * [-0.5, size - 0.5] per axis (as a renderer samples between the near and
- * far bounds), or over the box's width around the centre when it misses.
+ * [-0.5, size - 0.5] per axis, as a renderer samples between the near and
+ * far bounds. A ray that misses the box gets its samples over the box's
+ * width around the centre.
  * Coordinates are voxel indices (x along W, y along H, z along D).
  * torch_trilinear.py computes the same points. */
 static void fill_ray_points(float *points)

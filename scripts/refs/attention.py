@@ -79,7 +79,7 @@ def _random_index(B, Tq, Tk, K, duplicates):
 
 
 def _projections(mha, query, key, value):
-    """The query, key and value projections of a MultiheadAttention layer."""
+    """Return the query, key and value projections of a MultiheadAttention layer."""
     w_q, w_k, w_v = mha.in_proj_weight.chunk(3)
     b_q, b_k, b_v = mha.in_proj_bias.chunk(3)
     return F.linear(query, w_q, b_q), F.linear(key, w_k, b_k), F.linear(value, w_v, b_v)

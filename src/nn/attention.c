@@ -897,8 +897,8 @@ int od_mha_backward(float *d_query, float *d_key, float *d_value, od_mha_params 
                     int64_t H, int64_t K, od_error *err)
 {
     /* d_query, d_out and query are (B, Tq, C); d_key, d_value, key and value
-     * are (B, Tk, C); grads and params as in od_mha_params; saved as written
-     * by od_mha_forward; index is (B, Tq, K) or NULL. */
+     * are (B, Tk, C); index is (B, Tq, K) or NULL. grads and params are laid
+     * out as od_mha_params says, and saved is what od_mha_forward wrote. */
     const char *operation = "multi-head attention backward";
     if (check_layer_sizes(operation, index != NULL, B, Tq, Tk, C, H, K, err) != 0)
         return -1;

@@ -110,10 +110,10 @@ int od_mha_forward(float *out, od_mha_saved *saved, const float *query, const fl
 
 /* Layer backward.
  * d_query, d_out and query are (B, Tq, C); d_key, d_value, key and value
- * are (B, Tk, C); grads receives the weight gradients (shapes as in params);
- * saved is what od_mha_forward wrote. For self-attention the caller may
- * pass one buffer as d_query, d_key and d_value: the three gradients are
- * added into it one after the other. */
+ * are (B, Tk, C). grads receives the weight gradients, shaped as in params,
+ * and saved is what od_mha_forward wrote. For self-attention the caller
+ * may pass one buffer as d_query, d_key and d_value, because the three
+ * gradients are added into it one after the other. */
 int od_mha_backward(float *d_query, float *d_key, float *d_value, od_mha_params *grads,
                     const float *d_out, const od_mha_saved *saved, const float *query,
                     const float *key, const float *value, const int32_t *index,
