@@ -22,6 +22,12 @@
  * unless input_grad_mode is OD_CONV_GRAD_OVERWRITE. A NULL gradient pointer
  * skips that gradient.
  *
+ * Determinism: oneDNN splits the work by the OpenMP thread count at the
+ * time a primitive is created, so one layer object gives bit-identical
+ * results call after call (test_conv.c checks this at the encoder-decoder's
+ * sizes). Objects made under different thread counts can differ in the
+ * last bits of d_weight and d_bias.
+ *
  * Sizes follow PyTorch: a convolution's output size along one axis is
  *     floor((in + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1
  * and a transposed convolution's is
