@@ -2,7 +2,14 @@
 of the default-size 3D encoder-decoder, the same architecture layer by
 layer (see the comment at the top of bench_encdec.c). It runs in both
 memory formats (contiguous and channels_last_3d) and reports the faster
-one; the other goes to stderr."""
+one; the other goes to stderr.
+
+With --export PATH it instead runs one step in float64 and writes the
+input, d_output, output, the skip tensors' gradients and every parameter
+with its gradient to PATH (safetensors, activations channels-last).
+`bench_encdec --check PATH` reads that file to check that both sides
+build the same network."""
+import os
 import sys
 
 import torch
@@ -40,6 +47,7 @@ def conv_bn_relu(cin, cout, stride):
 class EncoderDecoder(nn.Module):
     def __init__(self):
         super().__init__()
+        self.keep_skip_grads = False
         levels = len(CHANNELS)
         self.stem = conv_bn_relu(INPUT_CHANNELS, CHANNELS[0], 1)
         self.down = nn.ModuleList(
@@ -60,6 +68,10 @@ class EncoderDecoder(nn.Module):
             if level < levels - 1:
                 skips.append(x)
                 x = self.down_conv[level](x)
+        if self.keep_skip_grads:  # --export compares the skip tensors' gradients too
+            for skip in skips:
+                skip.retain_grad()
+            self.kept_skips = skips
         for level in range(levels - 2, -1, -1):
             x = self.up[level](self.up_conv[level](x) + skips[level])
         return x
@@ -93,7 +105,42 @@ def time_step(memory_format):
     return torch_common.median_ms(step, warmup=2, repeats=9)
 
 
+def channels_last(x):
+    return x.permute(0, 2, 3, 4, 1).contiguous()
+
+
+def export(path):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+    from refs import st
+
+    torch.manual_seed(0)
+    model = EncoderDecoder().double()
+    with torch.no_grad():
+        # batchnorm gamma and beta away from 1 and 0, so that a mix-up shows
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm3d):
+                module.weight.copy_(torch.rand_like(module.weight) + 0.5)
+                module.bias.copy_(torch.randn_like(module.bias) * 0.1)
+    d, h, w = SIZES[0]
+    x = torch.randn(1, INPUT_CHANNELS, d, h, w, dtype=torch.float64)
+    d_out = torch.randn(1, CHANNELS[0], d, h, w, dtype=torch.float64)
+    model.keep_skip_grads = True
+    y = model(x)
+    y.backward(d_out)
+    tensors = {"input": channels_last(x), "d_output": channels_last(d_out), "output": channels_last(y.detach())}
+    for level, skip in enumerate(model.kept_skips):
+        tensors[f"grad.skip.{level}"] = channels_last(skip.grad)
+    for name, parameter in model.named_parameters():
+        tensors[name] = parameter.detach()
+        tensors["grad." + name] = parameter.grad
+    st.save(path, tensors, {"producer": "bench/torch_encdec.py --export"})
+    print(f"torch_encdec: wrote {len(tensors)} tensors to {path}", file=sys.stderr)
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--export":
+        export(sys.argv[2])
+        return
     torch_common.setup()
     results = {"contiguous": time_step(torch.contiguous_format),
                "channels_last_3d": time_step(torch.channels_last_3d)}
