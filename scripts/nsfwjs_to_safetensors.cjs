@@ -2,7 +2,7 @@
 // safetensors file in oddone's layouts.
 //
 // Usage: node nsfwjs_to_safetensors.cjs MODEL_DIR OUT.safetensors
-// MODEL_DIR holds model.min.js (topology and weight manifest) and the
+// MODEL_DIR contains model.min.js (topology and weight manifest) and the
 // group1-shard*.min.js files (base64 weight shards), as the package ships.
 //
 // What it does to each tensor:
