@@ -1,0 +1,374 @@
+/* DBSCAN on integer voxel coordinates with a hash of occupied cells.
+ *
+ * Stages:
+ *   1. sort the points by (z, y, x) and group equal coordinates into cells;
+ *   2. hash the cells (open addressing on a packed 63-bit key);
+ *   3. count each cell's neighbours over the integer offsets within eps;
+ *   4. join core cells within eps with union-find;
+ *   5. number the clusters by their first core cell and label border cells
+ *      with the smallest cluster id among their core neighbours.
+ * Stages 3 and 5 run in parallel over cells. Every cell's result depends
+ * only on the set of points, so labels are the same for any thread count
+ * and input order. */
+#include "geometry/dbscan.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+#define KEY_BITS 21
+#define EMPTY_SLOT (-1)
+
+struct od_dbscan {
+    double eps;
+    int64_t min_points;
+
+    /* Integer offsets (dx, dy, dz) with dx^2 + dy^2 + dz^2 <= eps^2,
+     * (offset_count, 3). */
+    int32_t *offsets;
+    int64_t offset_count;
+
+    /* Results of the last run. */
+    uint8_t *core_flags; /* (core_capacity) */
+    int64_t core_capacity;
+    int64_t cluster_count;
+    int64_t noise_count;
+    int has_run;
+};
+
+typedef struct sort_entry {
+    int64_t key;
+    int64_t index;
+} sort_entry;
+
+/* The occupied cells of one run, in key order, and their hash table. */
+typedef struct cell_table {
+    int64_t count;
+    int64_t *keys;   /* (count) */
+    int64_t *starts; /* (count + 1): the cell's points are sorted[starts[c]..starts[c+1]) */
+    int64_t *slots;  /* (slot_mask + 1): cell index or EMPTY_SLOT */
+    uint64_t slot_mask;
+} cell_table;
+
+/* Packs (x, y, z) so that key order is lexicographic (z, y, x) order. */
+static int64_t pack_key(int64_t x, int64_t y, int64_t z)
+{
+    const int64_t bias = OD_DBSCAN_COORD_LIMIT;
+    return ((z + bias) << (2 * KEY_BITS)) | ((y + bias) << KEY_BITS) | (x + bias);
+}
+
+static void unpack_key(int64_t key, int64_t *x, int64_t *y, int64_t *z)
+{
+    const int64_t mask = ((int64_t)1 << KEY_BITS) - 1, bias = OD_DBSCAN_COORD_LIMIT;
+    *x = (key & mask) - bias;
+    *y = ((key >> KEY_BITS) & mask) - bias;
+    *z = (key >> (2 * KEY_BITS)) - bias;
+}
+
+/* splitmix64's finaliser: spreads neighbouring keys over the table. */
+static uint64_t hash_key(int64_t key)
+{
+    uint64_t h = (uint64_t)key;
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    return h;
+}
+
+/* Returns the cell index of (x, y, z), or -1 when it is empty or outside
+ * the packable range. */
+static int64_t find_cell(const cell_table *cells, int64_t x, int64_t y, int64_t z)
+{
+    const int64_t limit = OD_DBSCAN_COORD_LIMIT;
+    if (x < -limit || x >= limit || y < -limit || y >= limit || z < -limit || z >= limit)
+        return -1;
+    int64_t key = pack_key(x, y, z);
+    for (uint64_t slot = hash_key(key) & cells->slot_mask;; slot = (slot + 1) & cells->slot_mask) {
+        int64_t cell = cells->slots[slot];
+        if (cell == EMPTY_SLOT)
+            return -1;
+        if (cells->keys[cell] == key)
+            return cell;
+    }
+}
+
+od_dbscan *od_dbscan_new(double eps, int64_t min_points)
+{
+    if (!(eps > 0.0 && eps <= OD_DBSCAN_MAX_EPS) || min_points < 1)
+        return NULL;
+    od_dbscan *dbscan = calloc(1, sizeof *dbscan);
+    if (dbscan == NULL)
+        return NULL;
+    dbscan->eps = eps;
+    dbscan->min_points = min_points;
+
+    /* The distance test is on integer squared distances against eps^2 in
+     * double, which is exact for the eps values in use (1, 1.5, 2, ...).
+     * NOTE: for an eps whose square is within rounding of an integer
+     * (eps = sqrt(2) computed in double), the boundary may differ from
+     * scikit-learn's, which compares sqrt of the squared distance. */
+    const int reach = (int)floor(eps);
+    const double eps_squared = eps * eps;
+    const int64_t side = 2 * reach + 1;
+    dbscan->offsets = malloc((size_t)(side * side * side) * 3 * sizeof *dbscan->offsets);
+    if (dbscan->offsets == NULL) {
+        free(dbscan);
+        return NULL;
+    }
+    for (int dz = -reach; dz <= reach; dz++)
+        for (int dy = -reach; dy <= reach; dy++)
+            for (int dx = -reach; dx <= reach; dx++) {
+                if ((double)(dx * dx + dy * dy + dz * dz) > eps_squared)
+                    continue;
+                int32_t *offset = &dbscan->offsets[dbscan->offset_count * 3];
+                offset[0] = dx;
+                offset[1] = dy;
+                offset[2] = dz;
+                dbscan->offset_count++;
+            }
+    return dbscan;
+}
+
+void od_dbscan_free(od_dbscan *dbscan)
+{
+    if (dbscan == NULL)
+        return;
+    free(dbscan->offsets);
+    free(dbscan->core_flags);
+    free(dbscan);
+}
+
+int64_t od_dbscan_cluster_count(const od_dbscan *dbscan) { return dbscan->cluster_count; }
+int64_t od_dbscan_noise_count(const od_dbscan *dbscan) { return dbscan->noise_count; }
+const uint8_t *od_dbscan_core_flags(const od_dbscan *dbscan)
+{
+    return dbscan->has_run ? dbscan->core_flags : NULL;
+}
+
+static int compare_entries(const void *a, const void *b)
+{
+    const sort_entry *p = a, *q = b;
+    if (p->key != q->key)
+        return p->key < q->key ? -1 : 1;
+    return (p->index > q->index) - (p->index < q->index);
+}
+
+static void free_cells(cell_table *cells)
+{
+    free(cells->keys);
+    free(cells->starts);
+    free(cells->slots);
+}
+
+/* Stages 1 and 2: groups the sorted points into cells and hashes them. */
+static int build_cells(const sort_entry *sorted, int64_t count, cell_table *cells)
+{
+    memset(cells, 0, sizeof *cells);
+    int64_t cell_count = 0;
+    for (int64_t i = 0; i < count; i++)
+        if (i == 0 || sorted[i].key != sorted[i - 1].key)
+            cell_count++;
+    uint64_t slot_count = 16;
+    while (slot_count < 2 * (uint64_t)cell_count)
+        slot_count *= 2;
+    cells->count = cell_count;
+    cells->slot_mask = slot_count - 1;
+    cells->keys = malloc((size_t)(cell_count + 1) * sizeof *cells->keys);
+    cells->starts = malloc((size_t)(cell_count + 1) * sizeof *cells->starts);
+    cells->slots = malloc((size_t)slot_count * sizeof *cells->slots);
+    if (cells->keys == NULL || cells->starts == NULL || cells->slots == NULL) {
+        free_cells(cells);
+        return -1;
+    }
+
+    int64_t cell = -1;
+    for (int64_t i = 0; i < count; i++) {
+        if (i == 0 || sorted[i].key != sorted[i - 1].key) {
+            cell++;
+            cells->keys[cell] = sorted[i].key;
+            cells->starts[cell] = i;
+        }
+    }
+    cells->starts[cell_count] = count;
+
+    for (uint64_t s = 0; s < slot_count; s++)
+        cells->slots[s] = EMPTY_SLOT;
+    for (int64_t c = 0; c < cell_count; c++) {
+        uint64_t slot = hash_key(cells->keys[c]) & cells->slot_mask;
+        while (cells->slots[slot] != EMPTY_SLOT)
+            slot = (slot + 1) & cells->slot_mask;
+        cells->slots[slot] = c;
+    }
+    return 0;
+}
+
+static int64_t find_root(int64_t *parent, int64_t cell)
+{
+    while (parent[cell] != cell) {
+        parent[cell] = parent[parent[cell]];
+        cell = parent[cell];
+    }
+    return cell;
+}
+
+/* Stages 3 to 5 on the cells; writes cell_labels (cells->count) and
+ * cell_is_core (cells->count), and returns the cluster count or -1 when out
+ * of memory. */
+static int64_t cluster_cells(const od_dbscan *dbscan, const cell_table *cells, int32_t *cell_labels,
+                             uint8_t *cell_is_core)
+{
+    const int64_t cell_count = cells->count, offset_count = dbscan->offset_count;
+    const int32_t *offsets = dbscan->offsets;
+
+    /* stage 3: neighbour counts, points in the cell itself included */
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < cell_count; c++) {
+        int64_t x, y, z, neighbours = 0;
+        unpack_key(cells->keys[c], &x, &y, &z);
+        for (int64_t o = 0; o < offset_count; o++) {
+            int64_t n = find_cell(cells, x + offsets[o * 3], y + offsets[o * 3 + 1], z + offsets[o * 3 + 2]);
+            if (n >= 0)
+                neighbours += cells->starts[n + 1] - cells->starts[n];
+        }
+        cell_is_core[c] = neighbours >= dbscan->min_points;
+    }
+
+    /* stage 4: connected components of core cells. Linking each root to the
+     * smaller one keeps the union order irrelevant to the result, and each
+     * pair is visited once, from the cell with the smaller key. */
+    int64_t *parent = malloc((size_t)(cell_count > 0 ? cell_count : 1) * sizeof *parent);
+    if (parent == NULL)
+        return -1;
+    for (int64_t c = 0; c < cell_count; c++)
+        parent[c] = c;
+    for (int64_t c = 0; c < cell_count; c++) {
+        if (!cell_is_core[c])
+            continue;
+        int64_t x, y, z;
+        unpack_key(cells->keys[c], &x, &y, &z);
+        for (int64_t o = 0; o < offset_count; o++) {
+            int64_t n = find_cell(cells, x + offsets[o * 3], y + offsets[o * 3 + 1], z + offsets[o * 3 + 2]);
+            if (n <= c || !cell_is_core[n])
+                continue;
+            int64_t root_c = find_root(parent, c), root_n = find_root(parent, n);
+            if (root_c < root_n)
+                parent[root_n] = root_c;
+            else if (root_n < root_c)
+                parent[root_c] = root_n;
+        }
+    }
+
+    /* stage 5a: cluster ids in the order of each cluster's first core cell */
+    int64_t cluster_count = 0;
+    for (int64_t c = 0; c < cell_count; c++) {
+        cell_labels[c] = -1;
+        if (!cell_is_core[c])
+            continue;
+        int64_t root = find_root(parent, c);
+        if (root == c)
+            cell_labels[c] = (int32_t)cluster_count++;
+        else
+            cell_labels[c] = cell_labels[root];
+    }
+    free(parent);
+
+    /* stage 5b: border cells join the smallest cluster id among their core
+     * neighbours; only core cells' labels are read, and those are final. */
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < cell_count; c++) {
+        if (cell_is_core[c])
+            continue;
+        int64_t x, y, z;
+        int32_t label = -1;
+        unpack_key(cells->keys[c], &x, &y, &z);
+        for (int64_t o = 0; o < offset_count; o++) {
+            int64_t n = find_cell(cells, x + offsets[o * 3], y + offsets[o * 3 + 1], z + offsets[o * 3 + 2]);
+            if (n >= 0 && cell_is_core[n] && (label < 0 || cell_labels[n] < label))
+                label = cell_labels[n];
+        }
+        cell_labels[c] = label;
+    }
+    return cluster_count;
+}
+
+int od_dbscan_run(od_dbscan *dbscan, const int32_t *voxels, int64_t count, int32_t *labels, od_error *err)
+{
+    /* voxels is (count, 3) as (x, y, z); labels is (count) */
+    if (dbscan == NULL)
+        return od_fail(err, "dbscan: the DBSCAN object is NULL");
+    if (count < 0)
+        return od_fail(err, "dbscan: voxel count is %lld, expected >= 0", (long long)count);
+    if (count > 0 && (voxels == NULL || labels == NULL))
+        return od_fail(err, "dbscan: voxels or labels is NULL for %lld voxels", (long long)count);
+    if (count > INT32_MAX)
+        return od_fail(err, "dbscan: voxel count %lld exceeds the int32 labels' range", (long long)count);
+    for (int64_t i = 0; i < count * 3; i++) {
+        if (voxels[i] < -OD_DBSCAN_COORD_LIMIT || voxels[i] >= OD_DBSCAN_COORD_LIMIT)
+            return od_fail(err, "dbscan: voxel %lld has coordinate %d, expected in [%d, %d)",
+                           (long long)(i / 3), (int)voxels[i], -OD_DBSCAN_COORD_LIMIT,
+                           OD_DBSCAN_COORD_LIMIT);
+    }
+
+    uint8_t *core_flags = dbscan->core_flags;
+    if (dbscan->core_capacity < count) {
+        core_flags = realloc(dbscan->core_flags, (size_t)count);
+        if (core_flags == NULL)
+            return od_fail(err, "dbscan: out of memory for %lld voxels", (long long)count);
+        dbscan->core_flags = core_flags;
+        dbscan->core_capacity = count;
+    }
+
+    /* stage 1: sort by (z, y, x), ties by input index */
+    sort_entry *sorted = malloc((size_t)(count > 0 ? count : 1) * sizeof *sorted);
+    if (sorted == NULL)
+        return od_fail(err, "dbscan: out of memory for %lld voxels", (long long)count);
+    for (int64_t i = 0; i < count; i++) {
+        sorted[i].key = pack_key(voxels[i * 3], voxels[i * 3 + 1], voxels[i * 3 + 2]);
+        sorted[i].index = i;
+    }
+    qsort(sorted, (size_t)count, sizeof *sorted, compare_entries);
+
+    cell_table cells;
+    if (build_cells(sorted, count, &cells) != 0) {
+        free(sorted);
+        return od_fail(err, "dbscan: out of memory for %lld voxels", (long long)count);
+    }
+    size_t per_cell = (size_t)(cells.count > 0 ? cells.count : 1);
+    int32_t *cell_labels = malloc(per_cell * sizeof *cell_labels);
+    uint8_t *cell_is_core = malloc(per_cell);
+    int64_t cluster_count = -1;
+    if (cell_labels != NULL && cell_is_core != NULL)
+        cluster_count = cluster_cells(dbscan, &cells, cell_labels, cell_is_core);
+    if (cluster_count < 0) {
+        free(cell_labels);
+        free(cell_is_core);
+        free_cells(&cells);
+        free(sorted);
+        return od_fail(err, "dbscan: out of memory for %lld cells", (long long)cells.count);
+    }
+
+    /* every point takes its cell's label and core flag */
+    int64_t noise_count = 0;
+    for (int64_t c = 0; c < cells.count; c++) {
+        for (int64_t i = cells.starts[c]; i < cells.starts[c + 1]; i++) {
+            labels[sorted[i].index] = cell_labels[c];
+            core_flags[sorted[i].index] = cell_is_core[c];
+        }
+        if (cell_labels[c] < 0)
+            noise_count += cells.starts[c + 1] - cells.starts[c];
+    }
+    dbscan->cluster_count = cluster_count;
+    dbscan->noise_count = noise_count;
+    dbscan->has_run = 1;
+    od_log_info("dbscan", "%lld clusters, %lld noise voxels", (long long)cluster_count, (long long)noise_count);
+
+    free(cell_labels);
+    free(cell_is_core);
+    free_cells(&cells);
+    free(sorted);
+    return 0;
+}
