@@ -1,0 +1,704 @@
+/* The software rasterizer: triangle setup, z-buffer pass, deferred shading
+ * and resolve. See raster.h for the conventions. */
+#include "synth/raster.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Sample rows per band of the z-buffer pass; each thread takes whole bands. */
+#define BAND_ROWS 16
+
+/* Sample triangle ids below 0. */
+#define SAMPLE_EMPTY (-1)
+#define SAMPLE_FLOOR (-2)
+
+/* A triangle after clipping, in sample coordinates. */
+typedef struct screen_triangle {
+    double x[3], y[3]; /* sample-space positions, pixel centres of the sample grid at integers */
+    float inverse_depth[3];
+    float bary[3][3]; /* barycentric coordinates of each corner in the mesh triangle */
+    int32_t object, face;
+} screen_triangle;
+
+struct od_rasterizer {
+    screen_triangle *triangles;
+    int64_t triangle_count, triangle_capacity;
+    float *camera_positions; /* (total vertices, 3), camera space */
+    float *camera_normals;   /* (total vertices, 3), camera space, unnormalised */
+    int64_t vertex_capacity;
+    int64_t *vertex_offsets; /* (objects + 1) */
+    int object_capacity;
+    float *sample_inverse_depth; /* (Hs, Ws) */
+    int32_t *sample_triangle;    /* (Hs, Ws): index into triangles, or SAMPLE_EMPTY / SAMPLE_FLOOR */
+    float *sample_weights;       /* (Hs, Ws, 2): perspective-correct weights of corners 1 and 2 */
+    int64_t sample_capacity;
+};
+
+od_raster_options od_raster_options_default(void)
+{
+    od_raster_options o;
+    memset(&o, 0, sizeof o);
+    o.supersample = 1;
+    o.draw_floor = 1;
+    o.floor_color[0] = o.floor_color[1] = o.floor_color[2] = 0.75f;
+    o.floor_color2[0] = o.floor_color2[1] = o.floor_color2[2] = 0.6f;
+    o.floor_check_size = 0.05f;
+    o.background[0] = o.background[1] = o.background[2] = 1.0f;
+    o.light_direction[0] = 0.4f;
+    o.light_direction[1] = 0.3f;
+    o.light_direction[2] = 1.0f;
+    o.light_color[0] = o.light_color[1] = o.light_color[2] = 1.0f;
+    o.ambient = 0.3f;
+    o.specular = 0.25f;
+    o.shininess = 32.0f;
+    return o;
+}
+
+od_rasterizer *od_rasterizer_new(void)
+{
+    return calloc(1, sizeof(od_rasterizer));
+}
+
+void od_rasterizer_free(od_rasterizer *r)
+{
+    if (!r)
+        return;
+    free(r->triangles);
+    free(r->camera_positions);
+    free(r->camera_normals);
+    free(r->vertex_offsets);
+    free(r->sample_inverse_depth);
+    free(r->sample_triangle);
+    free(r->sample_weights);
+    free(r);
+}
+
+void od_raster_frame_free(od_raster_frame *frame)
+{
+    if (!frame)
+        return;
+    od_image_free(&frame->rgb);
+    free(frame->object_ids);
+    free(frame->depth);
+    memset(frame, 0, sizeof *frame);
+}
+
+void od_raster_pose(double scale, double yaw, const double translation[3], double m[16])
+{
+    double c = cos(yaw), s = sin(yaw);
+    double pose[16] = {scale * c, -scale * s, 0, translation[0], scale * s, scale * c, 0, translation[1],
+                       0,         0,          scale, translation[2], 0, 0, 0, 1};
+    memcpy(m, pose, sizeof pose);
+}
+
+/* ---- setup ---------------------------------------------------------------------- */
+
+static int reserve_vertices(od_rasterizer *r, int64_t count)
+{
+    if (count <= r->vertex_capacity)
+        return 0;
+    float *p = realloc(r->camera_positions, (size_t)count * 3 * sizeof(float));
+    if (!p)
+        return -1;
+    r->camera_positions = p;
+    float *n = realloc(r->camera_normals, (size_t)count * 3 * sizeof(float));
+    if (!n)
+        return -1;
+    r->camera_normals = n;
+    r->vertex_capacity = count;
+    return 0;
+}
+
+static int push_triangle(od_rasterizer *r, const screen_triangle *t)
+{
+    if (r->triangle_count == r->triangle_capacity) {
+        int64_t capacity = r->triangle_capacity ? r->triangle_capacity * 2 : 4096;
+        screen_triangle *grown = realloc(r->triangles, (size_t)capacity * sizeof *grown);
+        if (!grown)
+            return -1;
+        r->triangles = grown;
+        r->triangle_capacity = capacity;
+    }
+    r->triangles[r->triangle_count++] = *t;
+    return 0;
+}
+
+typedef struct clip_vertex {
+    double p[3]; /* camera space */
+    float bary[3];
+} clip_vertex;
+
+/* The sample-space camera: K scaled to the s x s sample grid. */
+typedef struct sample_camera {
+    double fx, fy, cx, cy;
+    int width, height; /* in samples */
+} sample_camera;
+
+/* Projects a convex polygon of camera-space corners (all in front of the
+ * near plane) and adds it as a fan of triangles. */
+static int add_polygon(od_rasterizer *r, const sample_camera *sc, const clip_vertex *v, int count, int object,
+                       int64_t face, int cull)
+{
+    screen_triangle t;
+    t.object = object;
+    t.face = (int32_t)face;
+    double x[4], y[4];
+    for (int k = 0; k < count; k++) {
+        x[k] = sc->fx * v[k].p[0] / v[k].p[2] + sc->cx;
+        y[k] = sc->fy * v[k].p[1] / v[k].p[2] + sc->cy;
+        if (!isfinite(x[k]) || !isfinite(y[k]))
+            return 0;
+    }
+    for (int k = 1; k + 1 < count; k++) {
+        int corner[3] = {0, k, k + 1};
+        double min_x = INFINITY, max_x = -INFINITY, min_y = INFINITY, max_y = -INFINITY;
+        for (int c = 0; c < 3; c++) {
+            const clip_vertex *cv = &v[corner[c]];
+            t.x[c] = x[corner[c]];
+            t.y[c] = y[corner[c]];
+            t.inverse_depth[c] = (float)(1.0 / cv->p[2]);
+            memcpy(t.bary[c], cv->bary, sizeof t.bary[c]);
+            min_x = fmin(min_x, t.x[c]);
+            max_x = fmax(max_x, t.x[c]);
+            min_y = fmin(min_y, t.y[c]);
+            max_y = fmax(max_y, t.y[c]);
+        }
+        if (max_x < 0 || max_y < 0 || min_x > sc->width - 1 || min_y > sc->height - 1)
+            continue;
+        double area = (t.x[1] - t.x[0]) * (t.y[2] - t.y[0]) - (t.y[1] - t.y[0]) * (t.x[2] - t.x[0]);
+        if (area == 0)
+            continue;
+        /* A mesh face counter-clockwise seen from the front is clockwise in
+         * y-up terms once y points down, which makes `area` negative here. */
+        if (cull && area > 0)
+            continue;
+        if (push_triangle(r, &t) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Clips a triangle to z >= OD_RASTER_NEAR (Sutherland-Hodgman against one
+ * plane, at most 4 corners) and adds what remains. */
+static int add_triangle(od_rasterizer *r, const sample_camera *sc, const float *a, const float *b, const float *c,
+                        int object, int64_t face, int cull)
+{
+    clip_vertex in[3];
+    const float *corners[3] = {a, b, c};
+    int inside = 0;
+    for (int k = 0; k < 3; k++) {
+        for (int d = 0; d < 3; d++) {
+            in[k].p[d] = corners[k][d];
+            in[k].bary[d] = k == d ? 1.0f : 0.0f;
+        }
+        inside += in[k].p[2] >= OD_RASTER_NEAR;
+    }
+    if (inside == 3)
+        return add_polygon(r, sc, in, 3, object, face, cull);
+    if (inside == 0)
+        return 0;
+    clip_vertex out[4];
+    int count = 0;
+    for (int k = 0; k < 3; k++) {
+        const clip_vertex *p = &in[k], *q = &in[(k + 1) % 3];
+        int p_in = p->p[2] >= OD_RASTER_NEAR, q_in = q->p[2] >= OD_RASTER_NEAR;
+        if (p_in)
+            out[count++] = *p;
+        if (p_in != q_in) {
+            double s = (OD_RASTER_NEAR - p->p[2]) / (q->p[2] - p->p[2]);
+            clip_vertex m;
+            for (int d = 0; d < 3; d++) {
+                m.p[d] = p->p[d] + s * (q->p[d] - p->p[d]);
+                m.bary[d] = (float)(p->bary[d] + s * (q->bary[d] - p->bary[d]));
+            }
+            m.p[2] = OD_RASTER_NEAR;
+            out[count++] = m;
+        }
+    }
+    return add_polygon(r, sc, out, count, object, face, cull);
+}
+
+/* Writes the 3x3 that maps model normals to camera space: the cofactor
+ * matrix of the linear part (the inverse transpose times the determinant),
+ * signed so that it keeps orientation. */
+static void normal_matrix(const double m[9], double n[9])
+{
+    n[0] = m[4] * m[8] - m[5] * m[7];
+    n[1] = m[5] * m[6] - m[3] * m[8];
+    n[2] = m[3] * m[7] - m[4] * m[6];
+    n[3] = m[2] * m[7] - m[1] * m[8];
+    n[4] = m[0] * m[8] - m[2] * m[6];
+    n[5] = m[1] * m[6] - m[0] * m[7];
+    n[6] = m[1] * m[5] - m[2] * m[4];
+    n[7] = m[2] * m[3] - m[0] * m[5];
+    n[8] = m[0] * m[4] - m[1] * m[3];
+    double det = m[0] * n[0] + m[1] * n[1] + m[2] * n[2];
+    if (det < 0)
+        for (int i = 0; i < 9; i++)
+            n[i] = -n[i];
+}
+
+static int validate(const od_camera *camera, const od_raster_object *objects, int object_count,
+                    const od_raster_options *o, od_error *err)
+{
+    if (od_camera_validate(camera, "raster camera", err) != 0)
+        return -1;
+    if ((int64_t)camera->width * camera->height > ((int64_t)1 << 26))
+        return od_fail(err, "raster: image of %d x %d pixels is too large (at most 2^26 pixels)", camera->width,
+                       camera->height);
+    if (o->supersample < 1 || o->supersample > 4)
+        return od_fail(err, "raster: invalid supersample %d (expected 1, 2, 3 or 4)", o->supersample);
+    if (!(o->ambient >= 0 && o->ambient <= 1) || !(o->specular >= 0) || !(o->shininess >= 0))
+        return od_fail(err, "raster: invalid lighting: ambient %g (expected [0, 1]), specular %g and "
+                            "shininess %g (expected >= 0)",
+                       (double)o->ambient, (double)o->specular, (double)o->shininess);
+    if (object_count < 0 || (object_count > 0 && !objects))
+        return od_fail(err, "raster: invalid object list of %d objects", object_count);
+    for (int i = 0; i < object_count; i++) {
+        const od_mesh *mesh = objects[i].mesh;
+        if (!mesh)
+            return od_fail(err, "raster: object %d has no mesh", i);
+        for (int k = 0; k < 16; k++)
+            if (!isfinite(objects[i].model_to_world[k]))
+                return od_fail(err, "raster: object %d has a non-finite model-to-world matrix", i);
+        for (int64_t f = 0; f < mesh->face_count * 3; f++)
+            if (mesh->faces[f] < 0 || mesh->faces[f] >= mesh->vertex_count)
+                return od_fail(err, "raster: object %d, face %lld: vertex index %d out of range (the mesh has "
+                                    "%lld vertices)",
+                               i, (long long)(f / 3), mesh->faces[f], (long long)mesh->vertex_count);
+    }
+    return 0;
+}
+
+/* Transforms every object's vertices to camera space and builds the
+ * clipped, projected triangles. */
+static int setup(od_rasterizer *r, const od_camera *camera, const sample_camera *sc,
+                 const od_raster_object *objects, int object_count, int cull, od_error *err)
+{
+    if (object_count + 1 > r->object_capacity) {
+        int64_t *offsets = realloc(r->vertex_offsets, (size_t)(object_count + 1) * sizeof(int64_t));
+        if (!offsets)
+            return od_fail(err, "raster: out of memory");
+        r->vertex_offsets = offsets;
+        r->object_capacity = object_count + 1;
+    }
+    int64_t total = 0;
+    for (int i = 0; i < object_count; i++) {
+        r->vertex_offsets[i] = total;
+        total += objects[i].mesh->vertex_count;
+    }
+    r->vertex_offsets[object_count] = total;
+    if (reserve_vertices(r, total + 1) != 0)
+        return od_fail(err, "raster: out of memory for %lld vertices", (long long)total);
+
+    r->triangle_count = 0;
+    for (int i = 0; i < object_count; i++) {
+        const od_mesh *mesh = objects[i].mesh;
+        double m[16];
+        od_mat4_multiply(camera->world_to_camera, objects[i].model_to_world, m);
+        double linear[9] = {m[0], m[1], m[2], m[4], m[5], m[6], m[8], m[9], m[10]}, nm[9];
+        normal_matrix(linear, nm);
+        float *cp = r->camera_positions + r->vertex_offsets[i] * 3;
+        float *cn = r->camera_normals + r->vertex_offsets[i] * 3;
+        for (int64_t v = 0; v < mesh->vertex_count; v++) {
+            const float *p = mesh->positions + v * 3;
+            for (int d = 0; d < 3; d++)
+                cp[v * 3 + d] = (float)(m[d * 4] * p[0] + m[d * 4 + 1] * p[1] + m[d * 4 + 2] * p[2] + m[d * 4 + 3]);
+            if (mesh->normals) {
+                const float *n = mesh->normals + v * 3;
+                for (int d = 0; d < 3; d++)
+                    cn[v * 3 + d] = (float)(nm[d * 3] * n[0] + nm[d * 3 + 1] * n[1] + nm[d * 3 + 2] * n[2]);
+            }
+        }
+        for (int64_t f = 0; f < mesh->face_count; f++) {
+            const int32_t *tri = mesh->faces + f * 3;
+            if (add_triangle(r, sc, cp + (int64_t)tri[0] * 3, cp + (int64_t)tri[1] * 3, cp + (int64_t)tri[2] * 3, i,
+                             f, cull) != 0)
+                return od_fail(err, "raster: out of memory for triangles");
+        }
+    }
+    return 0;
+}
+
+/* ---- z-buffer pass -------------------------------------------------------------- */
+
+/* Fills one band's samples with the floor (or nothing) as the starting depth. */
+static void clear_band(od_rasterizer *r, const od_camera *camera, const sample_camera *sc, int draw_floor, int y0,
+                       int y1)
+{
+    /* The floor's inverse depth is linear on the sample grid: a ray through
+     * sample (x, y) has camera direction d = ((x - cx) / fx, (y - cy) / fy, 1),
+     * meets z = 0 at world depth t = -C_z / (R^T d)_z, and t is also its depth
+     * along the optical axis because d_z = 1. */
+    const double *w = camera->world_to_camera;
+    double centre[3];
+    od_camera_center(camera, centre);
+    double gx = 0, gy = 0, g0 = 0;
+    int floor_visible = draw_floor && centre[2] > 0;
+    if (floor_visible) {
+        /* (R^T d)_z = R[0][2] d_x + R[1][2] d_y + R[2][2]. */
+        double a = w[2] / sc->fx, b = w[6] / sc->fy;
+        double c = w[10] - a * sc->cx - b * sc->cy;
+        gx = -a / centre[2];
+        gy = -b / centre[2];
+        g0 = -c / centre[2];
+    }
+    for (int y = y0; y < y1; y++) {
+        float *depth = r->sample_inverse_depth + (int64_t)y * sc->width;
+        int32_t *tri = r->sample_triangle + (int64_t)y * sc->width;
+        for (int x = 0; x < sc->width; x++) {
+            double inverse = gx * x + gy * y + g0;
+            int hit = floor_visible && inverse > 0;
+            depth[x] = hit ? (float)inverse : 0.0f;
+            tri[x] = hit ? SAMPLE_FLOOR : SAMPLE_EMPTY;
+        }
+    }
+}
+
+static void raster_band(od_rasterizer *r, const sample_camera *sc, int y0, int y1)
+{
+    for (int64_t index = 0; index < r->triangle_count; index++) {
+        const screen_triangle *t = &r->triangles[index];
+        double min_y = fmin(t->y[0], fmin(t->y[1], t->y[2])), max_y = fmax(t->y[0], fmax(t->y[1], t->y[2]));
+        if (max_y < y0 || min_y > y1 - 1)
+            continue;
+        double min_x = fmin(t->x[0], fmin(t->x[1], t->x[2])), max_x = fmax(t->x[0], fmax(t->x[1], t->x[2]));
+        int row0 = min_y > y0 ? (int)ceil(min_y) : y0;
+        int row1 = max_y < y1 - 1 ? (int)floor(max_y) : y1 - 1;
+        int col0 = min_x > 0 ? (int)ceil(min_x) : 0;
+        int col1 = max_x < sc->width - 1 ? (int)floor(max_x) : sc->width - 1;
+        if (row0 > row1 || col0 > col1)
+            continue;
+
+        /* Edge k is opposite corner k; e_k(x, y) = gx_k x + gy_k y + c_k is
+         * positive inside once the signs are flipped for clockwise triangles. */
+        double area = (t->x[1] - t->x[0]) * (t->y[2] - t->y[0]) - (t->y[1] - t->y[0]) * (t->x[2] - t->x[0]);
+        double sign = area > 0 ? 1.0 : -1.0;
+        double gx[3], gy[3], c[3];
+        int include_zero[3];
+        for (int k = 0; k < 3; k++) {
+            int a = (k + 1) % 3, b = (k + 2) % 3;
+            gx[k] = -sign * (t->y[b] - t->y[a]);
+            gy[k] = sign * (t->x[b] - t->x[a]);
+            c[k] = -(gx[k] * t->x[a] + gy[k] * t->y[a]);
+            /* Top-left rule: a sample exactly on an edge belongs to the
+             * triangle whose inside lies to the +x side of it, or below it
+             * (+y) for a horizontal edge. Two triangles sharing the edge see
+             * opposite gradients, so exactly one takes the sample. */
+            include_zero[k] = gx[k] > 0 || (gx[k] == 0 && gy[k] > 0);
+        }
+        double inverse_area = 1.0 / fabs(area);
+        float iz0 = t->inverse_depth[0], iz1 = t->inverse_depth[1], iz2 = t->inverse_depth[2];
+        for (int y = row0; y <= row1; y++) {
+            double e[3];
+            for (int k = 0; k < 3; k++)
+                e[k] = gx[k] * col0 + gy[k] * y + c[k];
+            int64_t row_base = (int64_t)y * sc->width;
+            for (int x = col0; x <= col1; x++, e[0] += gx[0], e[1] += gx[1], e[2] += gx[2]) {
+                if (e[0] < 0 || e[1] < 0 || e[2] < 0)
+                    continue;
+                if ((e[0] == 0 && !include_zero[0]) || (e[1] == 0 && !include_zero[1]) ||
+                    (e[2] == 0 && !include_zero[2]))
+                    continue;
+                float l0 = (float)(e[0] * inverse_area), l1 = (float)(e[1] * inverse_area),
+                      l2 = (float)(e[2] * inverse_area);
+                float iz = l0 * iz0 + l1 * iz1 + l2 * iz2;
+                int64_t s = row_base + x;
+                if (iz > r->sample_inverse_depth[s]) {
+                    r->sample_inverse_depth[s] = iz;
+                    r->sample_triangle[s] = (int32_t)index;
+                    r->sample_weights[s * 2] = l1 * iz1 / iz;
+                    r->sample_weights[s * 2 + 1] = l2 * iz2 / iz;
+                }
+            }
+        }
+    }
+}
+
+/* ---- shading and resolve -------------------------------------------------------- */
+
+typedef struct shading {
+    float light[3]; /* unit, camera space, towards the light */
+    float floor_normal[3];
+    double centre[3];             /* camera centre, world */
+    double camera_to_world_r[9];  /* R^T */
+} shading;
+
+static void sample_texture(const od_image *texture, float u, float v, float rgb[3])
+{
+    float x = (u - floorf(u)) * texture->width - 0.5f;
+    float y = (1.0f - (v - floorf(v))) * texture->height - 0.5f;
+    int x0 = (int)floorf(x), y0 = (int)floorf(y);
+    float fx = x - x0, fy = y - y0;
+    int w = texture->width, h = texture->height, ch = texture->channels;
+    int xs[2] = {((x0 % w) + w) % w, (((x0 + 1) % w) + w) % w};
+    int ys[2] = {((y0 % h) + h) % h, (((y0 + 1) % h) + h) % h};
+    for (int c = 0; c < 3; c++) {
+        int cc = ch == 1 ? 0 : c;
+        float p00 = texture->pixels[((int64_t)ys[0] * w + xs[0]) * ch + cc];
+        float p01 = texture->pixels[((int64_t)ys[0] * w + xs[1]) * ch + cc];
+        float p10 = texture->pixels[((int64_t)ys[1] * w + xs[0]) * ch + cc];
+        float p11 = texture->pixels[((int64_t)ys[1] * w + xs[1]) * ch + cc];
+        rgb[c] = (p00 * (1 - fx) + p01 * fx) * (1 - fy) + (p10 * (1 - fx) + p11 * fx) * fy;
+    }
+}
+
+static void light_point(const od_raster_options *o, const shading *sh, const float albedo[3], const float normal[3],
+                        const float position[3], float specular, float rgb[3])
+{
+    float n[3] = {normal[0], normal[1], normal[2]};
+    float view[3] = {-position[0], -position[1], -position[2]};
+    float view_length = sqrtf(view[0] * view[0] + view[1] * view[1] + view[2] * view[2]);
+    if (view_length > 0)
+        for (int d = 0; d < 3; d++)
+            view[d] /= view_length;
+    /* Light the side the camera sees. */
+    if (n[0] * view[0] + n[1] * view[1] + n[2] * view[2] < 0)
+        for (int d = 0; d < 3; d++)
+            n[d] = -n[d];
+    const float *l = sh->light;
+    float diffuse = fmaxf(0.0f, n[0] * l[0] + n[1] * l[1] + n[2] * l[2]);
+    float highlight = 0;
+    if (specular > 0 && diffuse > 0) {
+        float h[3] = {l[0] + view[0], l[1] + view[1], l[2] + view[2]};
+        float length = sqrtf(h[0] * h[0] + h[1] * h[1] + h[2] * h[2]);
+        if (length > 0) {
+            float nh = (n[0] * h[0] + n[1] * h[1] + n[2] * h[2]) / length;
+            highlight = nh > 0 ? specular * powf(nh, o->shininess) : 0;
+        }
+    }
+    for (int c = 0; c < 3; c++) {
+        float value = albedo[c] * (o->ambient + (1 - o->ambient) * diffuse * o->light_color[c]) +
+                      highlight * o->light_color[c];
+        rgb[c] = value < 0 ? 0 : value > 1 ? 1 : value;
+    }
+}
+
+static void shade_object(const od_rasterizer *r, const od_raster_object *objects, const od_raster_options *o,
+                         const shading *sh, int64_t s, float rgb[3], float *depth)
+{
+    const screen_triangle *t = &r->triangles[r->sample_triangle[s]];
+    const od_raster_object *object = &objects[t->object];
+    const od_mesh *mesh = object->mesh;
+    float w1 = r->sample_weights[s * 2], w2 = r->sample_weights[s * 2 + 1], w0 = 1 - w1 - w2;
+    float b[3];
+    for (int k = 0; k < 3; k++)
+        b[k] = w0 * t->bary[0][k] + w1 * t->bary[1][k] + w2 * t->bary[2][k];
+    const int32_t *face = mesh->faces + (int64_t)t->face * 3;
+    int64_t base = r->vertex_offsets[t->object];
+    const float *p[3], *n[3];
+    for (int k = 0; k < 3; k++) {
+        p[k] = r->camera_positions + (base + face[k]) * 3;
+        n[k] = r->camera_normals + (base + face[k]) * 3;
+    }
+    float position[3], normal[3];
+    for (int d = 0; d < 3; d++)
+        position[d] = b[0] * p[0][d] + b[1] * p[1][d] + b[2] * p[2][d];
+    if (mesh->normals) {
+        for (int d = 0; d < 3; d++)
+            normal[d] = b[0] * n[0][d] + b[1] * n[1][d] + b[2] * n[2][d];
+    } else {
+        float u[3], v[3];
+        for (int d = 0; d < 3; d++) {
+            u[d] = p[1][d] - p[0][d];
+            v[d] = p[2][d] - p[0][d];
+        }
+        normal[0] = u[1] * v[2] - u[2] * v[1];
+        normal[1] = u[2] * v[0] - u[0] * v[2];
+        normal[2] = u[0] * v[1] - u[1] * v[0];
+    }
+    float length = sqrtf(normal[0] * normal[0] + normal[1] * normal[1] + normal[2] * normal[2]);
+    if (length > 0)
+        for (int d = 0; d < 3; d++)
+            normal[d] /= length;
+
+    float albedo[3];
+    int material = mesh->face_materials ? mesh->face_materials[t->face] : -1;
+    const od_mesh_material *m = material >= 0 && material < mesh->material_count ? &mesh->materials[material] : NULL;
+    if (m && m->texture.pixels && mesh->uvs) {
+        float uv[2];
+        for (int d = 0; d < 2; d++)
+            uv[d] = b[0] * mesh->uvs[face[0] * 2 + d] + b[1] * mesh->uvs[face[1] * 2 + d] +
+                    b[2] * mesh->uvs[face[2] * 2 + d];
+        sample_texture(&m->texture, uv[0], uv[1], albedo);
+    } else if (mesh->colors) {
+        for (int c = 0; c < 3; c++)
+            albedo[c] = b[0] * mesh->colors[face[0] * 3 + c] + b[1] * mesh->colors[face[1] * 3 + c] +
+                        b[2] * mesh->colors[face[2] * 3 + c];
+    } else if (m) {
+        memcpy(albedo, m->diffuse, sizeof albedo);
+    } else {
+        memcpy(albedo, object->color, sizeof albedo);
+    }
+    light_point(o, sh, albedo, normal, position, o->specular, rgb);
+    *depth = position[2];
+}
+
+static void shade_floor(const od_rasterizer *r, const sample_camera *sc, const od_raster_options *o,
+                        const shading *sh, int64_t s, int x, int y, float rgb[3], float *depth)
+{
+    float z = 1.0f / r->sample_inverse_depth[s];
+    float position[3] = {(float)((x - sc->cx) / sc->fx) * z, (float)((y - sc->cy) / sc->fy) * z, z};
+    const float *albedo = o->floor_color;
+    if (o->floor_check_size > 0) {
+        const double *rt = sh->camera_to_world_r;
+        double world[2];
+        for (int d = 0; d < 2; d++)
+            world[d] = sh->centre[d] + rt[d * 3] * position[0] + rt[d * 3 + 1] * position[1] + rt[d * 3 + 2] * position[2];
+        long long i = (long long)floor(world[0] / o->floor_check_size), j = (long long)floor(world[1] / o->floor_check_size);
+        if ((i + j) & 1)
+            albedo = o->floor_color2;
+    }
+    light_point(o, sh, albedo, sh->floor_normal, position, 0, rgb);
+    *depth = z;
+}
+
+static uint16_t depth_to_millimetres(float depth)
+{
+    double mm = (double)depth * 1000.0 + 0.5;
+    if (!(mm >= 1))
+        return mm > 0 ? 1 : 0;
+    return mm >= 65535 ? 65535 : (uint16_t)mm;
+}
+
+static void resolve_row(const od_rasterizer *r, const sample_camera *sc, const od_raster_object *objects,
+                        const od_raster_options *o, const shading *sh, int row, od_raster_frame *frame)
+{
+    int s = o->supersample, count = s * s;
+    for (int col = 0; col < frame->width; col++) {
+        float sum[3] = {0, 0, 0};
+        int32_t ids[16] = {0};
+        float depths[16];
+        for (int b = 0; b < s; b++)
+            for (int a = 0; a < s; a++) {
+                int x = col * s + a, y = row * s + b;
+                int64_t index = (int64_t)y * sc->width + x;
+                int32_t tri = r->sample_triangle[index];
+                float rgb[3], depth = 0;
+                int32_t id = 0;
+                if (tri >= 0) {
+                    shade_object(r, objects, o, sh, index, rgb, &depth);
+                    id = r->triangles[tri].object + 1;
+                } else if (tri == SAMPLE_FLOOR) {
+                    shade_floor(r, sc, o, sh, index, x, y, rgb, &depth);
+                } else {
+                    memcpy(rgb, o->background, sizeof rgb);
+                }
+                for (int c = 0; c < 3; c++)
+                    sum[c] += rgb[c];
+                ids[b * s + a] = id;
+                depths[b * s + a] = depth;
+            }
+        /* The pixel's id is the one most samples show (the earliest sample's on
+         * a tie); its depth is the nearest of that id's samples. */
+        int best = 0, best_count = 0;
+        for (int i = 0; i < count; i++) {
+            int n = 0;
+            for (int j = 0; j < count; j++)
+                n += ids[j] == ids[i];
+            if (n > best_count) {
+                best_count = n;
+                best = i;
+            }
+        }
+        float nearest = 0;
+        for (int i = 0; i < count; i++)
+            if (ids[i] == ids[best] && depths[i] > 0 && (nearest == 0 || depths[i] < nearest))
+                nearest = depths[i];
+        int64_t pixel = (int64_t)row * frame->width + col;
+        for (int c = 0; c < 3; c++)
+            frame->rgb.pixels[pixel * 3 + c] = sum[c] / (float)count;
+        frame->object_ids[pixel] = ids[best];
+        frame->depth[pixel] = nearest > 0 ? depth_to_millimetres(nearest) : 0;
+    }
+}
+
+/* ---- render ----------------------------------------------------------------------- */
+
+static int prepare_frame(od_raster_frame *frame, int width, int height, od_error *err)
+{
+    if (frame->width == width && frame->height == height && frame->rgb.pixels && frame->object_ids && frame->depth)
+        return 0;
+    od_raster_frame_free(frame);
+    if (od_image_new(width, height, 3, &frame->rgb, err) != 0)
+        return -1;
+    frame->object_ids = malloc((size_t)width * height * sizeof(int32_t));
+    frame->depth = malloc((size_t)width * height * sizeof(uint16_t));
+    if (!frame->object_ids || !frame->depth) {
+        od_raster_frame_free(frame);
+        return od_fail(err, "raster: out of memory for a %d x %d frame", width, height);
+    }
+    frame->width = width;
+    frame->height = height;
+    return 0;
+}
+
+int od_rasterizer_render(od_rasterizer *r, const od_camera *camera, const od_raster_object *objects,
+                         int object_count, const od_raster_options *options, od_raster_frame *frame,
+                         od_error *err)
+{
+    od_raster_options o = options ? *options : od_raster_options_default();
+    if (validate(camera, objects, object_count, &o, err) != 0)
+        return -1;
+    int s = o.supersample;
+    sample_camera sc = {
+        .fx = camera->K[0] * s,
+        .fy = camera->K[4] * s,
+        .cx = (camera->K[2] + 0.5) * s - 0.5,
+        .cy = (camera->K[5] + 0.5) * s - 0.5,
+        .width = camera->width * s,
+        .height = camera->height * s,
+    };
+    int64_t samples = (int64_t)sc.width * sc.height;
+    if (samples > r->sample_capacity) {
+        free(r->sample_inverse_depth);
+        free(r->sample_triangle);
+        free(r->sample_weights);
+        r->sample_inverse_depth = malloc((size_t)samples * sizeof(float));
+        r->sample_triangle = malloc((size_t)samples * sizeof(int32_t));
+        r->sample_weights = malloc((size_t)samples * 2 * sizeof(float));
+        r->sample_capacity = samples;
+        if (!r->sample_inverse_depth || !r->sample_triangle || !r->sample_weights) {
+            r->sample_capacity = 0;
+            return od_fail(err, "raster: out of memory for %lld samples", (long long)samples);
+        }
+    }
+    if (prepare_frame(frame, camera->width, camera->height, err) != 0)
+        return -1;
+    if (setup(r, camera, &sc, objects, object_count, o.cull_back_faces, err) != 0)
+        return -1;
+
+    shading sh;
+    const double *w = camera->world_to_camera;
+    double light[3];
+    double length = 0;
+    for (int d = 0; d < 3; d++) {
+        light[d] = w[d * 4] * o.light_direction[0] + w[d * 4 + 1] * o.light_direction[1] +
+                   w[d * 4 + 2] * o.light_direction[2];
+        length += light[d] * light[d];
+    }
+    length = sqrt(length);
+    for (int d = 0; d < 3; d++) {
+        sh.light[d] = length > 0 ? (float)(light[d] / length) : 0.0f;
+        sh.floor_normal[d] = (float)w[d * 4 + 2];
+        for (int e = 0; e < 3; e++)
+            sh.camera_to_world_r[d * 3 + e] = w[e * 4 + d];
+    }
+    od_camera_center(camera, sh.centre);
+
+    int bands = (sc.height + BAND_ROWS - 1) / BAND_ROWS;
+#pragma omp parallel
+    {
+#pragma omp for schedule(dynamic, 1)
+        for (int band = 0; band < bands; band++) {
+            int y0 = band * BAND_ROWS, y1 = y0 + BAND_ROWS < sc.height ? y0 + BAND_ROWS : sc.height;
+            clear_band(r, camera, &sc, o.draw_floor, y0, y1);
+            raster_band(r, &sc, y0, y1);
+        }
+#pragma omp for schedule(static)
+        for (int row = 0; row < frame->height; row++)
+            resolve_row(r, &sc, objects, &o, &sh, row, frame);
+    }
+    return 0;
+}
