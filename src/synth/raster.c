@@ -19,6 +19,7 @@ typedef struct screen_triangle {
     float inverse_depth[3];
     float bary[3][3]; /* barycentric coordinates of each corner in the mesh triangle */
     int32_t object, face;
+    int32_t row0, row1, col0, col1; /* inclusive range of sample centres in the bounding box */
 } screen_triangle;
 
 struct od_rasterizer {
@@ -159,12 +160,20 @@ static int add_polygon(od_rasterizer *r, const sample_camera *sc, const clip_ver
             t.y[c] = y[corner[c]];
             t.inverse_depth[c] = (float)(1.0 / cv->p[2]);
             memcpy(t.bary[c], cv->bary, sizeof t.bary[c]);
-            min_x = fmin(min_x, t.x[c]);
-            max_x = fmax(max_x, t.x[c]);
-            min_y = fmin(min_y, t.y[c]);
-            max_y = fmax(max_y, t.y[c]);
+            min_x = t.x[c] < min_x ? t.x[c] : min_x;
+            max_x = t.x[c] > max_x ? t.x[c] : max_x;
+            min_y = t.y[c] < min_y ? t.y[c] : min_y;
+            max_y = t.y[c] > max_y ? t.y[c] : max_y;
         }
         if (max_x < 0 || max_y < 0 || min_x > sc->width - 1 || min_y > sc->height - 1)
+            continue;
+        /* Sample centres lie on integers, so a triangle whose box holds none
+         * (common for small triangles) covers no sample and is dropped. */
+        t.row0 = min_y > 0 ? (int32_t)ceil(min_y) : 0;
+        t.row1 = max_y < sc->height - 1 ? (int32_t)floor(max_y) : sc->height - 1;
+        t.col0 = min_x > 0 ? (int32_t)ceil(min_x) : 0;
+        t.col1 = max_x < sc->width - 1 ? (int32_t)floor(max_x) : sc->width - 1;
+        if (t.row0 > t.row1 || t.col0 > t.col1)
             continue;
         double area = (t.x[1] - t.x[0]) * (t.y[2] - t.y[0]) - (t.y[1] - t.y[0]) * (t.x[2] - t.x[0]);
         if (area == 0)
@@ -360,16 +369,11 @@ static void raster_band(od_rasterizer *r, const sample_camera *sc, int y0, int y
 {
     for (int64_t index = 0; index < r->triangle_count; index++) {
         const screen_triangle *t = &r->triangles[index];
-        double min_y = fmin(t->y[0], fmin(t->y[1], t->y[2])), max_y = fmax(t->y[0], fmax(t->y[1], t->y[2]));
-        if (max_y < y0 || min_y > y1 - 1)
+        if (t->row1 < y0 || t->row0 >= y1)
             continue;
-        double min_x = fmin(t->x[0], fmin(t->x[1], t->x[2])), max_x = fmax(t->x[0], fmax(t->x[1], t->x[2]));
-        int row0 = min_y > y0 ? (int)ceil(min_y) : y0;
-        int row1 = max_y < y1 - 1 ? (int)floor(max_y) : y1 - 1;
-        int col0 = min_x > 0 ? (int)ceil(min_x) : 0;
-        int col1 = max_x < sc->width - 1 ? (int)floor(max_x) : sc->width - 1;
-        if (row0 > row1 || col0 > col1)
-            continue;
+        int row0 = t->row0 > y0 ? t->row0 : y0;
+        int row1 = t->row1 < y1 - 1 ? t->row1 : y1 - 1;
+        int col0 = t->col0, col1 = t->col1;
 
         /* Edge k is opposite corner k; e_k(x, y) = gx_k x + gy_k y + c_k is
          * positive inside once the signs are flipped for clockwise triangles. */
