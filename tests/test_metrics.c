@@ -14,9 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 
 #include "core/rng.h"
 #include "eval/metrics.h"
+#include "eval/roc_svg.h"
 #include "testlib.h"
 
 #define AUROC_TOLERANCE 1e-12
@@ -497,6 +500,91 @@ static void paired_bootstrap_compares(void)
     free_synthetic(&fewer);
 }
 
+static char *read_text(const char *path)
+{
+    FILE *stream = fopen(path, "rb");
+    if (stream == NULL)
+        return NULL;
+    fseek(stream, 0, SEEK_END);
+    long size = ftell(stream);
+    fseek(stream, 0, SEEK_SET);
+    char *text = malloc((size_t)size + 1);
+    size_t got = fread(text, 1, (size_t)size, stream);
+    text[got] = '\0';
+    fclose(stream);
+    return text;
+}
+
+static int count_occurrences(const char *text, const char *needle)
+{
+    int count = 0;
+    for (const char *at = strstr(text, needle); at != NULL; at = strstr(at + 1, needle))
+        count++;
+    return count;
+}
+
+static int count_directory_entries(const char *directory)
+{
+    DIR *dir = opendir(directory);
+    if (dir == NULL)
+        return -1;
+    int count = 0;
+    for (struct dirent *entry = readdir(dir); entry != NULL; entry = readdir(dir))
+        count += strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0;
+    closedir(dir);
+    return count;
+}
+
+static void roc_svg_writes_curves(void)
+{
+    const float scores[6] = {0.9f, 0.8f, 0.8f, 0.3f, 0.2f, 0.1f};
+    const uint8_t labels[6] = {1, 0, 1, 0, 1, 0};
+    const uint8_t normal[6] = {0, 0, 0, 0, 0, 0};
+    od_roc_curve curve, empty;
+    od_metric_status status;
+    od_metric auroc, undefined;
+    OD_CHECK(od_roc_curve_compute(scores, labels, 6, &curve, &status, NULL) == 0);
+    OD_CHECK(curve.count == 6);
+    OD_CHECK(od_auroc(scores, labels, 6, &auroc, NULL) == 0);
+    OD_CHECK(auroc.value == 6.5 / 9.0); /* 3 + 2.5 (one tie) + 1 of 9 pairs */
+    OD_CHECK(od_roc_curve_compute(scores, normal, 6, &empty, &status, NULL) == 0);
+    OD_CHECK(od_auroc(scores, normal, 6, &undefined, NULL) == 0);
+    od_roc_series series[2] = {{&curve, "compare <k=3> & \"mid\"", auroc}, {&empty, "normal only", undefined}};
+
+    const char *directory = od_test_temp_dir();
+    char path[1024];
+    snprintf(path, sizeof path, "%s/roc.svg", directory);
+    od_error err;
+    OD_CHECK(od_roc_svg_write(path, series, 2, "ROC, test split", &err) == 0);
+    char *text = read_text(path);
+    OD_CHECK(text != NULL);
+    if (text != NULL) {
+        OD_CHECK(strncmp(text, "<?xml", 5) == 0);
+        OD_CHECK(strstr(text, "</svg>\n") != NULL);
+        OD_CHECK(count_occurrences(text, "<polyline") == 1);
+        /* Six points: (0,0) at the lower left of the plot, then one per
+         * distinct score; the last is (1,1) at the upper right. */
+        OD_CHECK(strstr(text, "points=\"60.00,400.00 ") != NULL);
+        OD_CHECK(strstr(text, " 420.00,40.00\"/>") != NULL);
+        OD_CHECK(strstr(text, "compare &lt;k=3&gt; &amp; &quot;mid&quot; (AUROC 0.7222)") != NULL);
+        OD_CHECK(strstr(text, "normal only (AUROC undefined: one class)") != NULL);
+        OD_CHECK(strstr(text, "ROC, test split") != NULL);
+    }
+    free(text);
+    /* Only the final file remains: no temporary file beside it. */
+    OD_CHECK(count_directory_entries(directory) == 1);
+
+    /* A missing directory is an error naming the path, and no curve is an error. */
+    char missing[1100];
+    snprintf(missing, sizeof missing, "%s/no/such/dir/roc.svg", directory);
+    OD_CHECK(od_roc_svg_write(missing, series, 2, NULL, &err) == -1);
+    OD_CHECK(strstr(err.message, "roc.svg") != NULL);
+    OD_CHECK(od_roc_svg_write(path, series, 0, NULL, &err) == -1);
+    OD_CHECK(strstr(err.message, "at least one curve") != NULL);
+    od_roc_curve_free(&curve);
+    od_roc_curve_free(&empty);
+}
+
 int main(void)
 {
     OD_RUN(cases_match_sklearn);
@@ -514,5 +602,6 @@ int main(void)
     OD_RUN(bootstrap_covers_true_auroc);
     OD_RUN(bootstrap_one_class_scenes);
     OD_RUN(paired_bootstrap_compares);
+    OD_RUN(roc_svg_writes_curves);
     return od_test_finish();
 }
