@@ -79,6 +79,34 @@ int od_mesh_set_color(od_mesh *mesh, const float rgb[3], od_error *err)
     return 0;
 }
 
+int od_mesh_compute_normals(od_mesh *mesh, od_error *err)
+{
+    if (!mesh->normals) {
+        mesh->normals = malloc(((size_t)mesh->vertex_count * 3 + 1) * sizeof(float));
+        if (!mesh->normals)
+            return od_fail(err, "mesh: out of memory for vertex normals");
+    }
+    memset(mesh->normals, 0, (size_t)mesh->vertex_count * 3 * sizeof(float));
+    for (int64_t f = 0; f < mesh->face_count; f++) {
+        const int32_t *tri = mesh->faces + f * 3;
+        const float *a = mesh->positions + (int64_t)tri[0] * 3, *b = mesh->positions + (int64_t)tri[1] * 3,
+                    *c = mesh->positions + (int64_t)tri[2] * 3;
+        float u[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]}, v[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
+        /* The cross product's length is twice the area, which weights the sum. */
+        float n[3] = {u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]};
+        for (int k = 0; k < 3; k++)
+            for (int d = 0; d < 3; d++)
+                mesh->normals[(int64_t)tri[k] * 3 + d] += n[d];
+    }
+    for (int64_t i = 0; i < mesh->vertex_count; i++) {
+        float *n = mesh->normals + i * 3;
+        float length = sqrtf(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+        for (int d = 0; d < 3; d++)
+            n[d] = length > 0 ? n[d] / length : 0;
+    }
+    return 0;
+}
+
 /* ---- procedural shapes ------------------------------------------------------- */
 
 int od_mesh_make_sphere(float radius, int rings, int segments, od_mesh *out, od_error *err)

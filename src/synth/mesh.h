@@ -114,6 +114,11 @@ int od_mesh_make_torus(float major_radius, float minor_radius, int rings, int se
                        od_error *err);
 int od_mesh_make_box(const float size[3], od_mesh *out, od_error *err);
 
+/* Recomputes the vertex normals (allocating them when absent) as the
+ * area-weighted mean of the normals of the faces that use each vertex, so
+ * vertices that are not shared between faces keep hard edges. */
+int od_mesh_compute_normals(od_mesh *mesh, od_error *err);
+
 /* Sets every vertex colour to rgb, allocating colors when absent. */
 int od_mesh_set_color(od_mesh *mesh, const float rgb[3], od_error *err);
 

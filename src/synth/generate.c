@@ -1,0 +1,513 @@
+/* Scene generation in the release format. See generate.h. */
+#include "synth/generate.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/rng.h"
+#include "geometry/camera.h"
+#include "io/image.h"
+#include "synth/raster.h"
+
+#define PI 3.14159265358979323846
+#define MAX_OBJECTS 12
+/* Attempts at placing all instances, and at finding each camera that sees every instance. */
+#define PLACEMENT_ATTEMPTS 2000
+#define CAMERA_ATTEMPTS 100
+
+od_synth_scene_options od_synth_scene_options_default(void)
+{
+    od_synth_scene_options o;
+    memset(&o, 0, sizeof o);
+    o.seed = 1;
+    o.object_count = 5;
+    o.view_count = 20;
+    o.image_size = 256;
+    o.supersample = 2;
+    o.anomalous = 1;
+    o.object_size = 0.1;
+    o.placement_radius = 0.3;
+    o.min_gap = 0.02;
+    o.camera_distance[0] = 0.79;
+    o.camera_distance[1] = 0.86;
+    o.camera_elevation[0] = 25;
+    o.camera_elevation[1] = 32;
+    o.focal = 213.3333;
+    return o;
+}
+
+/* ---- meshes ---------------------------------------------------------------------- */
+
+static float *copy_floats(const float *source, int64_t count, int *failed)
+{
+    if (!source)
+        return NULL;
+    float *copy = malloc((size_t)count * sizeof(float) + 1);
+    if (!copy) {
+        *failed = 1;
+        return NULL;
+    }
+    memcpy(copy, source, (size_t)count * sizeof(float));
+    return copy;
+}
+
+int od_mesh_copy(const od_mesh *mesh, od_mesh *out, od_error *err)
+{
+    if (od_mesh_new(mesh->vertex_count, mesh->face_count, 0, 0, 0, out, err) != 0)
+        return -1;
+    int failed = 0;
+    memcpy(out->positions, mesh->positions, (size_t)mesh->vertex_count * 3 * sizeof(float));
+    memcpy(out->faces, mesh->faces, (size_t)mesh->face_count * 3 * sizeof(int32_t));
+    memcpy(out->face_materials, mesh->face_materials, (size_t)mesh->face_count * sizeof(int32_t));
+    memcpy(out->face_parts, mesh->face_parts, (size_t)mesh->face_count * sizeof(int32_t));
+    out->normals = copy_floats(mesh->normals, mesh->vertex_count * 3, &failed);
+    out->uvs = copy_floats(mesh->uvs, mesh->vertex_count * 2, &failed);
+    out->colors = copy_floats(mesh->colors, mesh->vertex_count * 3, &failed);
+    free(out->part_names[0]);
+    free(out->part_names);
+    out->part_count = 0;
+    out->part_names = calloc((size_t)mesh->part_count + 1, sizeof(char *));
+    if (!out->part_names)
+        failed = 1;
+    for (int i = 0; !failed && i < mesh->part_count; i++) {
+        out->part_names[i] = strdup(mesh->part_names[i]);
+        failed |= out->part_names[i] == NULL;
+        out->part_count = i + 1;
+    }
+    out->materials = calloc((size_t)mesh->material_count + 1, sizeof(od_mesh_material));
+    if (!out->materials)
+        failed = 1;
+    for (int i = 0; !failed && i < mesh->material_count; i++) {
+        const od_mesh_material *m = &mesh->materials[i];
+        od_mesh_material *c = &out->materials[i];
+        out->material_count = i + 1;
+        c->name = strdup(m->name);
+        memcpy(c->diffuse, m->diffuse, sizeof c->diffuse);
+        c->texture_path = m->texture_path ? strdup(m->texture_path) : NULL;
+        failed |= !c->name || (m->texture_path && !c->texture_path);
+        if (!failed && m->texture.pixels) {
+            if (od_image_new(m->texture.width, m->texture.height, m->texture.channels, &c->texture, err) != 0)
+                failed = 1;
+            else
+                memcpy(c->texture.pixels, m->texture.pixels,
+                       (size_t)m->texture.width * m->texture.height * m->texture.channels * sizeof(float));
+        }
+    }
+    if (failed) {
+        od_mesh_free(out);
+        return od_fail(err, "mesh copy: out of memory for %lld vertices", (long long)mesh->vertex_count);
+    }
+    return 0;
+}
+
+int od_synth_bump(const od_mesh *mesh, float rng_value, float height, float sigma, od_mesh *out, od_error *err)
+{
+    if (mesh->vertex_count == 0)
+        return od_fail(err, "bump: the mesh has no vertices");
+    if (!(sigma > 0) || !isfinite(height))
+        return od_fail(err, "bump: invalid sigma %g or height %g (expected sigma > 0, finite height)", (double)sigma,
+                       (double)height);
+    if (od_mesh_copy(mesh, out, err) != 0)
+        return -1;
+    int64_t centre_vertex = (int64_t)(rng_value * (float)mesh->vertex_count);
+    if (centre_vertex < 0 || centre_vertex >= mesh->vertex_count)
+        centre_vertex = 0;
+    float min[3], max[3];
+    od_mesh_bounds(mesh, min, max);
+    const float *c = mesh->positions + centre_vertex * 3;
+    for (int64_t v = 0; v < mesh->vertex_count; v++) {
+        const float *p = mesh->positions + v * 3;
+        float d2 = 0;
+        for (int k = 0; k < 3; k++)
+            d2 += (p[k] - c[k]) * (p[k] - c[k]);
+        if (d2 > 9 * sigma * sigma)
+            continue;
+        float direction[3];
+        if (mesh->normals) {
+            memcpy(direction, mesh->normals + v * 3, sizeof direction);
+        } else {
+            for (int k = 0; k < 3; k++)
+                direction[k] = p[k] - 0.5f * (min[k] + max[k]);
+        }
+        float length = sqrtf(direction[0] * direction[0] + direction[1] * direction[1] + direction[2] * direction[2]);
+        if (!(length > 0))
+            continue;
+        float offset = height * expf(-d2 / (2 * sigma * sigma)) / length;
+        for (int k = 0; k < 3; k++)
+            out->positions[v * 3 + k] = p[k] + offset * direction[k];
+    }
+    /* The old normals would shade the bump as if it were flat. */
+    if (out->normals && od_mesh_compute_normals(out, err) != 0) {
+        od_mesh_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- placement and cameras ----------------------------------------------------- */
+
+typedef struct instance {
+    const od_mesh *mesh;
+    float min[3], max[3]; /* bounds in the mesh's frame */
+    double x, y, yaw;
+    double radius; /* of the bounding circle about the mesh's origin, in the xy plane */
+} instance;
+
+static double uniform(od_rng *rng, double low, double high)
+{
+    return low + (high - low) * (double)od_rng_uniform(rng);
+}
+
+static int place_instances(instance *objects, int count, const od_synth_scene_options *o, od_rng *rng,
+                           od_error *err)
+{
+    for (int attempt = 0; attempt < PLACEMENT_ATTEMPTS; attempt++) {
+        int placed = 0;
+        for (int i = 0; i < count; i++) {
+            double r = o->placement_radius * sqrt((double)od_rng_uniform(rng));
+            double angle = uniform(rng, 0, 2 * PI);
+            objects[i].x = r * cos(angle);
+            objects[i].y = r * sin(angle);
+            objects[i].yaw = uniform(rng, -PI, PI);
+            int clear = 1;
+            for (int j = 0; j < i && clear; j++) {
+                double dx = objects[i].x - objects[j].x, dy = objects[i].y - objects[j].y;
+                clear = sqrt(dx * dx + dy * dy) >= objects[i].radius + objects[j].radius + o->min_gap;
+            }
+            if (!clear)
+                break;
+            placed++;
+        }
+        if (placed == count)
+            return 0;
+    }
+    return od_fail(err, "generate: could not place %d instances of %.3f m within %.3f m of the origin with a gap "
+                        "of %.3f m in %d attempts; use fewer or smaller objects or a larger placement radius",
+                   count, o->object_size, o->placement_radius, o->min_gap, PLACEMENT_ATTEMPTS);
+}
+
+/* Writes the object-to-world transform that rests the instance on the floor. */
+static void instance_pose(const instance *object, double model_to_world[16])
+{
+    double translation[3] = {object->x, object->y, -object->min[2]};
+    od_raster_pose(1.0, object->yaw, translation, model_to_world);
+}
+
+static void look_at_camera(const double eye[3], const double target[3], int size, double focal, od_camera *camera)
+{
+    double f[3] = {target[0] - eye[0], target[1] - eye[1], target[2] - eye[2]};
+    double length = sqrt(f[0] * f[0] + f[1] * f[1] + f[2] * f[2]);
+    for (int d = 0; d < 3; d++)
+        f[d] /= length;
+    /* right = forward x up (z), down = forward x right: OpenCV axes. */
+    double right[3] = {f[1], -f[0], 0};
+    length = sqrt(right[0] * right[0] + right[1] * right[1]);
+    right[0] /= length;
+    right[1] /= length;
+    double down[3] = {f[1] * right[2] - f[2] * right[1], f[2] * right[0] - f[0] * right[2],
+                      f[0] * right[1] - f[1] * right[0]};
+    memset(camera, 0, sizeof *camera);
+    camera->width = camera->height = size;
+    double K[9] = {focal, 0, (size - 1) / 2.0, 0, focal, (size - 1) / 2.0, 0, 0, 1};
+    memcpy(camera->K, K, sizeof K);
+    const double *rows[3] = {right, down, f};
+    for (int i = 0; i < 3; i++) {
+        double t = 0;
+        for (int d = 0; d < 3; d++) {
+            camera->world_to_camera[i * 4 + d] = rows[i][d];
+            t -= rows[i][d] * eye[d];
+        }
+        camera->world_to_camera[i * 4 + 3] = t;
+    }
+    camera->world_to_camera[15] = 1;
+}
+
+/* ---- files ---------------------------------------------------------------------- */
+
+static int make_folder(const char *path, od_error *err)
+{
+    if (mkdir(path, 0777) == 0 || errno == EEXIST)
+        return 0;
+    return od_fail(err, "generate: cannot create folder %s (%s)", path, strerror(errno));
+}
+
+static cJSON *json_matrix(const double *values, int rows, int cols)
+{
+    cJSON *matrix = cJSON_CreateArray();
+    for (int i = 0; matrix && i < rows; i++) {
+        cJSON *row = cJSON_CreateDoubleArray(values + i * cols, cols);
+        if (!row || !cJSON_AddItemToArray(matrix, row)) {
+            cJSON_Delete(row);
+            cJSON_Delete(matrix);
+            return NULL;
+        }
+    }
+    return matrix;
+}
+
+static int write_metadata(const char *out_dir, const od_camera *cameras, int view_count, const instance *objects,
+                          int object_count, int anomalous_index, const char *shape_name,
+                          const od_synth_scene_options *o, od_error *err)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *camera = cJSON_AddObjectToObject(root, "camera");
+    /* The release measures the principal point from the top-left corner. */
+    double K[9];
+    memcpy(K, cameras[0].K, sizeof K);
+    K[2] += 0.5;
+    K[5] += 0.5;
+    cJSON_AddItemToObject(camera, "K", json_matrix(K, 3, 3));
+    cJSON *poses = cJSON_AddArrayToObject(camera, "poses");
+    for (int v = 0; v < view_count; v++) {
+        cJSON *pose = cJSON_CreateObject();
+        cJSON_AddItemToObject(pose, "rotation", json_matrix(cameras[v].world_to_camera, 4, 4));
+        cJSON_AddItemToArray(poses, pose);
+    }
+    cJSON *items = cJSON_AddArrayToObject(root, "objects");
+    for (int i = 0; i < object_count; i++) {
+        const instance *object = &objects[i];
+        char name[32], path[256];
+        if (i == 0)
+            snprintf(name, sizeof name, "object");
+        else
+            snprintf(name, sizeof name, "object.%03d", i);
+        if (i == anomalous_index)
+            snprintf(path, sizeof path, "%s_%03d-bump-001.obj", shape_name, 0);
+        else
+            snprintf(path, sizeof path, "%s_%03d.obj", shape_name, 0);
+        double model_to_world[16];
+        instance_pose(object, model_to_world);
+        double local_centre[3], centre[3], size[3];
+        for (int k = 0; k < 3; k++) {
+            local_centre[k] = 0.5 * ((double)object->min[k] + object->max[k]);
+            size[k] = (double)object->max[k] - object->min[k];
+        }
+        for (int k = 0; k < 3; k++)
+            centre[k] = model_to_world[k * 4] * local_centre[0] + model_to_world[k * 4 + 1] * local_centre[1] +
+                        model_to_world[k * 4 + 2] * local_centre[2] + model_to_world[k * 4 + 3];
+        double rotation[16];
+        od_raster_pose(1.0, object->yaw, centre, rotation);
+        double bbox[6] = {centre[0], centre[1], centre[2], size[0], size[1], size[2]};
+        double scale[3] = {1, 1, 1};
+        cJSON *item = cJSON_CreateObject();
+        cJSON_AddStringToObject(item, "name", name);
+        cJSON_AddStringToObject(item, "path", path);
+        cJSON_AddItemToObject(item, "rotation_matrix", json_matrix(rotation, 4, 4));
+        cJSON_AddItemToObject(item, "location", cJSON_CreateDoubleArray(centre, 3));
+        cJSON_AddItemToObject(item, "scale", cJSON_CreateDoubleArray(scale, 3));
+        cJSON_AddItemToObject(item, "bbox", json_matrix(bbox, 2, 3));
+        cJSON_AddItemToArray(items, item);
+    }
+    cJSON *scene = cJSON_AddObjectToObject(root, "scene");
+    cJSON_AddStringToObject(scene, "generator", "oddone generate");
+    cJSON_AddNumberToObject(scene, "seed", (double)o->seed);
+    cJSON_AddStringToObject(scene, "shape", shape_name);
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text)
+        return od_fail(err, "generate: out of memory for the scene metadata");
+    size_t length = strlen(out_dir) + 64;
+    char *path = malloc(length);
+    if (!path) {
+        cJSON_free(text);
+        return od_fail(err, "generate: out of memory");
+    }
+    snprintf(path, length, "%s/scene3d.metadata.json", out_dir);
+    FILE *file = fopen(path, "wb");
+    int failed = !file || fputs(text, file) == EOF;
+    if (file && fclose(file) != 0)
+        failed = 1;
+    cJSON_free(text);
+    int rc = failed ? od_fail(err, "generate: cannot write %s (%s)", path, strerror(errno)) : 0;
+    free(path);
+    return rc;
+}
+
+static int write_view(const char *out_dir, int view, const od_raster_frame *frame, int object_count, od_image *mask,
+                      od_error *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/RGB/%04d.png", out_dir, view);
+    if (od_image_write_png(path, &frame->rgb, err) != 0)
+        return -1;
+    for (int i = 0; i < object_count; i++) {
+        char name[32];
+        if (i == 0)
+            snprintf(name, sizeof name, "object");
+        else
+            snprintf(name, sizeof name, "object.%03d", i);
+        int64_t pixels = (int64_t)frame->width * frame->height;
+        for (int64_t p = 0; p < pixels; p++)
+            mask->pixels[p] = frame->object_ids[p] == i + 1 ? 1.0f : 0.0f;
+        snprintf(path, sizeof path, "%s/segmentations/%s/%s_%04d.png", out_dir, name, name, view);
+        if (od_image_write_png(path, mask, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- the scene ------------------------------------------------------------------- */
+
+static int validate_options(const od_synth_scene_options *o, const od_mesh *shape, od_error *err)
+{
+    if (o->object_count < 2 || o->object_count > MAX_OBJECTS)
+        return od_fail(err, "generate: invalid object count %d (expected 2 to %d)", o->object_count, MAX_OBJECTS);
+    if (o->view_count < 1 || o->view_count > 1000)
+        return od_fail(err, "generate: invalid view count %d (expected 1 to 1000)", o->view_count);
+    if (o->image_size < 16 || o->image_size > 4096)
+        return od_fail(err, "generate: invalid image size %d (expected 16 to 4096 pixels)", o->image_size);
+    if (o->supersample < 1 || o->supersample > 4)
+        return od_fail(err, "generate: invalid supersample %d (expected 1 to 4)", o->supersample);
+    if (!(o->object_size > 0) || !(o->placement_radius >= 0) || !(o->min_gap >= 0) || !(o->focal > 0))
+        return od_fail(err, "generate: invalid object size %g, placement radius %g, gap %g or focal length %g "
+                            "(expected positive sizes and focal length)",
+                       o->object_size, o->placement_radius, o->min_gap, o->focal);
+    if (!(o->camera_distance[0] > 0) || !(o->camera_distance[1] >= o->camera_distance[0]) ||
+        !(o->camera_elevation[0] > 0) || !(o->camera_elevation[1] >= o->camera_elevation[0]) ||
+        !(o->camera_elevation[1] < 90))
+        return od_fail(err, "generate: invalid camera distance [%g, %g] m or elevation [%g, %g] degrees (expected "
+                            "0 < low <= high, elevations below 90)",
+                       o->camera_distance[0], o->camera_distance[1], o->camera_elevation[0], o->camera_elevation[1]);
+    if (!shape || shape->face_count == 0)
+        return od_fail(err, "generate: the shape has no faces");
+    return 0;
+}
+
+int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh *shape, const char *shape_name,
+                            const char *out_dir, od_error *err)
+{
+    od_synth_scene_options o = options ? *options : od_synth_scene_options_default();
+    if (validate_options(&o, shape, err) != 0)
+        return -1;
+    char name[64];
+    snprintf(name, sizeof name, "%s", shape_name && shape_name[0] ? shape_name : "shape");
+    for (char *c = name; *c; c++)
+        if (*c == '-' || *c == '/' || *c == '\\')
+            *c = '_';
+
+    od_rng rng;
+    od_rng_seed(&rng, o.seed);
+    od_mesh normal = {0}, odd = {0};
+    od_rasterizer *rasterizer = NULL;
+    od_raster_frame frame = {0};
+    od_image mask = {0};
+    od_camera *cameras = NULL;
+    int rc = -1;
+    if (od_mesh_copy(shape, &normal, err) != 0)
+        goto done;
+    if (od_mesh_normalize(&normal, (float)o.object_size, err) != 0)
+        goto done;
+    int anomalous_index = -1;
+    if (o.anomalous) {
+        anomalous_index = (int)od_rng_below(&rng, (uint64_t)o.object_count);
+        float where = od_rng_uniform(&rng);
+        /* A bump of 15 % of the object's size over a patch of about a quarter of it. */
+        if (od_synth_bump(&normal, where, (float)(0.15 * o.object_size), (float)(0.12 * o.object_size), &odd,
+                          err) != 0)
+            goto done;
+    }
+
+    instance objects[MAX_OBJECTS];
+    for (int i = 0; i < o.object_count; i++) {
+        instance *object = &objects[i];
+        object->mesh = i == anomalous_index ? &odd : &normal;
+        od_mesh_bounds(object->mesh, object->min, object->max);
+        double rx = fmax(fabs(object->min[0]), fabs(object->max[0]));
+        double ry = fmax(fabs(object->min[1]), fabs(object->max[1]));
+        object->radius = sqrt(rx * rx + ry * ry);
+    }
+    if (place_instances(objects, o.object_count, &o, &rng, err) != 0)
+        goto done;
+
+    od_raster_object render_objects[MAX_OBJECTS];
+    for (int i = 0; i < o.object_count; i++) {
+        render_objects[i].mesh = objects[i].mesh;
+        instance_pose(&objects[i], render_objects[i].model_to_world);
+        render_objects[i].color[0] = 0.85f;
+        render_objects[i].color[1] = 0.55f;
+        render_objects[i].color[2] = 0.25f;
+    }
+    od_raster_options raster = od_raster_options_default();
+    raster.supersample = o.supersample;
+    raster.background[0] = 0.55f;
+    raster.background[1] = 0.65f;
+    raster.background[2] = 0.8f;
+    /* The light's azimuth varies per scene. */
+    double light_azimuth = uniform(&rng, 0, 2 * PI);
+    raster.light_direction[0] = (float)cos(light_azimuth);
+    raster.light_direction[1] = (float)sin(light_azimuth);
+    raster.light_direction[2] = 1.5f;
+
+    cameras = calloc((size_t)o.view_count, sizeof *cameras);
+    rasterizer = od_rasterizer_new();
+    if (!cameras || !rasterizer) {
+        od_fail(err, "generate: out of memory");
+        goto done;
+    }
+    if (make_folder(out_dir, err) != 0)
+        goto done;
+    char folder[4096];
+    snprintf(folder, sizeof folder, "%s/RGB", out_dir);
+    if (make_folder(folder, err) != 0)
+        goto done;
+    snprintf(folder, sizeof folder, "%s/segmentations", out_dir);
+    if (make_folder(folder, err) != 0)
+        goto done;
+    for (int i = 0; i < o.object_count; i++) {
+        if (i == 0)
+            snprintf(folder, sizeof folder, "%s/segmentations/object", out_dir);
+        else
+            snprintf(folder, sizeof folder, "%s/segmentations/object.%03d", out_dir, i);
+        if (make_folder(folder, err) != 0)
+            goto done;
+    }
+    if (od_image_new(o.image_size, o.image_size, 1, &mask, err) != 0)
+        goto done;
+
+    double target[3] = {0, 0, 0.3 * o.object_size};
+    for (int v = 0; v < o.view_count; v++) {
+        int found = 0;
+        for (int attempt = 0; attempt < CAMERA_ATTEMPTS && !found; attempt++) {
+            double azimuth = uniform(&rng, 0, 2 * PI);
+            double elevation = uniform(&rng, o.camera_elevation[0], o.camera_elevation[1]) * PI / 180;
+            double distance = uniform(&rng, o.camera_distance[0], o.camera_distance[1]);
+            double eye[3] = {target[0] + distance * cos(elevation) * cos(azimuth),
+                             target[1] + distance * cos(elevation) * sin(azimuth),
+                             target[2] + distance * sin(elevation)};
+            look_at_camera(eye, target, o.image_size, o.focal, &cameras[v]);
+            if (od_rasterizer_render(rasterizer, &cameras[v], render_objects, o.object_count, &raster, &frame, err) !=
+                0)
+                goto done;
+            /* Every instance must show at least a few pixels. */
+            int counts[MAX_OBJECTS + 1] = {0};
+            for (int64_t p = 0; p < (int64_t)frame.width * frame.height; p++)
+                counts[frame.object_ids[p]]++;
+            found = 1;
+            for (int i = 0; i < o.object_count; i++)
+                found &= counts[i + 1] >= 4;
+        }
+        if (!found) {
+            od_fail(err, "generate: view %d: no camera among %d tries sees every instance; widen the camera "
+                         "distance or shrink the placement radius",
+                    v, CAMERA_ATTEMPTS);
+            goto done;
+        }
+        if (write_view(out_dir, v, &frame, o.object_count, &mask, err) != 0)
+            goto done;
+    }
+    rc = write_metadata(out_dir, cameras, o.view_count, objects, o.object_count, anomalous_index, name, &o, err);
+
+done:
+    od_image_free(&mask);
+    od_raster_frame_free(&frame);
+    od_rasterizer_free(rasterizer);
+    free(cameras);
+    od_mesh_free(&normal);
+    od_mesh_free(&odd);
+    return rc;
+}

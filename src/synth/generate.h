@@ -1,0 +1,68 @@
+/* Scene generation: several instances of one shape on a floor, at most one
+ * of them altered by an anomaly, rendered from cameras on a hemisphere
+ * and written in the ToysAD-8K / PartsAD-15K release format, so that
+ * od_scene_load reads generated and released scenes alike.
+ *
+ * Written files, under the output folder:
+ * - RGB/NNNN.png: the views (8-bit RGB);
+ * - segmentations/<name>/<name>_NNNN.png: each object's mask per view;
+ * - scene3d.metadata.json: camera.K (shared, principal point measured
+ *   from the image's top-left corner as the release does), camera.poses[i]
+ *   .rotation (4x4 world-to-camera, OpenCV axes), and per object name,
+ *   path, rotation_matrix (4x4 object-to-world: a yaw about z and the box
+ *   centre), location, scale and bbox = [centre, size in the object's
+ *   frame]. An anomalous object's path carries the kind as the release
+ *   does: "sphere_000-bump-001.obj".
+ * World units are metres, z is up and the floor is z = 0.
+ *
+ * NOTE: only the "bump" anomaly exists so far, the anomaly is not checked
+ * for visibility, and no depth maps are written. */
+#ifndef ODDONE_SYNTH_GENERATE_H
+#define ODDONE_SYNTH_GENERATE_H
+
+#include <stdint.h>
+
+#include "core/error.h"
+#include "synth/mesh.h"
+
+typedef struct od_synth_scene_options {
+    uint64_t seed;
+    int object_count;        /* instances of the shape, 2 to 12 */
+    int view_count;          /* 1 to 1000 */
+    int image_size;          /* square views, 16 to 4096 pixels */
+    int supersample;         /* samples per pixel side, 1 to 4 */
+    int anomalous;           /* 1: one instance gets an anomaly; 0: all normal */
+    double object_size;      /* largest extent of each instance, metres */
+    double placement_radius; /* instances stand within this distance of the origin, metres */
+    double min_gap;          /* least distance between the instances' bounding circles, metres */
+    double camera_distance[2];  /* range of camera distances from the look-at point, metres */
+    double camera_elevation[2]; /* range of elevations above the floor, degrees */
+    double focal;               /* focal length in pixels at image_size */
+} od_synth_scene_options;
+
+/* Returns the defaults, close to the release's geometry: 5 instances of
+ * 0.1 m within 0.3 m of the origin, 2 cm apart, 20 views of 256 x 256
+ * with 2 x 2 supersampling, cameras 0.79 to 0.86 m away at 25 to 32
+ * degrees of elevation, focal length 213.3 pixels, one anomaly. */
+od_synth_scene_options od_synth_scene_options_default(void);
+
+/* Generates one scene of `shape` (any mesh; it is normalised to
+ * options->object_size) into out_dir, creating the folders. shape_name
+ * names the shape in the objects' paths ('-' is replaced by '_').
+ * Deterministic for a seed. Fails on invalid options, when the instances
+ * cannot be placed without collisions, when a view cannot be found that
+ * sees every instance, or on a write error. */
+int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh *shape, const char *shape_name,
+                            const char *out_dir, od_error *err);
+
+/* Adds a smooth bump to a copy of `mesh`: vertices within about 2 sigma of
+ * a surface point chosen from rng_value (in [0, 1)) move outward by
+ * height * exp(-d^2 / (2 sigma^2)), d their distance to that point, along
+ * their normal (or away from the bounding-box centre when the mesh has no
+ * normals). Normals, when present, are recomputed afterwards. */
+int od_synth_bump(const od_mesh *mesh, float rng_value, float height, float sigma, od_mesh *out, od_error *err);
+
+/* Copies a mesh with all its arrays. */
+int od_mesh_copy(const od_mesh *mesh, od_mesh *out, od_error *err);
+
+#endif

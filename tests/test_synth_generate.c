@@ -1,0 +1,219 @@
+/* Tests of synth/generate: a generated scene reads back through
+ * od_scene_load as a release scene, its masks lie inside the projected
+ * boxes, the anomaly is marked in the object's path, and a seed gives the
+ * same files. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "geometry/box.h"
+#include "scene/scene.h"
+#include "synth/generate.h"
+#include "testlib.h"
+
+static char *read_all(const char *path, size_t *size)
+{
+    FILE *file = fopen(path, "rb");
+    if (!file)
+        return NULL;
+    fseek(file, 0, SEEK_END);
+    long length = ftell(file);
+    fseek(file, 0, SEEK_SET);
+    char *data = malloc((size_t)length + 1);
+    if (data && fread(data, 1, (size_t)length, file) != (size_t)length) {
+        free(data);
+        data = NULL;
+    }
+    fclose(file);
+    *size = (size_t)length;
+    return data;
+}
+
+static int files_equal(const char *a, const char *b)
+{
+    size_t size_a = 0, size_b = 0;
+    char *x = read_all(a, &size_a), *y = read_all(b, &size_b);
+    int equal = x && y && size_a == size_b && memcmp(x, y, size_a) == 0;
+    free(x);
+    free(y);
+    return equal;
+}
+
+static void test_generated_scene_loads(void)
+{
+    od_mesh torus;
+    od_error err = {{0}};
+    OD_CHECK(od_mesh_make_torus(0.3f, 0.12f, 48, 24, &torus, &err) == 0);
+    od_synth_scene_options o = od_synth_scene_options_default();
+    o.seed = 7;
+    o.view_count = 6;
+    o.object_count = 4;
+    o.image_size = 128;
+    o.focal = 106.7;
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/scene", od_test_temp_dir());
+    int rc = od_synth_generate_scene(&o, &torus, "torus-x", dir, &err);
+    if (rc != 0)
+        printf("  %s\n", err.message);
+    OD_CHECK(rc == 0);
+
+    od_scene *scene = NULL;
+    rc = od_scene_load(dir, NULL, &scene, &err);
+    if (rc != 0)
+        printf("  %s\n", err.message);
+    OD_CHECK(rc == 0);
+    if (!scene) {
+        od_mesh_free(&torus);
+        return;
+    }
+    OD_CHECK(scene->format == OD_SCENE_FORMAT_RELEASE);
+    OD_CHECK(scene->view_count == 6);
+    OD_CHECK(scene->object_count == 4);
+    int anomalous = 0;
+    for (int i = 0; i < scene->object_count; i++) {
+        const od_scene_object *object = &scene->objects[i];
+        if (object->label == OD_LABEL_ANOMALOUS) {
+            anomalous++;
+            OD_CHECK(strcmp(object->anomaly_kind, "bump") == 0);
+            /* '-' in the shape name must not read as a second anomaly mark. */
+            OD_CHECK(strcmp(object->source, "torus_x_000-bump-001.obj") == 0);
+        }
+        /* Resting on the floor: the box's bottom at z = 0 (float rounding allowed). */
+        OD_CHECK(fabs(object->box.center[2] - object->box.size[2] / 2) < 1e-6);
+        OD_CHECK(fabs(object->box.size[0] - 0.1) < 0.03);
+    }
+    OD_CHECK(anomalous == 1);
+    /* The loaded camera equals the rendered one: principal point at the
+     * centre of the 128-pixel image in the pixel-centre convention. */
+    OD_CHECK(fabs(scene->views[0].camera.K[2] - 63.5) < 1e-9);
+    OD_CHECK(scene->views[0].camera.width == 128);
+
+    /* Every mask pixel lies inside its object's projected box, and every
+     * object shows in every view. */
+    int outside = 0, total = 0, empty = 0;
+    for (int v = 0; v < scene->view_count; v++)
+        for (int i = 0; i < scene->object_count; i++) {
+            od_image mask;
+            OD_CHECK(od_scene_read_object_mask(scene, v, i, &mask, &err) == 0);
+            if (!mask.pixels)
+                continue;
+            double hull[40];
+            int count = od_box_project_hull(&scene->objects[i].box, &scene->views[v].camera, hull);
+            int pixels = 0;
+            for (int y = 0; y < mask.height; y++)
+                for (int x = 0; x < mask.width; x++) {
+                    if (mask.pixels[y * mask.width + x] < 0.5f)
+                        continue;
+                    pixels++;
+                    /* 2x2 supersampling takes a pixel for the object when 2 of
+                     * its 4 samples are, so its centre may lie up to half a
+                     * pixel outside the exact outline. */
+                    int inside = 0;
+                    for (int k = 0; k < 9 && !inside; k++)
+                        inside = od_convex_polygon_contains(hull, count, x + 0.5 * (k % 3 - 1), y + 0.5 * (k / 3 - 1));
+                    outside += !inside;
+                }
+            total += pixels;
+            empty += pixels == 0;
+            od_image_free(&mask);
+        }
+    OD_CHECK(outside == 0);
+    OD_CHECK(empty == 0);
+    OD_CHECK(total > 6 * 4 * 30);
+    od_scene_free(scene);
+
+    /* The same seed writes the same files. */
+    char again[1024];
+    snprintf(again, sizeof again, "%s/again", od_test_temp_dir());
+    OD_CHECK(od_synth_generate_scene(&o, &torus, "torus-x", again, &err) == 0);
+    char a[1200], b[1200];
+    snprintf(a, sizeof a, "%s/scene3d.metadata.json", dir);
+    snprintf(b, sizeof b, "%s/scene3d.metadata.json", again);
+    OD_CHECK(files_equal(a, b));
+    snprintf(a, sizeof a, "%s/RGB/0005.png", dir);
+    snprintf(b, sizeof b, "%s/RGB/0005.png", again);
+    OD_CHECK(files_equal(a, b));
+    od_mesh_free(&torus);
+}
+
+static void test_all_normal_scene(void)
+{
+    od_mesh box;
+    od_error err = {{0}};
+    float size[3] = {1, 0.6f, 0.4f};
+    OD_CHECK(od_mesh_make_box(size, &box, &err) == 0);
+    od_synth_scene_options o = od_synth_scene_options_default();
+    o.anomalous = 0;
+    o.view_count = 2;
+    o.image_size = 64;
+    o.focal = 53.3;
+    o.supersample = 1;
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/normal", od_test_temp_dir());
+    OD_CHECK(od_synth_generate_scene(&o, &box, "crate", dir, &err) == 0);
+    od_scene *scene = NULL;
+    OD_CHECK(od_scene_load(dir, NULL, &scene, &err) == 0);
+    if (scene) {
+        OD_CHECK(scene->object_count == 5);
+        for (int i = 0; i < scene->object_count; i++)
+            OD_CHECK(scene->objects[i].label == OD_LABEL_NORMAL);
+        od_scene_free(scene);
+    }
+    od_mesh_free(&box);
+}
+
+static void test_generate_errors(void)
+{
+    od_mesh box;
+    od_error err = {{0}};
+    float size[3] = {1, 1, 1};
+    OD_CHECK(od_mesh_make_box(size, &box, &err) == 0);
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/bad", od_test_temp_dir());
+    od_synth_scene_options o = od_synth_scene_options_default();
+    o.object_count = 13;
+    OD_CHECK(od_synth_generate_scene(&o, &box, "box", dir, &err) != 0);
+    OD_CHECK(strstr(err.message, "invalid object count 13") != NULL);
+    /* Twelve 10 cm objects cannot stand 2 cm apart within 5 cm of the origin. */
+    o = od_synth_scene_options_default();
+    o.object_count = 12;
+    o.placement_radius = 0.05;
+    OD_CHECK(od_synth_generate_scene(&o, &box, "box", dir, &err) != 0);
+    OD_CHECK(strstr(err.message, "could not place 12 instances") != NULL);
+    o = od_synth_scene_options_default();
+    OD_CHECK(od_synth_generate_scene(&o, &box, "box", "/nonexistent/folder/scene", &err) != 0);
+    OD_CHECK(strstr(err.message, "cannot create folder /nonexistent/folder/scene") != NULL);
+    od_mesh_free(&box);
+}
+
+static void test_bump_moves_vertices_outward(void)
+{
+    od_mesh sphere, bumped;
+    od_error err = {{0}};
+    OD_CHECK(od_mesh_make_sphere(1.0f, 24, 48, &sphere, &err) == 0);
+    OD_CHECK(od_synth_bump(&sphere, 0.5f, 0.2f, 0.2f, &bumped, &err) == 0);
+    float largest = 0;
+    int moved = 0;
+    for (int64_t v = 0; v < sphere.vertex_count; v++) {
+        const float *p = bumped.positions + v * 3;
+        float r = sqrtf(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]);
+        OD_CHECK(r >= 1.0f - 1e-6f);
+        largest = fmaxf(largest, r);
+        moved += r > 1.001f;
+    }
+    /* The bump's peak is its height above the unit sphere. */
+    OD_CHECK(fabsf(largest - 1.2f) < 1e-5f);
+    OD_CHECK(moved > 10 && moved < sphere.vertex_count / 4);
+    od_mesh_free(&bumped);
+    od_mesh_free(&sphere);
+}
+
+int main(void)
+{
+    OD_RUN(test_generated_scene_loads);
+    OD_RUN(test_all_normal_scene);
+    OD_RUN(test_generate_errors);
+    OD_RUN(test_bump_moves_vertices_outward);
+    return od_test_finish();
+}
