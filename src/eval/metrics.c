@@ -371,6 +371,32 @@ od_metric od_mean_correct(const uint8_t *correct, int64_t n)
 
 /* ---- top-1 and groups ---- */
 
+/* Returns scene s's top-1 hit (1, 1/k on a k-way tie at the top, or 0),
+ * undefined unless the scene holds exactly one anomalous object. */
+static od_metric scene_top1(const od_eval_set *set, int64_t s)
+{
+    od_metric out = {0.0, OD_METRIC_UNDEFINED};
+    int64_t begin = set->scene_offsets[s], end = set->scene_offsets[s + 1];
+    int64_t anomalous = 0, odd = -1;
+    for (int64_t i = begin; i < end; i++) {
+        if (set->labels[i]) {
+            anomalous++;
+            odd = i;
+        }
+    }
+    if (anomalous != 1)
+        return out;
+    float top = set->scores[begin];
+    for (int64_t i = begin; i < end; i++)
+        top = set->scores[i] > top ? set->scores[i] : top;
+    int64_t tied = 0;
+    for (int64_t i = begin; i < end; i++)
+        tied += set->scores[i] == top;
+    out.value = set->scores[odd] == top ? 1.0 / (double)tied : 0.0;
+    out.status = OD_METRIC_DEFINED;
+    return out;
+}
+
 int od_top1_hit_rate(const od_eval_set *set, od_top1 *out, od_error *err)
 {
     if (od_eval_set_validate(set, err) != 0)
@@ -378,24 +404,10 @@ int od_top1_hit_rate(const od_eval_set *set, od_top1 *out, od_error *err)
     double hits = 0.0;
     int64_t used = 0;
     for (int64_t s = 0; s < set->scene_count; s++) {
-        int64_t begin = set->scene_offsets[s], end = set->scene_offsets[s + 1];
-        int64_t anomalous = 0, odd = -1;
-        for (int64_t i = begin; i < end; i++) {
-            if (set->labels[i]) {
-                anomalous++;
-                odd = i;
-            }
-        }
-        if (anomalous != 1)
+        od_metric hit = scene_top1(set, s);
+        if (hit.status != OD_METRIC_DEFINED)
             continue;
-        float top = set->scores[begin];
-        for (int64_t i = begin; i < end; i++)
-            top = set->scores[i] > top ? set->scores[i] : top;
-        int64_t tied = 0;
-        for (int64_t i = begin; i < end; i++)
-            tied += set->scores[i] == top;
-        if (set->scores[odd] == top)
-            hits += 1.0 / (double)tied;
+        hits += hit.value;
         used++;
     }
     out->scenes_used = used;
@@ -471,32 +483,43 @@ void od_group_table_free(od_group_table *table)
 /* ---- bootstrap ---- */
 
 /* What a resample needs of one set, computed once: the objects sorted by
- * score with their scene, and each scene's own AUROC. */
+ * score with their scene, each scene's own AUROC and top-1 hit, and each
+ * scene's count of correct objects. */
 typedef struct boot_data {
     const od_eval_set *set;
     scored_object *sorted;
     od_metric *per_scene;
+    od_metric *per_scene_top1;
+    int64_t *per_scene_correct;
 } boot_data;
 
 static void boot_data_free(boot_data *data)
 {
     free(data->sorted);
     free(data->per_scene);
+    free(data->per_scene_top1);
+    free(data->per_scene_correct);
 }
 
-static int boot_data_init(boot_data *data, const od_eval_set *set, od_error *err)
+static int boot_data_init(boot_data *data, const od_eval_set *set, od_boot_metric metric, od_error *err)
 {
     memset(data, 0, sizeof *data);
     data->set = set;
     if (od_eval_set_validate(set, err) != 0)
         return -1;
+    if (metric == OD_BOOT_ACCURACY && set->count > 0 && set->correct == NULL)
+        return od_fail(err, "bootstrap of accuracy: the set's correct flags are missing (NULL)");
     int32_t *scenes = object_scenes(set, err);
     if (scenes == NULL)
         return -1;
     data->sorted = sorted_objects(set->scores, set->labels, scenes, set->count, err);
     free(scenes);
-    data->per_scene = malloc((size_t)(set->scene_count > 0 ? set->scene_count : 1) * sizeof(od_metric));
-    if (data->sorted == NULL || data->per_scene == NULL) {
+    size_t scene_slots = (size_t)(set->scene_count > 0 ? set->scene_count : 1);
+    data->per_scene = malloc(scene_slots * sizeof(od_metric));
+    data->per_scene_top1 = malloc(scene_slots * sizeof(od_metric));
+    data->per_scene_correct = calloc(scene_slots, sizeof(int64_t));
+    if (data->sorted == NULL || data->per_scene == NULL || data->per_scene_top1 == NULL ||
+        data->per_scene_correct == NULL) {
         boot_data_free(data);
         return od_fail(err, "bootstrap: out of memory for %lld scenes", (long long)set->scene_count);
     }
@@ -504,16 +527,50 @@ static int boot_data_init(boot_data *data, const od_eval_set *set, od_error *err
         boot_data_free(data);
         return -1;
     }
+    for (int64_t s = 0; s < set->scene_count; s++) {
+        data->per_scene_top1[s] = scene_top1(set, s);
+        if (set->correct == NULL)
+            continue;
+        for (int64_t i = set->scene_offsets[s]; i < set->scene_offsets[s + 1]; i++)
+            data->per_scene_correct[s] += set->correct[i] != 0;
+    }
     return 0;
+}
+
+/* Returns the fraction of correct objects with each scene counted
+ * weight[s] times (once when weight is NULL). */
+static od_metric weighted_accuracy(const boot_data *data, const int32_t *weight)
+{
+    const od_eval_set *set = data->set;
+    int64_t correct = 0, total = 0;
+    for (int64_t s = 0; s < set->scene_count; s++) {
+        int64_t w = weight != NULL ? weight[s] : 1;
+        correct += w * data->per_scene_correct[s];
+        total += w * (set->scene_offsets[s + 1] - set->scene_offsets[s]);
+    }
+    od_metric out = {0.0, OD_METRIC_UNDEFINED};
+    if (total > 0) {
+        out.value = (double)correct / (double)total;
+        out.status = OD_METRIC_DEFINED;
+    }
+    return out;
 }
 
 /* Computes the metric with each scene counted weight[s] times; weight
  * NULL means the original set. */
 static od_metric boot_metric(const boot_data *data, od_boot_metric metric, const int32_t *weight)
 {
-    if (metric == OD_BOOT_POOLED_AUROC)
+    switch (metric) {
+    case OD_BOOT_POOLED_AUROC:
         return auroc_sorted(data->sorted, data->set->count, weight);
-    return mean_defined(data->per_scene, data->set->scene_count, weight, NULL);
+    case OD_BOOT_ACCURACY:
+        return weighted_accuracy(data, weight);
+    case OD_BOOT_TOP1:
+        return mean_defined(data->per_scene_top1, data->set->scene_count, weight, NULL);
+    case OD_BOOT_SCENE_AUROC:
+    default:
+        return mean_defined(data->per_scene, data->set->scene_count, weight, NULL);
+    }
 }
 
 /* Draws resample b's scene multiplicities into weight (scene_count). */
@@ -548,7 +605,8 @@ static int check_boot_args(int64_t resamples, double level, od_boot_metric metri
         return od_fail(err, "bootstrap: resamples is %lld; expected 1 to 100000000", (long long)resamples);
     if (!(level > 0.0 && level < 1.0))
         return od_fail(err, "bootstrap: level is %g; expected a value in (0, 1), e.g. 0.95", level);
-    if (metric != OD_BOOT_POOLED_AUROC && metric != OD_BOOT_SCENE_AUROC)
+    if (metric != OD_BOOT_POOLED_AUROC && metric != OD_BOOT_SCENE_AUROC && metric != OD_BOOT_ACCURACY &&
+        metric != OD_BOOT_TOP1)
         return od_fail(err, "bootstrap: unknown metric %d", (int)metric);
     return 0;
 }
@@ -610,7 +668,7 @@ int od_bootstrap_ci(const od_eval_set *set, od_boot_metric metric, int64_t resam
     if (check_boot_args(resamples, level, metric, err) != 0)
         return -1;
     boot_data data;
-    if (boot_data_init(&data, set, err) != 0)
+    if (boot_data_init(&data, set, metric, err) != 0)
         return -1;
     double *value = malloc((size_t)resamples * sizeof *value);
     uint8_t *defined = malloc((size_t)resamples * 2);
@@ -650,9 +708,9 @@ int od_bootstrap_paired(const od_eval_set *a, const od_eval_set *b, od_boot_metr
         return od_fail(err, "paired bootstrap: set A has %lld scenes and set B %lld; expected the same scenes",
                        (long long)a->scene_count, (long long)b->scene_count);
     boot_data data_a, data_b;
-    if (boot_data_init(&data_a, a, err) != 0)
+    if (boot_data_init(&data_a, a, metric, err) != 0)
         return od_fail_context(err, "paired bootstrap, set A");
-    if (boot_data_init(&data_b, b, err) != 0) {
+    if (boot_data_init(&data_b, b, metric, err) != 0) {
         boot_data_free(&data_a);
         return od_fail_context(err, "paired bootstrap, set B");
     }

@@ -32,13 +32,16 @@ typedef struct od_metric {
 } od_metric;
 
 /* Objects of many scenes. scores (count), labels (count, 0 or 1),
- * scene_offsets (scene_count + 1, nondecreasing, first 0, last count). */
+ * scene_offsets (scene_count + 1, nondecreasing, first 0, last count).
+ * correct (count, 0 or 1; see od_correct_matched) is needed only for the
+ * bootstrap of accuracy and may be NULL otherwise. */
 typedef struct od_eval_set {
     int64_t count;
     const float *scores;
     const uint8_t *labels;
     int64_t scene_count;
     const int64_t *scene_offsets;
+    const uint8_t *correct;
 } od_eval_set;
 
 /* ---- AUROC ---- */
@@ -142,10 +145,13 @@ void od_group_table_free(od_group_table *table);
 typedef enum od_boot_metric {
     OD_BOOT_POOLED_AUROC,
     OD_BOOT_SCENE_AUROC,
+    OD_BOOT_ACCURACY, /* mean of set->correct over all drawn objects */
+    OD_BOOT_TOP1,     /* top-1 hit rate over drawn scenes with one anomaly */
 } od_boot_metric;
 
 /* A percentile bootstrap interval. Resamples in which the metric is
- * undefined (one class only in the drawn scenes) are left out and counted. */
+ * undefined (for example one class only in the drawn scenes) are left out
+ * and counted. */
 typedef struct od_interval {
     od_metric estimate; /* the metric on the original set */
     double lower;
