@@ -416,6 +416,28 @@ static void free_synthetic(synthetic *s)
     free(s->offsets);
 }
 
+static void percentiles_match_numpy(void)
+{
+    od_safetensors *st = od_test_load_reference("metrics_percentile");
+    if (st == NULL)
+        return;
+    int64_t n = 0, q_count = 0, want_count = 0;
+    double *values = read_f64(st, "values_f64", &n);
+    double *quantiles = read_f64(st, "quantiles_f64", &q_count);
+    double *want = read_f64(st, "percentiles_f64", &want_count);
+    if (values != NULL && quantiles != NULL && want != NULL && q_count == want_count) {
+        /* numpy computes the position with q * 100 / 100, so allow a few ulps. */
+        for (int64_t k = 0; k < q_count; k++)
+            OD_CHECK(fabs(od_percentile_sorted(values, n, quantiles[k]) - want[k]) <= 1e-14);
+    }
+    const double one[1] = {2.5};
+    OD_CHECK(od_percentile_sorted(one, 1, 0.975) == 2.5);
+    free(values);
+    free(quantiles);
+    free(want);
+    od_safetensors_free(st);
+}
+
 static void bootstrap_is_deterministic(void)
 {
     synthetic s = make_synthetic(200, 4, 1.0f, 3);
@@ -628,6 +650,7 @@ int main(void)
     OD_RUN(accuracy_logits_match_probabilities);
     OD_RUN(top1_counts_single_odd_scenes);
     OD_RUN(group_table_counts_per_key);
+    OD_RUN(percentiles_match_numpy);
     OD_RUN(bootstrap_is_deterministic);
     OD_RUN(bootstrap_covers_true_auroc);
     OD_RUN(bootstrap_one_class_scenes);

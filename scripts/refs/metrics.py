@@ -9,7 +9,8 @@ results are stored as their raw little-endian bytes (U8 tensors named
 Each case file holds: scores (n), labels (n), auroc_defined (1),
 auroc_f64, fpr_f64, tpr_f64, thresholds_f64, threshold (1) and
 accuracy_f64. The scene file adds scene_offsets and the pooled and
-scene-averaged AUROC with the number of scenes skipped.
+scene-averaged AUROC with the number of scenes skipped; the percentile
+file holds numpy.percentile's linear percentiles of sorted values.
 """
 import os
 
@@ -107,3 +108,12 @@ def generate(out_dir):
     for name, tensors in cases.items():
         st.save(os.path.join(out_dir, f"metrics_{name}.safetensors"), tensors)
     _scenes(rng, out_dir)
+
+    # numpy's default (linear) percentiles, which the bootstrap intervals use.
+    values = np.sort(rng.normal(size=37))
+    quantiles = np.array([0.0, 0.025, 0.1, 0.5, 0.975, 1.0])
+    st.save(os.path.join(out_dir, "metrics_percentile.safetensors"), {
+        "values_f64": _f64(values),
+        "quantiles_f64": _f64(quantiles),
+        "percentiles_f64": _f64(np.percentile(values, quantiles * 100)),
+    })

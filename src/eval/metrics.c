@@ -588,8 +588,7 @@ static int compare_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Returns the q-quantile of sorted (n > 0) with linear interpolation. */
-static double percentile_sorted(const double *sorted, int64_t n, double q)
+double od_percentile_sorted(const double *sorted, int64_t n, double q)
 {
     double position = q * (double)(n - 1);
     int64_t below = (int64_t)floor(position);
@@ -685,8 +684,8 @@ int od_bootstrap_ci(const od_eval_set *set, od_boot_metric metric, int64_t resam
         out->resamples_used = used;
         out->resamples_skipped = resamples - used;
         if (used > 0) {
-            out->lower = percentile_sorted(value, used, (1.0 - level) / 2.0);
-            out->upper = percentile_sorted(value, used, (1.0 + level) / 2.0);
+            out->lower = od_percentile_sorted(value, used, (1.0 - level) / 2.0);
+            out->upper = od_percentile_sorted(value, used, (1.0 + level) / 2.0);
         }
     }
     free(value);
@@ -735,8 +734,8 @@ int od_bootstrap_paired(const od_eval_set *a, const od_eval_set *b, od_boot_metr
         out->resamples_used = used;
         out->resamples_skipped = resamples - used;
         if (used > 0) {
-            out->lower = percentile_sorted(value, used, (1.0 - level) / 2.0);
-            out->upper = percentile_sorted(value, used, (1.0 + level) / 2.0);
+            out->lower = od_percentile_sorted(value, used, (1.0 - level) / 2.0);
+            out->upper = od_percentile_sorted(value, used, (1.0 + level) / 2.0);
             out->fraction_a_better = (double)better / (double)used;
         }
     }

@@ -168,6 +168,11 @@ typedef struct od_interval {
 int od_bootstrap_ci(const od_eval_set *set, od_boot_metric metric, int64_t resamples, double level,
                     uint64_t seed, od_interval *out, od_error *err);
 
+/* Returns the q-quantile (q in [0, 1]) of sorted (n > 0, ascending) with
+ * linear interpolation between neighbours, as numpy.percentile's default
+ * method; the bootstrap uses it for its interval ends. */
+double od_percentile_sorted(const double *sorted, int64_t n, double q);
+
 /* Paired comparison of two result sets on the same scenes: both are drawn
  * with the same scene indices. */
 typedef struct od_paired_comparison {
