@@ -34,7 +34,7 @@ typedef struct od_synth_scene_options {
     int anomalous;           /* 1: one instance gets an anomaly; 0: all normal */
     double object_size;      /* largest extent of each instance, metres */
     double placement_radius; /* instances stand within this distance of the origin, metres */
-    double min_gap;          /* least distance between the instances' bounding circles, metres */
+    double min_gap;          /* minimum distance between the instances' bounding circles, metres */
     double camera_distance[2];  /* range of camera distances from the look-at point, metres */
     double camera_elevation[2]; /* range of elevations above the floor, degrees */
     double focal;               /* focal length in pixels at image_size */
@@ -55,11 +55,11 @@ od_synth_scene_options od_synth_scene_options_default(void);
 int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh *shape, const char *shape_name,
                             const char *out_dir, od_error *err);
 
-/* Adds a smooth bump to a copy of `mesh`: vertices within about 2 sigma of
- * a surface point chosen from rng_value (in [0, 1)) move outward by
- * height * exp(-d^2 / (2 sigma^2)), d their distance to that point, along
- * their normal (or away from the bounding-box centre when the mesh has no
- * normals). Normals, when present, are recomputed afterwards. */
+/* Adds a smooth bump to a copy of `mesh`. The bump's centre is vertex
+ * floor(rng_value * vertex_count), with rng_value in [0, 1). Vertices
+ * within 3 sigma of it move outward by height * exp(-d^2 / (2 sigma^2)),
+ * where d is their distance to the centre. They move along their normal,
+ * or away from the bounding-box centre when the mesh has no normals. Normals, when present, are recomputed afterwards. */
 int od_synth_bump(const od_mesh *mesh, float rng_value, float height, float sigma, od_mesh *out, od_error *err);
 
 /* Copies a mesh with all its arrays. */

@@ -167,7 +167,7 @@ static int add_polygon(od_rasterizer *r, const sample_camera *sc, const clip_ver
         }
         if (max_x < 0 || max_y < 0 || min_x > sc->width - 1 || min_y > sc->height - 1)
             continue;
-        /* Sample centres lie on integers, so a triangle whose box holds none
+        /* Sample centres lie on integers, so a triangle whose box contains none
          * (common for small triangles) covers no sample and is dropped. */
         t.row0 = min_y > 0 ? (int32_t)ceil(min_y) : 0;
         t.row1 = max_y < sc->height - 1 ? (int32_t)floor(max_y) : sc->height - 1;
