@@ -278,6 +278,13 @@ static void fit_selects_cluster(void)
     OD_CHECK(od_box_fit_voxels(voxels, labels, 4, 0, origin, 0.5, &box, &err) == 0);
     OD_CHECK(fabs(box.size[0] - 1.5) < 1e-12 && fabs(box.size[1] - 0.5) < 1e-12);
     OD_CHECK(fabs(box.center[0] - 0.5) < 1e-12);
+
+    /* rows far apart take the path that hulls every voxel's corners */
+    const int32_t sparse[] = {0, 0, 0, 0, 100, 0, 1, 50, 0};
+    OD_CHECK(od_box_fit_voxels(sparse, NULL, 3, 0, origin, 0.5, &box, &err) == 0);
+    OD_CHECK(fabs(box.size[0] - 101 * 0.5) < 1e-9);
+    OD_CHECK(fabs(box.size[1] - 2 * 0.5) < 0.02);
+    OD_CHECK(fabs(box.center[1] - 25.0) < 1e-9);
 }
 
 static void fit_rejects_invalid_arguments(void)

@@ -143,36 +143,75 @@ int od_box_fit_voxels(const int32_t *voxels, const int32_t *labels, int64_t coun
         return od_fail(err, "box_fit_voxels: voxel count %lld is out of range [0, %d]", (long long)count,
                        INT32_MAX / 4);
 
-    /* corners of every member's square, in voxel units (exact in double) */
-    double *corners = malloc((size_t)(count > 0 ? count : 1) * 8 * sizeof *corners);
-    double *hull = malloc((size_t)(count > 0 ? count : 1) * 8 * sizeof *hull);
-    if (corners == NULL || hull == NULL) {
-        free(corners);
-        free(hull);
-        return od_fail(err, "box_fit_voxels: out of memory for %lld voxels", (long long)count);
-    }
-    int corner_count = 0;
-    int32_t z_min = INT32_MAX, z_max = INT32_MIN;
+    /* pass 1: the members' y and z ranges */
+    int32_t y_min = INT32_MAX, y_max = INT32_MIN, z_min = INT32_MAX, z_max = INT32_MIN;
+    int64_t member_count = 0;
     for (int64_t i = 0; i < count; i++) {
         if (labels != NULL && labels[i] != cluster)
             continue;
         const int32_t *voxel = &voxels[i * 3];
-        for (int c = 0; c < 4; c++) {
-            corners[corner_count * 2] = voxel[0] + (c & 1 ? 0.5 : -0.5);
-            corners[corner_count * 2 + 1] = voxel[1] + (c & 2 ? 0.5 : -0.5);
-            corner_count++;
-        }
-        if (voxel[2] < z_min)
-            z_min = voxel[2];
-        if (voxel[2] > z_max)
-            z_max = voxel[2];
+        y_min = voxel[1] < y_min ? voxel[1] : y_min;
+        y_max = voxel[1] > y_max ? voxel[1] : y_max;
+        z_min = voxel[2] < z_min ? voxel[2] : z_min;
+        z_max = voxel[2] > z_max ? voxel[2] : z_max;
+        member_count++;
     }
-    if (corner_count == 0) {
-        free(corners);
-        free(hull);
+    if (member_count == 0)
         return od_fail(err, "box_fit_voxels: no voxel has label %d among %lld voxels", (int)cluster,
                        (long long)count);
+
+    /* pass 2: the hull of the footprint only depends on the first and last
+     * voxel of each row (fixed y), so only their corners go to the hull.
+     * A cluster whose y range is over twice its voxel count would make the
+     * row table larger than the voxels, so it takes every member's corners. */
+    const int64_t row_count = (int64_t)y_max - (int64_t)y_min + 1;
+    const int by_rows = row_count <= 2 * member_count;
+    const int64_t corner_capacity = by_rows ? 8 * row_count : 4 * member_count;
+    double *corners = malloc((size_t)corner_capacity * 2 * sizeof *corners);
+    double *hull = malloc((size_t)corner_capacity * 2 * sizeof *hull);
+    int32_t *row_ends = by_rows ? malloc((size_t)row_count * 2 * sizeof *row_ends) : NULL;
+    if (corners == NULL || hull == NULL || (by_rows && row_ends == NULL)) {
+        free(corners);
+        free(hull);
+        free(row_ends);
+        return od_fail(err, "box_fit_voxels: out of memory for %lld voxels", (long long)member_count);
     }
+    int corner_count = 0;
+    if (by_rows) {
+        for (int64_t r = 0; r < row_count; r++) {
+            row_ends[r * 2] = INT32_MAX;
+            row_ends[r * 2 + 1] = INT32_MIN;
+        }
+        for (int64_t i = 0; i < count; i++) {
+            if (labels != NULL && labels[i] != cluster)
+                continue;
+            int32_t *ends = &row_ends[((int64_t)voxels[i * 3 + 1] - y_min) * 2];
+            ends[0] = voxels[i * 3] < ends[0] ? voxels[i * 3] : ends[0];
+            ends[1] = voxels[i * 3] > ends[1] ? voxels[i * 3] : ends[1];
+        }
+        for (int64_t r = 0; r < row_count; r++) {
+            if (row_ends[r * 2] > row_ends[r * 2 + 1])
+                continue; /* an empty row */
+            const double y = (double)y_min + (double)r;
+            for (int e = 0; e < 2; e++)
+                for (int c = 0; c < 4; c++) {
+                    corners[corner_count * 2] = row_ends[r * 2 + e] + (c & 1 ? 0.5 : -0.5);
+                    corners[corner_count * 2 + 1] = y + (c & 2 ? 0.5 : -0.5);
+                    corner_count++;
+                }
+        }
+    } else {
+        for (int64_t i = 0; i < count; i++) {
+            if (labels != NULL && labels[i] != cluster)
+                continue;
+            for (int c = 0; c < 4; c++) {
+                corners[corner_count * 2] = voxels[i * 3] + (c & 1 ? 0.5 : -0.5);
+                corners[corner_count * 2 + 1] = voxels[i * 3 + 1] + (c & 2 ? 0.5 : -0.5);
+                corner_count++;
+            }
+        }
+    }
+    free(row_ends);
 
     int hull_count = od_convex_hull_2d(corners, corner_count, hull);
     double center[2], size[2], yaw;
