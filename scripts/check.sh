@@ -1,6 +1,7 @@
 #!/bin/sh
-# Runs the whole test suite: every test of the optimized build (unit and
-# slow), then the unit tests again in a build with AddressSanitizer and
+# Runs the whole test suite: fetches the pretrained networks, runs every
+# test of the optimized build (unit, weights and slow), then the unit and
+# weights tests again in a build with AddressSanitizer and
 # UndefinedBehaviorSanitizer. Prints one closing "N passed, N failed" line
 # that counts both runs, and exits non-zero when any test failed.
 set -u
@@ -39,6 +40,11 @@ build_tree() {
     fi
 }
 
+echo "check: fetching and converting the pretrained networks" >&2
+if ! scripts/fetch_weights.sh >/dev/null; then
+    echo "check: scripts/fetch_weights.sh failed; the weights tests will fail too" >&2
+fi
+
 echo "check: optimized build, all tests" >&2
 if build_tree build -DCMAKE_BUILD_TYPE=Release; then
     run_ctest build
@@ -50,7 +56,7 @@ if build_tree build-sanitize -DCMAKE_BUILD_TYPE=Debug -DODDONE_SANITIZE=ON; then
     # reports from the OpenMP runtime's thread pool are not ours.
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        run_ctest build-sanitize -L unit
+        run_ctest build-sanitize -L "unit|weights"
 fi
 
 echo "$passed passed, $failed failed"

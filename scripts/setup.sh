@@ -8,7 +8,7 @@
 # Run as root (or with sudo); with nothing missing it installs nothing.
 set -eu
 
-packages="gcc g++ make cmake pkg-config libdnnl-dev libpng-dev libjpeg62-turbo-dev libcjson-dev"
+packages="gcc g++ make cmake pkg-config openssl libdnnl-dev libpng-dev libjpeg62-turbo-dev libcjson-dev"
 if [ "${1:-}" = "--dev" ]; then
     packages="$packages python3-torch python3-sklearn python3-numpy clang libclang-rt-14-dev"
 elif [ -n "${1:-}" ]; then
@@ -24,6 +24,13 @@ for package in $packages; do
         *) missing="$missing $package" ;;
     esac
 done
+
+# node and npm fetch and convert the pretrained networks
+# (scripts/fetch_weights.sh). They are checked as commands, because a
+# Node.js installed from elsewhere ships npm inside its nodejs package.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    missing="$missing nodejs npm"
+fi
 
 if [ -z "$missing" ]; then
     echo "setup: all packages present"
