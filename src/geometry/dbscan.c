@@ -26,9 +26,12 @@ struct od_dbscan {
     int64_t min_points;
 
     /* Integer offsets (dx, dy, dz) with dx^2 + dy^2 + dz^2 <= eps^2,
-     * (offset_count, 3). */
+     * (offset_count, 3), in lexicographic (dz, dy, dx) order. The offsets
+     * after (0, 0, 0), from index positive_start on, lead to cells with a
+     * larger key. */
     int32_t *offsets;
     int64_t offset_count;
+    int64_t positive_start;
 
     /* Results of the last run. */
     uint8_t *core_flags; /* (core_capacity) */
@@ -124,6 +127,8 @@ od_dbscan *od_dbscan_new(double eps, int64_t min_points)
             for (int dx = -reach; dx <= reach; dx++) {
                 if ((double)(dx * dx + dy * dy + dz * dz) > eps_squared)
                     continue;
+                if (dx == 0 && dy == 0 && dz == 0)
+                    dbscan->positive_start = dbscan->offset_count + 1;
                 int32_t *offset = &dbscan->offsets[dbscan->offset_count * 3];
                 offset[0] = dx;
                 offset[1] = dy;
@@ -238,8 +243,9 @@ static int64_t cluster_cells(const od_dbscan *dbscan, const cell_table *cells, i
     }
 
     /* stage 4: connected components of core cells. Linking each root to the
-     * smaller one keeps the union order irrelevant to the result, and each
-     * pair is visited once, from the cell with the smaller key. */
+     * smaller one keeps the union order irrelevant to the result. Each pair
+     * is visited once, from the cell with the smaller key, through the
+     * positive offsets. */
     int64_t *parent = malloc((size_t)(cell_count > 0 ? cell_count : 1) * sizeof *parent);
     if (parent == NULL)
         return -1;
@@ -250,9 +256,9 @@ static int64_t cluster_cells(const od_dbscan *dbscan, const cell_table *cells, i
             continue;
         int64_t x, y, z;
         unpack_key(cells->keys[c], &x, &y, &z);
-        for (int64_t o = 0; o < offset_count; o++) {
+        for (int64_t o = dbscan->positive_start; o < offset_count; o++) {
             int64_t n = find_cell(cells, x + offsets[o * 3], y + offsets[o * 3 + 1], z + offsets[o * 3 + 2]);
-            if (n <= c || !cell_is_core[n])
+            if (n < 0 || !cell_is_core[n])
                 continue;
             int64_t root_c = find_root(parent, c), root_n = find_root(parent, n);
             if (root_c < root_n)
