@@ -427,6 +427,7 @@ typedef struct shading {
     float floor_normal[3];
     double centre[3];             /* camera centre, world */
     double camera_to_world_r[9];  /* R^T */
+    float floor_light[3];         /* diffuse lighting factor of the floor per channel */
 } shading;
 
 static void sample_texture(const od_image *texture, float u, float v, float rgb[3])
@@ -543,18 +544,27 @@ static void shade_floor(const od_rasterizer *r, const sample_camera *sc, const o
                         const shading *sh, int64_t s, int x, int y, float rgb[3], float *depth)
 {
     float z = 1.0f / r->sample_inverse_depth[s];
-    float position[3] = {(float)((x - sc->cx) / sc->fx) * z, (float)((y - sc->cy) / sc->fy) * z, z};
     const float *albedo = o->floor_color;
     if (o->floor_check_size > 0) {
+        double position[3] = {(x - sc->cx) / sc->fx * z, (y - sc->cy) / sc->fy * z, z};
         const double *rt = sh->camera_to_world_r;
-        double world[2];
-        for (int d = 0; d < 2; d++)
-            world[d] = sh->centre[d] + rt[d * 3] * position[0] + rt[d * 3 + 1] * position[1] + rt[d * 3 + 2] * position[2];
-        long long i = (long long)floor(world[0] / o->floor_check_size), j = (long long)floor(world[1] / o->floor_check_size);
-        if ((i + j) & 1)
+        double cell[2];
+        for (int d = 0; d < 2; d++) {
+            double world = sh->centre[d] + rt[d * 3] * position[0] + rt[d * 3 + 1] * position[1] +
+                           rt[d * 3 + 2] * position[2];
+            cell[d] = floor(world / o->floor_check_size);
+        }
+        /* Parity in doubles stays defined for cells too far away for an integer type. */
+        double sum = cell[0] + cell[1];
+        if (sum - 2.0 * floor(0.5 * sum) != 0)
             albedo = o->floor_color2;
     }
-    light_point(o, sh, albedo, sh->floor_normal, position, 0, rgb);
+    /* The floor is flat and the light directional, so its lighting is one
+     * factor per channel, computed once per view. */
+    for (int c = 0; c < 3; c++) {
+        float value = albedo[c] * sh->floor_light[c];
+        rgb[c] = value > 1 ? 1 : value;
+    }
     *depth = z;
 }
 
@@ -574,6 +584,13 @@ static void resolve_row(const od_rasterizer *r, const sample_camera *sc, const o
         float sum[3] = {0, 0, 0};
         int32_t ids[16] = {0};
         float depths[16];
+        /* Objects are shaded once per triangle per pixel, at the first sample
+         * that hits the triangle, as multisampling does: the samples then only
+         * antialias the triangles' edges. The floor is shaded per sample, so
+         * that its checks are antialiased too. */
+        int32_t shaded_triangle[16];
+        float shaded_rgb[16][3], shaded_depth[16];
+        int shaded_count = 0;
         for (int b = 0; b < s; b++)
             for (int a = 0; a < s; a++) {
                 int x = col * s + a, y = row * s + b;
@@ -582,7 +599,17 @@ static void resolve_row(const od_rasterizer *r, const sample_camera *sc, const o
                 float rgb[3], depth = 0;
                 int32_t id = 0;
                 if (tri >= 0) {
-                    shade_object(r, objects, o, sh, index, rgb, &depth);
+                    int cached = -1;
+                    for (int k = 0; k < shaded_count; k++)
+                        if (shaded_triangle[k] == tri)
+                            cached = k;
+                    if (cached < 0) {
+                        cached = shaded_count++;
+                        shaded_triangle[cached] = tri;
+                        shade_object(r, objects, o, sh, index, shaded_rgb[cached], &shaded_depth[cached]);
+                    }
+                    memcpy(rgb, shaded_rgb[cached], sizeof rgb);
+                    depth = shaded_depth[cached];
                     id = r->triangles[tri].object + 1;
                 } else if (tri == SAMPLE_FLOOR) {
                     shade_floor(r, sc, o, sh, index, x, y, rgb, &depth);
@@ -596,8 +623,10 @@ static void resolve_row(const od_rasterizer *r, const sample_camera *sc, const o
             }
         /* The pixel's id is the one most samples show (the earliest sample's on
          * a tie); its depth is the nearest of that id's samples. */
-        int best = 0, best_count = 0;
-        for (int i = 0; i < count; i++) {
+        int best = 0, best_count = 0, uniform_ids = 1;
+        for (int i = 1; i < count; i++)
+            uniform_ids &= ids[i] == ids[0];
+        for (int i = 0; i < count && !uniform_ids; i++) {
             int n = 0;
             for (int j = 0; j < count; j++)
                 n += ids[j] == ids[i];
@@ -690,6 +719,12 @@ int od_rasterizer_render(od_rasterizer *r, const od_camera *camera, const od_ras
             sh.camera_to_world_r[d * 3 + e] = w[e * 4 + d];
     }
     od_camera_center(camera, sh.centre);
+    /* The floor's up normal faces any camera above it (the only one that draws the floor). */
+    float floor_diffuse = sh.floor_normal[0] * sh.light[0] + sh.floor_normal[1] * sh.light[1] +
+                          sh.floor_normal[2] * sh.light[2];
+    floor_diffuse = floor_diffuse > 0 ? floor_diffuse : 0;
+    for (int c = 0; c < 3; c++)
+        sh.floor_light[c] = o.ambient + (1 - o.ambient) * floor_diffuse * o.light_color[c];
 
     int bands = (sc.height + BAND_ROWS - 1) / BAND_ROWS;
 #pragma omp parallel
