@@ -121,6 +121,38 @@ static void test_generated_scene_loads(void)
     OD_CHECK(outside == 0);
     OD_CHECK(empty == 0);
     OD_CHECK(total > 6 * 4 * 30);
+
+    /* The 16-bit depth of view 0: on each object within its box's reach of
+     * the box centre's depth, and nonzero on most of the image (the floor),
+     * though the sky above the horizon may show at 0. */
+    char depth_path[1200];
+    snprintf(depth_path, sizeof depth_path, "%s/depth_png/0000.png", dir);
+    od_image depth;
+    int bit_depth = 0;
+    OD_CHECK(od_image_read_gray_raw(depth_path, &depth, &bit_depth, &err) == 0);
+    OD_CHECK(bit_depth == 16);
+    if (depth.pixels) {
+        int far_off = 0, zero = 0, checked = 0;
+        for (int i = 0; i < scene->object_count; i++) {
+            od_image mask;
+            OD_CHECK(od_scene_read_object_mask(scene, 0, i, &mask, &err) == 0);
+            double centre_depth = 0;
+            OD_CHECK(od_camera_project(&scene->views[0].camera, scene->objects[i].box.center, (double[2]){0, 0},
+                                       &centre_depth) == 1);
+            for (int p = 0; mask.pixels && p < mask.width * mask.height; p++)
+                if (mask.pixels[p] > 0.5f) {
+                    checked++;
+                    far_off += fabs(depth.pixels[p] / 1000.0 - centre_depth) > 0.1;
+                }
+            od_image_free(&mask);
+        }
+        for (int p = 0; p < depth.width * depth.height; p++)
+            zero += depth.pixels[p] == 0;
+        OD_CHECK(checked > 100);
+        OD_CHECK(far_off == 0);
+        OD_CHECK(zero < depth.width * depth.height / 2);
+        od_image_free(&depth);
+    }
     od_scene_free(scene);
 
     /* The same seed writes the same files. */

@@ -12,6 +12,7 @@
 #include "core/rng.h"
 #include "geometry/camera.h"
 #include "io/image.h"
+#include "synth/depth_png.h"
 #include "synth/raster.h"
 
 #define PI 3.14159265358979323846
@@ -335,6 +336,9 @@ static int write_view(const char *out_dir, int view, const od_raster_frame *fram
     snprintf(path, sizeof path, "%s/RGB/%04d.png", out_dir, view);
     if (od_image_write_png(path, &frame->rgb, err) != 0)
         return -1;
+    snprintf(path, sizeof path, "%s/depth_png/%04d.png", out_dir, view);
+    if (od_write_png16(path, frame->depth, frame->width, frame->height, err) != 0)
+        return -1;
     for (int i = 0; i < object_count; i++) {
         char name[32];
         if (i == 0)
@@ -453,6 +457,9 @@ int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh
         goto done;
     char folder[4096];
     snprintf(folder, sizeof folder, "%s/RGB", out_dir);
+    if (make_folder(folder, err) != 0)
+        goto done;
+    snprintf(folder, sizeof folder, "%s/depth_png", out_dir);
     if (make_folder(folder, err) != 0)
         goto done;
     snprintf(folder, sizeof folder, "%s/segmentations", out_dir);

@@ -6,6 +6,8 @@
  * Written files, under the output folder:
  * - RGB/NNNN.png: the views (8-bit RGB);
  * - segmentations/<name>/<name>_NNNN.png: each object's mask per view;
+ * - depth_png/NNNN.png: 16-bit depth along the optical axis in
+ *   millimetres, 0 where nothing is hit (od_raster_frame's depth);
  * - scene3d.metadata.json: camera.K (shared, principal point measured
  *   from the image's top-left corner as the release does), camera.poses[i]
  *   .rotation (4x4 world-to-camera, OpenCV axes), and per object name,
@@ -15,8 +17,8 @@
  *   does: "sphere_000-bump-001.obj".
  * World units are metres, z is up and the floor is z = 0.
  *
- * NOTE: only the "bump" anomaly exists so far, the anomaly is not checked
- * for visibility, and no depth maps are written. */
+ * NOTE: only the "bump" anomaly exists so far, and the anomaly is not
+ * checked for visibility. */
 #ifndef ODDONE_SYNTH_GENERATE_H
 #define ODDONE_SYNTH_GENERATE_H
 
