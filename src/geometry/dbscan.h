@@ -7,8 +7,9 @@
  * (scikit-learn's min_samples convention). Duplicated coordinates count as
  * separate points, as they do in scikit-learn.
  *
- * Neighbours are found through a hash of the occupied cells and the fixed
- * list of integer offsets within eps, so no neighbour list is stored.
+ * Neighbours are found through a hash of the occupied grid rows (fixed y
+ * and z): for each row offset (dy, dz) within eps, a voxel's neighbours in
+ * that row are a contiguous run of x values, so no neighbour list is stored.
  *
  * Labels do not depend on the input order or on the thread count:
  * - core points and noise (-1) are exactly scikit-learn's;
@@ -30,8 +31,9 @@
 
 #include "core/error.h"
 
-/* Largest accepted eps in voxels. The run visits every integer offset
- * within eps, about 4.2 eps^3 of them (137 000 at 20). */
+/* Largest accepted eps in voxels. Joining clusters visits every pair of
+ * core voxels within eps, up to about 4.2 eps^3 per voxel (34 000 at 20)
+ * in a solid region. */
 #define OD_DBSCAN_MAX_EPS 20.0
 
 /* Voxel coordinates must lie in [-OD_DBSCAN_COORD_LIMIT, OD_DBSCAN_COORD_LIMIT)
