@@ -234,8 +234,8 @@ static int build_cells(const sort_entry *sorted, int64_t count, cell_table *cell
     return 0;
 }
 
-/* Moves [*low, *high) to the cells of a row, between first and end, whose x
- * lies in [x - reach, x + reach]. Both bounds only move forward while x
+/* Moves [*low, *high) to the cells before end, in the neighbour row, whose
+ * x lies in [x - reach, x + reach]. Both bounds only move forward while x
  * increases along the sweeping row. */
 static void advance_window(const cell_table *cells, int64_t end, int32_t x, int32_t reach, int64_t *low,
                            int64_t *high)

@@ -8,7 +8,7 @@
  * separate points, as they do in scikit-learn.
  *
  * Neighbours are found through a hash of the occupied grid rows (fixed y
- * and z): for each row offset (dy, dz) within eps, a voxel's neighbours in
+ * and z). For each row offset (dy, dz) within eps, a voxel's neighbours in
  * that row are a contiguous run of x values, so no neighbour list is stored.
  *
  * Labels do not depend on the input order or on the thread count:
