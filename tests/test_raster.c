@@ -418,6 +418,78 @@ static void test_culling_and_threads(void)
     od_mesh_free(&sphere);
 }
 
+static void test_shadow_on_floor(void)
+{
+    /* A 10 cm cube lit from +x at 45 degrees casts a shadow 10 cm long
+     * towards -x. Floor points in it get ambient light only. */
+    od_camera camera;
+    double eye[3] = {0.05, -0.7, 0.6}, target[3] = {0, 0, 0};
+    look_at(&camera, 128, 96, 120, eye, target);
+    od_mesh cube;
+    od_error err = {{0}};
+    float size[3] = {0.1f, 0.1f, 0.1f};
+    OD_CHECK(od_mesh_make_box(size, &cube, &err) == 0);
+    od_raster_object object = {.mesh = &cube, .color = {1, 1, 1}};
+    double translation[3] = {0, 0, 0.05};
+    od_raster_pose(1, 0, translation, object.model_to_world);
+    od_raster_options o = od_raster_options_default();
+    o.floor_check_size = 0;
+    o.light_direction[0] = 1;
+    o.light_direction[1] = 0;
+    o.light_direction[2] = 1;
+    od_rasterizer *r = od_rasterizer_new();
+    od_raster_frame frame = {0};
+    OD_CHECK(od_rasterizer_render(r, &camera, &object, 1, &o, &frame, &err) == 0);
+    /* Floor albedo 0.75: lit it is 0.75 (0.3 + 0.7 cos 45 deg), in shadow 0.75 * 0.3. */
+    const float lit = 0.75f * (0.3f + 0.7f * 0.70710678f), dark = 0.75f * 0.3f;
+    static const struct {
+        double point[3];
+        int shadowed;
+    } cases[] = {
+        {{-0.10, 0.0, 0}, 1},  {{-0.13, -0.03, 0}, 1}, {{-0.07, 0.03, 0}, 1},
+        {{0.15, 0.0, 0}, 0},   {{-0.10, 0.12, 0}, 0},  {{-0.20, 0.0, 0}, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double pixel[2];
+        OD_CHECK(od_camera_project(&camera, cases[i].point, pixel, NULL) == 1);
+        int x = (int)lround(pixel[0]), y = (int)lround(pixel[1]);
+        OD_CHECK(x >= 0 && x < frame.width && y >= 0 && y < frame.height);
+        if (x < 0 || x >= frame.width || y < 0 || y >= frame.height)
+            continue;
+        int index = y * frame.width + x;
+        OD_CHECK(frame.object_ids[index] == 0);
+        float want = cases[i].shadowed ? dark : lit;
+        /* 1e-5: float shading of a constant factor. */
+        if (fabsf(frame.rgb.pixels[index * 3] - want) > 1e-5f) {
+            printf("  case %zu: pixel (%d, %d) is %g, expected %g\n", i, x, y, (double)frame.rgb.pixels[index * 3],
+                   (double)want);
+            OD_CHECK(0);
+        }
+    }
+    /* Without a shadow map the same point is lit. */
+    o.shadow_map_size = 0;
+    OD_CHECK(od_rasterizer_render(r, &camera, &object, 1, &o, &frame, &err) == 0);
+    double pixel[2];
+    OD_CHECK(od_camera_project(&camera, cases[0].point, pixel, NULL) == 1);
+    int index = (int)lround(pixel[1]) * frame.width + (int)lround(pixel[0]);
+    OD_CHECK(fabsf(frame.rgb.pixels[index * 3] - lit) < 1e-5f);
+    /* The cube's top faces the light at 45 degrees and is not shadowed by itself. */
+    double top[3] = {0.0, 0.0, 0.1};
+    o.shadow_map_size = 512;
+    OD_CHECK(od_rasterizer_render(r, &camera, &object, 1, &o, &frame, &err) == 0);
+    OD_CHECK(od_camera_project(&camera, top, pixel, NULL) == 1);
+    index = (int)lround(pixel[1]) * frame.width + (int)lround(pixel[0]);
+    OD_CHECK(frame.object_ids[index] == 1);
+    float top_want = 0.3f + 0.7f * 0.70710678f;
+    OD_CHECK(frame.rgb.pixels[index * 3] >= top_want - 1e-4f);
+    o.shadow_map_size = 7;
+    OD_CHECK(od_rasterizer_render(r, &camera, &object, 1, &o, &frame, &err) != 0);
+    OD_CHECK(strstr(err.message, "shadow map size 7") != NULL);
+    od_raster_frame_free(&frame);
+    od_rasterizer_free(r);
+    od_mesh_free(&cube);
+}
+
 static void test_invalid_arguments(void)
 {
     od_camera camera;
@@ -460,6 +532,7 @@ int main(void)
     OD_RUN(test_occlusion_hides_object);
     OD_RUN(test_near_plane_clipping);
     OD_RUN(test_culling_and_threads);
+    OD_RUN(test_shadow_on_floor);
     OD_RUN(test_invalid_arguments);
     return od_test_finish();
 }

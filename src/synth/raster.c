@@ -9,6 +9,9 @@
 /* Sample rows per band of the z-buffer pass; each thread takes whole bands. */
 #define BAND_ROWS 16
 
+/* The most objects whose shadow map is kept for the next view. */
+#define OD_RASTER_SHADOW_CACHE_OBJECTS 64
+
 /* Sample triangle ids below 0. */
 #define SAMPLE_EMPTY (-1)
 #define SAMPLE_FLOOR (-2)
@@ -34,6 +37,30 @@ struct od_rasterizer {
     int32_t *sample_triangle;    /* (Hs, Ws): index into triangles, or SAMPLE_EMPTY / SAMPLE_FLOOR */
     float *sample_weights;       /* (Hs, Ws, 2): perspective-correct weights of corners 1 and 2 */
     int64_t sample_capacity;
+    float *shadow_points; /* (total vertices, 3): light-space u, v and depth towards the light */
+    int64_t shadow_point_capacity;
+    float *shadow_map;    /* (size, size): largest depth towards the light per texel */
+    int64_t shadow_map_capacity;
+    /* What the current shadow map was built from, to reuse it across the
+     * views of one scene: the objects' meshes and poses, the light, the size. */
+    int shadow_valid;
+    int shadow_object_count;
+    const od_mesh *shadow_meshes[OD_RASTER_SHADOW_CACHE_OBJECTS];
+    double shadow_poses[OD_RASTER_SHADOW_CACHE_OBJECTS][16];
+    float shadow_light[3];
+    int shadow_size;
+    struct shadow_view *shadow_cached;
+};
+
+/* The light's depth map, as shading reads it. */
+typedef struct shadow_view shadow_view;
+struct shadow_view {
+    const float *map; /* NULL when there are no shadows */
+    int size;
+    double axis_u[3], axis_v[3], axis_w[3]; /* world; w points towards the light */
+    double u0, v0;    /* light-space coordinates of the map's corner */
+    double texel;     /* world units per texel */
+    double bias;      /* depth margin against self-shadowing, world units */
 };
 
 od_raster_options od_raster_options_default(void)
@@ -53,6 +80,7 @@ od_raster_options od_raster_options_default(void)
     o.ambient = 0.3f;
     o.specular = 0.25f;
     o.shininess = 32.0f;
+    o.shadow_map_size = 512;
     return o;
 }
 
@@ -72,6 +100,9 @@ void od_rasterizer_free(od_rasterizer *r)
     free(r->sample_inverse_depth);
     free(r->sample_triangle);
     free(r->sample_weights);
+    free(r->shadow_points);
+    free(r->shadow_map);
+    free(r->shadow_cached);
     free(r);
 }
 
@@ -256,6 +287,9 @@ static int validate(const od_camera *camera, const od_raster_object *objects, in
     if ((int64_t)camera->width * camera->height > ((int64_t)1 << 26))
         return od_fail(err, "raster: image of %d x %d pixels is too large (at most 2^26 pixels)", camera->width,
                        camera->height);
+    if (o->shadow_map_size != 0 && (o->shadow_map_size < 16 || o->shadow_map_size > 8192))
+        return od_fail(err, "raster: invalid shadow map size %d (expected 0 for none, or 16 to 8192)",
+                       o->shadow_map_size);
     if (o->supersample < 1 || o->supersample > 4)
         return od_fail(err, "raster: invalid supersample %d (expected 1, 2, 3 or 4)", o->supersample);
     if (!(o->ambient >= 0 && o->ambient <= 1) || !(o->specular >= 0) || !(o->shininess >= 0))
@@ -420,6 +454,205 @@ static void raster_band(od_rasterizer *r, const sample_camera *sc, int y0, int y
     }
 }
 
+/* ---- shadow map ----------------------------------------------------------------- */
+
+/* Rasterizes one triangle of light-space points into the rows [y0, y1) of
+ * the map, keeping the largest depth towards the light. Depth is linear in
+ * an orthographic projection, so plain barycentric interpolation is exact. */
+static void shadow_triangle(float *map, int size, const shadow_view *view, const float *a, const float *b,
+                            const float *c, int y0, int y1)
+{
+    const float *p[3] = {a, b, c};
+    double x[3], y[3];
+    for (int k = 0; k < 3; k++) {
+        x[k] = (p[k][0] - view->u0) / view->texel - 0.5;
+        y[k] = (p[k][1] - view->v0) / view->texel - 0.5;
+    }
+    double min_y = y[0], max_y = y[0], min_x = x[0], max_x = x[0];
+    for (int k = 1; k < 3; k++) {
+        min_y = y[k] < min_y ? y[k] : min_y;
+        max_y = y[k] > max_y ? y[k] : max_y;
+        min_x = x[k] < min_x ? x[k] : min_x;
+        max_x = x[k] > max_x ? x[k] : max_x;
+    }
+    if (max_y < y0 || min_y > y1 - 1 || max_x < 0 || min_x > size - 1)
+        return;
+    int row0 = min_y > y0 ? (int)ceil(min_y) : y0, row1 = max_y < y1 - 1 ? (int)floor(max_y) : y1 - 1;
+    int col0 = min_x > 0 ? (int)ceil(min_x) : 0, col1 = max_x < size - 1 ? (int)floor(max_x) : size - 1;
+    double area = (x[1] - x[0]) * (y[2] - y[0]) - (y[1] - y[0]) * (x[2] - x[0]);
+    if (area == 0)
+        return;
+    for (int row = row0; row <= row1; row++)
+        for (int col = col0; col <= col1; col++) {
+            double l1 = ((col - x[0]) * (y[2] - y[0]) - (row - y[0]) * (x[2] - x[0])) / area;
+            double l2 = ((x[1] - x[0]) * (row - y[0]) - (y[1] - y[0]) * (col - x[0])) / area;
+            double l0 = 1 - l1 - l2;
+            /* Closed edges: a shadow map may cover a texel twice, never leave a gap. */
+            if (l0 < 0 || l1 < 0 || l2 < 0)
+                continue;
+            float depth = (float)(l0 * a[2] + l1 * b[2] + l2 * c[2]);
+            float *texel = map + (int64_t)row * size + col;
+            if (depth > *texel)
+                *texel = depth;
+        }
+}
+
+static int build_shadow_map_now(od_rasterizer *r, const od_raster_object *objects, int object_count,
+                                const od_raster_options *o, shadow_view *view, od_error *err);
+
+/* Builds the light's depth map over every object, or leaves view->map NULL
+ * when shadows are off or there is nothing to cast them. The map of the
+ * previous call is reused when the meshes (by address), poses, light and
+ * size are the same. */
+static int build_shadow_map(od_rasterizer *r, const od_raster_object *objects, int object_count,
+                            const od_raster_options *o, shadow_view *view, od_error *err)
+{
+    memset(view, 0, sizeof *view);
+    int cacheable = object_count <= OD_RASTER_SHADOW_CACHE_OBJECTS;
+    if (cacheable && r->shadow_valid && r->shadow_cached && r->shadow_object_count == object_count &&
+        r->shadow_size == o->shadow_map_size && memcmp(r->shadow_light, o->light_direction, sizeof r->shadow_light) == 0) {
+        int same = 1;
+        for (int i = 0; i < object_count && same; i++)
+            same = r->shadow_meshes[i] == objects[i].mesh &&
+                   memcmp(r->shadow_poses[i], objects[i].model_to_world, sizeof r->shadow_poses[i]) == 0;
+        if (same) {
+            *view = *r->shadow_cached;
+            return 0;
+        }
+    }
+    r->shadow_valid = 0;
+    if (build_shadow_map_now(r, objects, object_count, o, view, err) != 0)
+        return -1;
+    if (cacheable) {
+        if (!r->shadow_cached)
+            r->shadow_cached = malloc(sizeof *r->shadow_cached);
+        if (r->shadow_cached) {
+            *r->shadow_cached = *view;
+            r->shadow_object_count = object_count;
+            for (int i = 0; i < object_count; i++) {
+                r->shadow_meshes[i] = objects[i].mesh;
+                memcpy(r->shadow_poses[i], objects[i].model_to_world, sizeof r->shadow_poses[i]);
+            }
+            memcpy(r->shadow_light, o->light_direction, sizeof r->shadow_light);
+            r->shadow_size = o->shadow_map_size;
+            r->shadow_valid = 1;
+        }
+    }
+    return 0;
+}
+
+void od_rasterizer_invalidate_shadows(od_rasterizer *r)
+{
+    r->shadow_valid = 0;
+}
+
+static int build_shadow_map_now(od_rasterizer *r, const od_raster_object *objects, int object_count,
+                                const od_raster_options *o, shadow_view *view, od_error *err)
+{
+    int64_t total = r->vertex_offsets[object_count];
+    double w[3] = {o->light_direction[0], o->light_direction[1], o->light_direction[2]};
+    double length = sqrt(w[0] * w[0] + w[1] * w[1] + w[2] * w[2]);
+    if (o->shadow_map_size == 0 || total == 0 || !(length > 0))
+        return 0;
+    for (int d = 0; d < 3; d++)
+        w[d] /= length;
+    /* u is perpendicular to w and to whichever world axis is least aligned with it. */
+    double helper[3] = {0, 0, 0};
+    helper[fabs(w[0]) < fabs(w[1]) ? (fabs(w[0]) < fabs(w[2]) ? 0 : 2) : (fabs(w[1]) < fabs(w[2]) ? 1 : 2)] = 1;
+    double u[3] = {w[1] * helper[2] - w[2] * helper[1], w[2] * helper[0] - w[0] * helper[2],
+                   w[0] * helper[1] - w[1] * helper[0]};
+    length = sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]);
+    for (int d = 0; d < 3; d++)
+        u[d] /= length;
+    double v[3] = {w[1] * u[2] - w[2] * u[1], w[2] * u[0] - w[0] * u[2], w[0] * u[1] - w[1] * u[0]};
+
+    if (total > r->shadow_point_capacity) {
+        float *points = realloc(r->shadow_points, (size_t)total * 3 * sizeof(float));
+        if (!points)
+            return od_fail(err, "raster: out of memory for the shadow map's %lld points", (long long)total);
+        r->shadow_points = points;
+        r->shadow_point_capacity = total;
+    }
+    double min_u = INFINITY, max_u = -INFINITY, min_v = INFINITY, max_v = -INFINITY;
+    for (int i = 0; i < object_count; i++) {
+        const od_mesh *mesh = objects[i].mesh;
+        const double *m = objects[i].model_to_world;
+        float *out = r->shadow_points + r->vertex_offsets[i] * 3;
+        for (int64_t k = 0; k < mesh->vertex_count; k++) {
+            const float *p = mesh->positions + k * 3;
+            double world[3];
+            for (int d = 0; d < 3; d++)
+                world[d] = m[d * 4] * p[0] + m[d * 4 + 1] * p[1] + m[d * 4 + 2] * p[2] + m[d * 4 + 3];
+            double pu = u[0] * world[0] + u[1] * world[1] + u[2] * world[2];
+            double pv = v[0] * world[0] + v[1] * world[1] + v[2] * world[2];
+            out[k * 3] = (float)pu;
+            out[k * 3 + 1] = (float)pv;
+            out[k * 3 + 2] = (float)(w[0] * world[0] + w[1] * world[1] + w[2] * world[2]);
+            min_u = pu < min_u ? pu : min_u;
+            max_u = pu > max_u ? pu : max_u;
+            min_v = pv < min_v ? pv : min_v;
+            max_v = pv > max_v ? pv : max_v;
+        }
+    }
+    double extent = fmax(max_u - min_u, max_v - min_v);
+    if (!(extent > 0) || !isfinite(extent))
+        return 0;
+    int size = o->shadow_map_size;
+    int64_t texels = (int64_t)size * size;
+    if (texels > r->shadow_map_capacity) {
+        free(r->shadow_map);
+        r->shadow_map = malloc((size_t)texels * sizeof(float));
+        r->shadow_map_capacity = r->shadow_map ? texels : 0;
+        if (!r->shadow_map)
+            return od_fail(err, "raster: out of memory for a %d x %d shadow map", size, size);
+    }
+    /* A margin of 2 % keeps the outermost triangles' texels inside the map. */
+    view->texel = extent * 1.04 / size;
+    view->u0 = min_u - extent * 0.02;
+    view->v0 = min_v - extent * 0.02;
+    view->size = size;
+    view->bias = 2.0 * view->texel;
+    memcpy(view->axis_u, u, sizeof u);
+    memcpy(view->axis_v, v, sizeof v);
+    memcpy(view->axis_w, w, sizeof w);
+
+    int bands = (size + BAND_ROWS * 4 - 1) / (BAND_ROWS * 4);
+    float *map = r->shadow_map;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int band = 0; band < bands; band++) {
+        int y0 = band * BAND_ROWS * 4, y1 = y0 + BAND_ROWS * 4 < size ? y0 + BAND_ROWS * 4 : size;
+        for (int64_t t = (int64_t)y0 * size; t < (int64_t)y1 * size; t++)
+            map[t] = -INFINITY;
+        for (int i = 0; i < object_count; i++) {
+            const od_mesh *mesh = objects[i].mesh;
+            const float *points = r->shadow_points + r->vertex_offsets[i] * 3;
+            for (int64_t f = 0; f < mesh->face_count; f++) {
+                const int32_t *tri = mesh->faces + f * 3;
+                shadow_triangle(map, size, view, points + (int64_t)tri[0] * 3, points + (int64_t)tri[1] * 3,
+                                points + (int64_t)tri[2] * 3, y0, y1);
+            }
+        }
+    }
+    view->map = map;
+    return 0;
+}
+
+/* Returns 1 when the world point is lit, 0 when an object shadows it. */
+static int lit_by_light(const shadow_view *view, const double world[3])
+{
+    if (!view->map)
+        return 1;
+    const double *u = view->axis_u, *v = view->axis_v, *w = view->axis_w;
+    double pu = u[0] * world[0] + u[1] * world[1] + u[2] * world[2];
+    double pv = v[0] * world[0] + v[1] * world[1] + v[2] * world[2];
+    double x = (pu - view->u0) / view->texel - 0.5, y = (pv - view->v0) / view->texel - 0.5;
+    if (!(x > -0.5 && y > -0.5 && x < view->size - 0.5 && y < view->size - 0.5))
+        return 1;
+    int col = (int)(x + 0.5), row = (int)(y + 0.5);
+    double depth = w[0] * world[0] + w[1] * world[1] + w[2] * world[2];
+    return view->map[(int64_t)row * view->size + col] <= depth + view->bias;
+}
+
 /* ---- shading and resolve -------------------------------------------------------- */
 
 typedef struct shading {
@@ -428,6 +661,7 @@ typedef struct shading {
     double centre[3];             /* camera centre, world */
     double camera_to_world_r[9];  /* R^T */
     float floor_light[3];         /* diffuse lighting factor of the floor per channel */
+    shadow_view shadow;
 } shading;
 
 static void sample_texture(const od_image *texture, float u, float v, float rgb[3])
@@ -450,7 +684,7 @@ static void sample_texture(const od_image *texture, float u, float v, float rgb[
 }
 
 static void light_point(const od_raster_options *o, const shading *sh, const float albedo[3], const float normal[3],
-                        const float position[3], float specular, float rgb[3])
+                        const float position[3], float specular, int lit, float rgb[3])
 {
     float n[3] = {normal[0], normal[1], normal[2]};
     float view[3] = {-position[0], -position[1], -position[2]};
@@ -463,7 +697,7 @@ static void light_point(const od_raster_options *o, const shading *sh, const flo
         for (int d = 0; d < 3; d++)
             n[d] = -n[d];
     const float *l = sh->light;
-    float diffuse = fmaxf(0.0f, n[0] * l[0] + n[1] * l[1] + n[2] * l[2]);
+    float diffuse = lit ? fmaxf(0.0f, n[0] * l[0] + n[1] * l[1] + n[2] * l[2]) : 0.0f;
     float highlight = 0;
     if (specular > 0 && diffuse > 0) {
         float h[3] = {l[0] + view[0], l[1] + view[1], l[2] + view[2]};
@@ -536,7 +770,15 @@ static void shade_object(const od_rasterizer *r, const od_raster_object *objects
     } else {
         memcpy(albedo, object->color, sizeof albedo);
     }
-    light_point(o, sh, albedo, normal, position, o->specular, rgb);
+    int lit = 1;
+    if (sh->shadow.map) {
+        double world[3];
+        for (int d = 0; d < 3; d++)
+            world[d] = sh->centre[d] + sh->camera_to_world_r[d * 3] * position[0] +
+                       sh->camera_to_world_r[d * 3 + 1] * position[1] + sh->camera_to_world_r[d * 3 + 2] * position[2];
+        lit = lit_by_light(&sh->shadow, world);
+    }
+    light_point(o, sh, albedo, normal, position, o->specular, lit, rgb);
     *depth = position[2];
 }
 
@@ -545,15 +787,15 @@ static void shade_floor(const od_rasterizer *r, const sample_camera *sc, const o
 {
     float z = 1.0f / r->sample_inverse_depth[s];
     const float *albedo = o->floor_color;
+    double position[3] = {(x - sc->cx) / sc->fx * z, (y - sc->cy) / sc->fy * z, z};
+    const double *rt = sh->camera_to_world_r;
+    double world[3];
+    for (int d = 0; d < 3; d++)
+        world[d] = sh->centre[d] + rt[d * 3] * position[0] + rt[d * 3 + 1] * position[1] + rt[d * 3 + 2] * position[2];
     if (o->floor_check_size > 0) {
-        double position[3] = {(x - sc->cx) / sc->fx * z, (y - sc->cy) / sc->fy * z, z};
-        const double *rt = sh->camera_to_world_r;
         double cell[2];
-        for (int d = 0; d < 2; d++) {
-            double world = sh->centre[d] + rt[d * 3] * position[0] + rt[d * 3 + 1] * position[1] +
-                           rt[d * 3 + 2] * position[2];
-            cell[d] = floor(world / o->floor_check_size);
-        }
+        for (int d = 0; d < 2; d++)
+            cell[d] = floor(world[d] / o->floor_check_size);
         /* Parity in doubles stays defined for cells too far away for an integer type. */
         double sum = cell[0] + cell[1];
         if (sum - 2.0 * floor(0.5 * sum) != 0)
@@ -561,8 +803,9 @@ static void shade_floor(const od_rasterizer *r, const sample_camera *sc, const o
     }
     /* The floor is flat and the light directional, so its lighting is one
      * factor per channel, computed once per view. */
+    int lit = lit_by_light(&sh->shadow, world);
     for (int c = 0; c < 3; c++) {
-        float value = albedo[c] * sh->floor_light[c];
+        float value = albedo[c] * (lit ? sh->floor_light[c] : o->ambient);
         rgb[c] = value > 1 ? 1 : value;
     }
     *depth = z;
@@ -725,6 +968,9 @@ int od_rasterizer_render(od_rasterizer *r, const od_camera *camera, const od_ras
     floor_diffuse = floor_diffuse > 0 ? floor_diffuse : 0;
     for (int c = 0; c < 3; c++)
         sh.floor_light[c] = o.ambient + (1 - o.ambient) * floor_diffuse * o.light_color[c];
+
+    if (build_shadow_map(r, objects, object_count, &o, &sh.shadow, err) != 0)
+        return -1;
 
     int bands = (sc.height + BAND_ROWS - 1) / BAND_ROWS;
 #pragma omp parallel

@@ -21,7 +21,16 @@
  * material's Kd, then the object's colour. The light is one directional
  * light: ambient + (1 - ambient) * max(0, n.l) * light colour for the
  * diffuse part, plus Blinn-Phong specular * max(0, n.h)^shininess. Faces
- * are lit from whichever side the camera sees. NOTE: no shadows yet.
+ * are lit from whichever side the camera sees.
+ *
+ * Shadows: the objects are rendered once per view into a depth map seen
+ * from the light (an orthographic projection along the light direction
+ * that covers the objects), and a point whose light-space depth lies more
+ * than two texels behind the map's gets ambient light only. Objects cast
+ * shadows on each other and on the floor; the floor casts none. The map
+ * is reused for the next view while the objects' meshes (by address) and
+ * poses, the light and the map size stay the same, so a caller that edits
+ * a mesh in place between views calls od_rasterizer_invalidate_shadows.
  *
  * Threads: OpenMP over bands of rows; the output does not depend on the
  * thread count, because each sample sees the triangles in a fixed order and
@@ -59,6 +68,7 @@ typedef struct od_raster_options {
     float specular;           /* Blinn-Phong weight, 0 for none */
     float shininess;          /* Blinn-Phong exponent */
     int cull_back_faces;      /* 1: skip triangles wound clockwise on screen */
+    int shadow_map_size;      /* side of the light's depth map in texels (16 to 8192), 0 for no shadows */
 } od_raster_options;
 
 /* One rendered view at pixel resolution. */
@@ -75,13 +85,16 @@ typedef struct od_rasterizer od_rasterizer;
 
 /* Returns the defaults: no supersampling, a grey checked floor of 5 cm
  * checks, a light from above and the side, 0.3 ambient, 0.25 specular of
- * shininess 32, no culling. */
+ * shininess 32, no culling, a 512 x 512 shadow map. */
 od_raster_options od_raster_options_default(void);
 
 /* Returns a rasterizer whose buffers are reused from view to view, or
  * NULL when out of memory. */
 od_rasterizer *od_rasterizer_new(void);
 void od_rasterizer_free(od_rasterizer *rasterizer);
+
+/* Makes the next render rebuild the shadow map. */
+void od_rasterizer_invalidate_shadows(od_rasterizer *rasterizer);
 
 /* Renders `object_count` objects through `camera` into *frame, which is
  * allocated (or reallocated to the camera's size) here; start from a zeroed
