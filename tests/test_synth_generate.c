@@ -195,6 +195,64 @@ static void test_all_normal_scene(void)
     od_mesh_free(&box);
 }
 
+static void test_material_swap_scene(void)
+{
+    od_mesh sphere;
+    od_error err = {{0}};
+    OD_CHECK(od_mesh_make_sphere(0.5f, 16, 32, &sphere, &err) == 0);
+    od_synth_scene_options o = od_synth_scene_options_default();
+    o.anomaly = OD_SYNTH_ANOMALY_MATERIAL;
+    o.view_count = 2;
+    o.image_size = 96;
+    o.focal = 80;
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/material", od_test_temp_dir());
+    OD_CHECK(od_synth_generate_scene(&o, &sphere, "ball", dir, &err) == 0);
+    od_scene *scene = NULL;
+    OD_CHECK(od_scene_load(dir, NULL, &scene, &err) == 0);
+    if (scene) {
+        od_image rgb;
+        OD_CHECK(od_scene_read_view_image(scene, 0, &rgb, &err) == 0);
+        int anomalous = 0;
+        for (int i = 0; i < scene->object_count; i++) {
+            od_image mask;
+            OD_CHECK(od_scene_read_object_mask(scene, 0, i, &mask, &err) == 0);
+            double sum[3] = {0, 0, 0};
+            int count = 0;
+            for (int p = 0; mask.pixels && rgb.pixels && p < mask.width * mask.height; p++)
+                if (mask.pixels[p] > 0.5f) {
+                    count++;
+                    for (int c = 0; c < 3; c++)
+                        sum[c] += rgb.pixels[p * 3 + c];
+                }
+            od_image_free(&mask);
+            OD_CHECK(count > 0);
+            /* Normal instances are orange (red over green), the swapped one green over red. */
+            int is_odd = scene->objects[i].label == OD_LABEL_ANOMALOUS;
+            anomalous += is_odd;
+            if (is_odd) {
+                OD_CHECK(strcmp(scene->objects[i].anomaly_kind, "material") == 0);
+                OD_CHECK(sum[1] > sum[0]);
+            } else {
+                OD_CHECK(sum[0] > sum[1]);
+            }
+        }
+        OD_CHECK(anomalous == 1);
+        od_image_free(&rgb);
+        od_scene_free(scene);
+    }
+
+    /* Swapping rotates the channels of vertex and material colours. */
+    od_mesh swapped;
+    float orange[3] = {0.9f, 0.5f, 0.1f};
+    OD_CHECK(od_mesh_set_color(&sphere, orange, &err) == 0);
+    OD_CHECK(od_synth_swap_material(&sphere, &swapped, &err) == 0);
+    float want[3] = {0.1f, 0.9f, 0.5f};
+    OD_CHECK_CLOSE("rotated colour", swapped.colors, want, 3, 0, 0);
+    od_mesh_free(&swapped);
+    od_mesh_free(&sphere);
+}
+
 static void test_generate_errors(void)
 {
     od_mesh box;
@@ -245,6 +303,7 @@ int main(void)
 {
     OD_RUN(test_generated_scene_loads);
     OD_RUN(test_all_normal_scene);
+    OD_RUN(test_material_swap_scene);
     OD_RUN(test_generate_errors);
     OD_RUN(test_bump_moves_vertices_outward);
     return od_test_finish();

@@ -20,7 +20,7 @@ static void print_generate_usage(FILE *stream)
             "Writes synthetic Odd-One-Out scenes in the ToysAD-8K / PartsAD-15K release format\n"
             "(RGB/, segmentations/, scene3d.metadata.json), readable by `oddone show`. Each scene\n"
             "has several instances of one shape on a checked floor; in most scenes one instance\n"
-            "carries a bump, marked in its path (\"sphere_000-bump-001.obj\").\n"
+            "carries an anomaly, marked in its path (\"sphere_000-bump-001.obj\").\n"
             "\n"
             "options:\n"
             "  -o, --output DIR     folder for the scenes (DIR/scene_NNNN); created when missing\n"
@@ -34,6 +34,8 @@ static void print_generate_usage(FILE *stream)
             "  --size PIXELS        side of the square views (default 256)\n"
             "  --supersample S      samples per pixel side, 1 to 4 (default 2)\n"
             "  --normal-fraction F  fraction of scenes without an anomaly, in [0, 1] (default 0.2)\n"
+            "  --anomaly KIND       bump, material (colours' channels rotated) or random\n"
+            "                       (default: random, drawn per scene from the seed)\n"
             "  -h, --help           print this text\n");
 }
 
@@ -75,6 +77,7 @@ int od_cli_generate(int argc, char **argv)
     long scenes = 1, seed = 1;
     double normal_fraction = 0.2;
     od_synth_scene_options options = od_synth_scene_options_default();
+    options.anomaly = OD_SYNTH_ANOMALY_RANDOM;
     for (int i = 0; i < argc; i++) {
         const char *argument = argv[i];
         if (strcmp(argument, "-h") == 0 || strcmp(argument, "--help") == 0) {
@@ -111,6 +114,15 @@ int od_cli_generate(int argc, char **argv)
         } else if (strcmp(argument, "--supersample") == 0) {
             bad = parse_long(value, 1, 4, &number);
             options.supersample = (int)number;
+        } else if (strcmp(argument, "--anomaly") == 0) {
+            if (strcmp(value, "bump") == 0)
+                options.anomaly = OD_SYNTH_ANOMALY_BUMP;
+            else if (strcmp(value, "material") == 0)
+                options.anomaly = OD_SYNTH_ANOMALY_MATERIAL;
+            else if (strcmp(value, "random") == 0)
+                options.anomaly = OD_SYNTH_ANOMALY_RANDOM;
+            else
+                bad = 1;
         } else if (strcmp(argument, "--normal-fraction") == 0) {
             char *end;
             normal_fraction = strtod(value, &end);
@@ -171,7 +183,7 @@ int od_cli_generate(int argc, char **argv)
             return 1;
         }
         printf("%s: %d x %s, %d views%s\n", dir, options.object_count, shape_name, options.view_count,
-               options.anomalous ? ", one with a bump" : ", all normal");
+               options.anomalous ? ", one anomalous" : ", all normal");
         free(dir);
     }
     printf("%ld scenes (%d with an anomaly) in %s\n", scenes, anomalous_scenes, output);

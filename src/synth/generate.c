@@ -31,6 +31,7 @@ od_synth_scene_options od_synth_scene_options_default(void)
     o.image_size = 256;
     o.supersample = 2;
     o.anomalous = 1;
+    o.anomaly = OD_SYNTH_ANOMALY_BUMP;
     o.object_size = 0.1;
     o.placement_radius = 0.3;
     o.min_gap = 0.02;
@@ -150,6 +151,37 @@ int od_synth_bump(const od_mesh *mesh, float rng_value, float height, float sigm
     return 0;
 }
 
+const char *od_synth_anomaly_name(od_synth_anomaly kind)
+{
+    switch (kind) {
+    case OD_SYNTH_ANOMALY_BUMP:
+        return "bump";
+    case OD_SYNTH_ANOMALY_MATERIAL:
+        return "material";
+    default:
+        return "random";
+    }
+}
+
+static void rotate_channels(float rgb[3])
+{
+    float r = rgb[0], g = rgb[1], b = rgb[2];
+    rgb[0] = b;
+    rgb[1] = r;
+    rgb[2] = g;
+}
+
+int od_synth_swap_material(const od_mesh *mesh, od_mesh *out, od_error *err)
+{
+    if (od_mesh_copy(mesh, out, err) != 0)
+        return -1;
+    for (int64_t v = 0; out->colors && v < out->vertex_count; v++)
+        rotate_channels(out->colors + v * 3);
+    for (int i = 0; i < out->material_count; i++)
+        rotate_channels(out->materials[i].diffuse);
+    return 0;
+}
+
 /* ---- placement and cameras ----------------------------------------------------- */
 
 typedef struct instance {
@@ -252,7 +284,7 @@ static cJSON *json_matrix(const double *values, int rows, int cols)
 }
 
 static int write_metadata(const char *out_dir, const od_camera *cameras, int view_count, const instance *objects,
-                          int object_count, int anomalous_index, const char *shape_name,
+                          int object_count, int anomalous_index, const char *kind, const char *shape_name,
                           const od_synth_scene_options *o, od_error *err)
 {
     cJSON *root = cJSON_CreateObject();
@@ -278,7 +310,7 @@ static int write_metadata(const char *out_dir, const od_camera *cameras, int vie
         else
             snprintf(name, sizeof name, "object.%03d", i);
         if (i == anomalous_index)
-            snprintf(path, sizeof path, "%s_%03d-bump-001.obj", shape_name, 0);
+            snprintf(path, sizeof path, "%s_%03d-%s-001.obj", shape_name, 0, kind);
         else
             snprintf(path, sizeof path, "%s_%03d.obj", shape_name, 0);
         double model_to_world[16];
@@ -377,6 +409,8 @@ static int validate_options(const od_synth_scene_options *o, const od_mesh *shap
         return od_fail(err, "generate: invalid camera distance [%g, %g] m or elevation [%g, %g] degrees (expected "
                             "0 < low <= high, elevations below 90)",
                        o->camera_distance[0], o->camera_distance[1], o->camera_elevation[0], o->camera_elevation[1]);
+    if (o->anomaly < OD_SYNTH_ANOMALY_RANDOM || o->anomaly > OD_SYNTH_ANOMALY_MATERIAL)
+        return od_fail(err, "generate: invalid anomaly kind %d", (int)o->anomaly);
     if (!shape || shape->face_count == 0)
         return od_fail(err, "generate: the shape has no faces");
     return 0;
@@ -407,12 +441,17 @@ int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh
     if (od_mesh_normalize(&normal, (float)o.object_size, err) != 0)
         goto done;
     int anomalous_index = -1;
+    od_synth_anomaly kind = o.anomaly;
     if (o.anomalous) {
         anomalous_index = (int)od_rng_below(&rng, (uint64_t)o.object_count);
+        if (kind == OD_SYNTH_ANOMALY_RANDOM)
+            kind = od_rng_below(&rng, 2) == 0 ? OD_SYNTH_ANOMALY_BUMP : OD_SYNTH_ANOMALY_MATERIAL;
         float where = od_rng_uniform(&rng);
         /* A bump of 15 % of the object's size over a patch of about a quarter of it. */
-        if (od_synth_bump(&normal, where, (float)(0.15 * o.object_size), (float)(0.12 * o.object_size), &odd,
-                          err) != 0)
+        if (kind == OD_SYNTH_ANOMALY_BUMP && od_synth_bump(&normal, where, (float)(0.15 * o.object_size),
+                                                           (float)(0.12 * o.object_size), &odd, err) != 0)
+            goto done;
+        if (kind == OD_SYNTH_ANOMALY_MATERIAL && od_synth_swap_material(&normal, &odd, err) != 0)
             goto done;
     }
 
@@ -435,6 +474,8 @@ int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh
         render_objects[i].color[0] = 0.85f;
         render_objects[i].color[1] = 0.55f;
         render_objects[i].color[2] = 0.25f;
+        if (i == anomalous_index && kind == OD_SYNTH_ANOMALY_MATERIAL)
+            rotate_channels(render_objects[i].color);
     }
     od_raster_options raster = od_raster_options_default();
     raster.supersample = o.supersample;
@@ -507,7 +548,8 @@ int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh
         if (write_view(out_dir, v, &frame, o.object_count, &mask, err) != 0)
             goto done;
     }
-    rc = write_metadata(out_dir, cameras, o.view_count, objects, o.object_count, anomalous_index, name, &o, err);
+    rc = write_metadata(out_dir, cameras, o.view_count, objects, o.object_count, anomalous_index,
+                        od_synth_anomaly_name(kind), name, &o, err);
 
 done:
     od_image_free(&mask);

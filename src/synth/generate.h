@@ -14,11 +14,11 @@
  *   path, rotation_matrix (4x4 object-to-world: a yaw about z and the box
  *   centre), location, scale and bbox = [centre, size in the object's
  *   frame]. An anomalous object's path carries the kind as the release
- *   does: "sphere_000-bump-001.obj".
+ *   does: "sphere_000-bump-001.obj", "sphere_000-material-001.obj".
  * World units are metres, z is up and the floor is z = 0.
  *
- * NOTE: only the "bump" anomaly exists so far, and the anomaly is not
- * checked for visibility. */
+ * NOTE: only the "bump" and "material" anomalies exist so far, and the
+ * anomaly is not checked for visibility. */
 #ifndef ODDONE_SYNTH_GENERATE_H
 #define ODDONE_SYNTH_GENERATE_H
 
@@ -27,6 +27,17 @@
 #include "core/error.h"
 #include "synth/mesh.h"
 
+/* The anomaly kinds, each named in the object's path as the release does. */
+typedef enum od_synth_anomaly {
+    OD_SYNTH_ANOMALY_RANDOM = 0, /* one of the kinds below, drawn from the seed */
+    OD_SYNTH_ANOMALY_BUMP,       /* "bump": a smooth bulge on the surface */
+    OD_SYNTH_ANOMALY_MATERIAL,   /* "material": the colours' channels rotated (R, G, B) -> (B, R, G) */
+} od_synth_anomaly;
+
+/* Returns the name that marks the kind in paths ("bump", "material"), or
+ * "random". */
+const char *od_synth_anomaly_name(od_synth_anomaly kind);
+
 typedef struct od_synth_scene_options {
     uint64_t seed;
     int object_count;        /* instances of the shape, 2 to 12 */
@@ -34,6 +45,7 @@ typedef struct od_synth_scene_options {
     int image_size;          /* square views, 16 to 4096 pixels */
     int supersample;         /* samples per pixel side, 1 to 4 */
     int anomalous;           /* 1: one instance gets an anomaly; 0: all normal */
+    od_synth_anomaly anomaly; /* which anomaly */
     double object_size;      /* largest extent of each instance, metres */
     double placement_radius; /* instances stand within this distance of the origin, metres */
     double min_gap;          /* minimum distance between the instances' bounding circles, metres */
@@ -45,7 +57,7 @@ typedef struct od_synth_scene_options {
 /* Returns the defaults, close to the release's geometry: 5 instances of
  * 0.1 m within 0.3 m of the origin, 2 cm apart, 20 views of 256 x 256
  * with 2 x 2 supersampling, cameras 0.79 to 0.86 m away at 25 to 32
- * degrees of elevation, focal length 213.3 pixels, one anomaly. */
+ * degrees of elevation, focal length 213.3 pixels, one bump. */
 od_synth_scene_options od_synth_scene_options_default(void);
 
 /* Generates one scene of `shape` (any mesh; it is normalised to
@@ -63,6 +75,12 @@ int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh
  * where d is their distance to the centre. They move along their normal,
  * or away from the bounding-box centre when the mesh has no normals. Normals, when present, are recomputed afterwards. */
 int od_synth_bump(const od_mesh *mesh, float rng_value, float height, float sigma, od_mesh *out, od_error *err);
+
+/* Copies `mesh` with the channels of its vertex colours and material
+ * colours rotated, (R, G, B) -> (B, R, G), so every coloured surface
+ * changes hue. A grey surface keeps its colour; the renderer's object
+ * colour must be rotated by the caller. */
+int od_synth_swap_material(const od_mesh *mesh, od_mesh *out, od_error *err);
 
 /* Copies a mesh with all its arrays. */
 int od_mesh_copy(const od_mesh *mesh, od_mesh *out, od_error *err);
