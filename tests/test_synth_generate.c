@@ -253,6 +253,66 @@ static void test_material_swap_scene(void)
     od_mesh_free(&sphere);
 }
 
+static void test_obj_shape_scene(void)
+{
+    /* A blue block with a yellow handle, as two OBJ objects with materials. */
+    const char *dir = od_test_temp_dir();
+    char obj_path[1024], mtl_path[1024], scene_dir[1024];
+    snprintf(obj_path, sizeof obj_path, "%s/mug.obj", dir);
+    snprintf(mtl_path, sizeof mtl_path, "%s/mug.mtl", dir);
+    snprintf(scene_dir, sizeof scene_dir, "%s/mug_scene", dir);
+    FILE *file = fopen(mtl_path, "wb");
+    OD_CHECK(file != NULL);
+    if (!file)
+        return;
+    fputs("newmtl body\nKd 0.2 0.4 0.9\nnewmtl handle\nKd 0.9 0.9 0.2\n", file);
+    fclose(file);
+    file = fopen(obj_path, "wb");
+    OD_CHECK(file != NULL);
+    if (!file)
+        return;
+    fputs("mtllib mug.mtl\no body\nusemtl body\n"
+          "v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nv 0 0 1.5\nv 1 0 1.5\nv 1 1 1.5\nv 0 1 1.5\n"
+          "f 1 4 3 2\nf 5 6 7 8\nf 1 2 6 5\nf 2 3 7 6\nf 3 4 8 7\nf 4 1 5 8\n"
+          "o handle\nusemtl handle\n"
+          "v 1 0.4 0.5\nv 1.4 0.4 0.5\nv 1.4 0.6 0.5\nv 1 0.6 0.5\n"
+          "v 1 0.4 1.0\nv 1.4 0.4 1.0\nv 1.4 0.6 1.0\nv 1 0.6 1.0\n"
+          "f 9 12 11 10\nf 13 14 15 16\nf 9 10 14 13\nf 10 11 15 14\nf 11 12 16 15\nf 12 9 13 16\n",
+          file);
+    fclose(file);
+    od_mesh mug;
+    od_error err = {{0}};
+    OD_CHECK(od_mesh_read_obj(obj_path, NULL, &mug, &err) == 0);
+    OD_CHECK(mug.part_count == 3 && mug.material_count == 2);
+    od_synth_scene_options o = od_synth_scene_options_default();
+    o.view_count = 2;
+    o.image_size = 96;
+    o.focal = 80;
+    OD_CHECK(od_synth_generate_scene(&o, &mug, "mug", scene_dir, &err) == 0);
+    od_scene *scene = NULL;
+    OD_CHECK(od_scene_load(scene_dir, NULL, &scene, &err) == 0);
+    if (scene) {
+        od_image rgb;
+        OD_CHECK(od_scene_read_view_image(scene, 1, &rgb, &err) == 0);
+        for (int i = 0; i < scene->object_count; i++) {
+            od_image mask;
+            OD_CHECK(od_scene_read_object_mask(scene, 1, i, &mask, &err) == 0);
+            double blue = 0, red = 0;
+            for (int p = 0; mask.pixels && rgb.pixels && p < mask.width * mask.height; p++)
+                if (mask.pixels[p] > 0.5f) {
+                    red += rgb.pixels[p * 3];
+                    blue += rgb.pixels[p * 3 + 2];
+                }
+            /* The body's Kd is blue, so the material colours reach the image. */
+            OD_CHECK(blue > red && blue > 0);
+            od_image_free(&mask);
+        }
+        od_image_free(&rgb);
+        od_scene_free(scene);
+    }
+    od_mesh_free(&mug);
+}
+
 static void test_generate_errors(void)
 {
     od_mesh box;
@@ -304,6 +364,7 @@ int main(void)
     OD_RUN(test_generated_scene_loads);
     OD_RUN(test_all_normal_scene);
     OD_RUN(test_material_swap_scene);
+    OD_RUN(test_obj_shape_scene);
     OD_RUN(test_generate_errors);
     OD_RUN(test_bump_moves_vertices_outward);
     return od_test_finish();

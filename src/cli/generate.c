@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include "core/error.h"
@@ -27,8 +28,9 @@ static void print_generate_usage(FILE *stream)
             "                       (required)\n"
             "  --scenes N           number of scenes (default 1)\n"
             "  --seed N             random seed; the same seed writes the same files (default 1)\n"
-            "  --shape NAME|FILE    sphere, torus, box, or a Wavefront OBJ file (default: the\n"
-            "                       three procedural shapes in turn)\n"
+            "  --shape NAME|PATH    sphere, torus, box, a Wavefront OBJ file, or a folder whose\n"
+            "                       .obj files are used in name order, one per scene (default:\n"
+            "                       the three procedural shapes in turn)\n"
             "  --objects N          instances per scene, 2 to 12 (default 5)\n"
             "  --views N            views per scene (default 20)\n"
             "  --size PIXELS        side of the square views (default 256)\n"
@@ -47,6 +49,49 @@ static int parse_long(const char *text, long low, long high, long *out)
     if (errno != 0 || end == text || *end != 0 || value < low || value > high)
         return -1;
     *out = value;
+    return 0;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Lists the .obj files of a folder, sorted by name so that a seed picks the same files anywhere. */
+static int list_obj_files(const char *folder, char ***files, int *count, od_error *err)
+{
+    DIR *dir = opendir(folder);
+    if (!dir)
+        return od_fail(err, "%s: cannot open the folder (%s)", folder, strerror(errno));
+    char **list = NULL;
+    int n = 0, capacity = 0;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        size_t length = strlen(entry->d_name);
+        if (length < 5 || strcmp(entry->d_name + length - 4, ".obj") != 0)
+            continue;
+        if (n == capacity) {
+            capacity = capacity ? capacity * 2 : 16;
+            char **grown = realloc(list, (size_t)capacity * sizeof *grown);
+            if (!grown)
+                break;
+            list = grown;
+        }
+        size_t size = strlen(folder) + length + 2;
+        list[n] = malloc(size);
+        if (!list[n])
+            break;
+        snprintf(list[n], size, "%s/%s", folder, entry->d_name);
+        n++;
+    }
+    closedir(dir);
+    if (n == 0) {
+        free(list);
+        return od_fail(err, "%s: no .obj files in the folder", folder);
+    }
+    qsort(list, (size_t)n, sizeof *list, compare_names);
+    *files = list;
+    *count = n;
     return 0;
 }
 
@@ -148,6 +193,17 @@ int od_cli_generate(int argc, char **argv)
         return 1;
     }
 
+    char **shape_files = NULL;
+    int shape_file_count = 0;
+    struct stat info;
+    if (shape && stat(shape, &info) == 0 && S_ISDIR(info.st_mode)) {
+        od_error err = {{0}};
+        if (list_obj_files(shape, &shape_files, &shape_file_count, &err) != 0) {
+            fprintf(stderr, "oddone generate: %s\n", err.message);
+            return 1;
+        }
+    }
+    int status = 0;
     od_rng rng;
     od_rng_seed(&rng, (uint64_t)seed);
     int anomalous_scenes = 0;
@@ -155,9 +211,11 @@ int od_cli_generate(int argc, char **argv)
         od_error err = {{0}};
         od_mesh mesh;
         const char *name = NULL;
-        if (load_shape(shape, (int)s, &mesh, &name, &err) != 0) {
+        const char *scene_shape = shape_files ? shape_files[s % shape_file_count] : shape;
+        if (load_shape(scene_shape, (int)s, &mesh, &name, &err) != 0) {
             fprintf(stderr, "oddone generate: %s\n", err.message);
-            return 1;
+            status = 1;
+            break;
         }
         char shape_name[64];
         snprintf(shape_name, sizeof shape_name, "%s", name);
@@ -172,7 +230,8 @@ int od_cli_generate(int argc, char **argv)
         if (!dir) {
             od_mesh_free(&mesh);
             fprintf(stderr, "oddone generate: out of memory\n");
-            return 1;
+            status = 1;
+            break;
         }
         snprintf(dir, length, "%s/scene_%04ld", output, s);
         int rc = od_synth_generate_scene(&options, &mesh, shape_name, dir, &err);
@@ -180,12 +239,17 @@ int od_cli_generate(int argc, char **argv)
         if (rc != 0) {
             fprintf(stderr, "oddone generate: %s: %s\n", dir, err.message);
             free(dir);
-            return 1;
+            status = 1;
+            break;
         }
         printf("%s: %d x %s, %d views%s\n", dir, options.object_count, shape_name, options.view_count,
                options.anomalous ? ", one anomalous" : ", all normal");
         free(dir);
     }
-    printf("%ld scenes (%d with an anomaly) in %s\n", scenes, anomalous_scenes, output);
-    return 0;
+    for (int i = 0; i < shape_file_count; i++)
+        free(shape_files[i]);
+    free(shape_files);
+    if (status == 0)
+        printf("%ld scenes (%d with an anomaly) in %s\n", scenes, anomalous_scenes, output);
+    return status;
 }
