@@ -53,7 +53,8 @@ static void test_generated_scene_loads(void)
     o.focal = 106.7;
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/scene", od_test_temp_dir());
-    int rc = od_synth_generate_scene(&o, &torus, "torus-x", dir, &err);
+    od_synth_scene_stats stats;
+    int rc = od_synth_generate_scene(&o, &torus, "torus-x", dir, &stats, &err);
     if (rc != 0)
         printf("  %s\n", err.message);
     OD_CHECK(rc == 0);
@@ -84,6 +85,7 @@ static void test_generated_scene_loads(void)
         OD_CHECK(fabs(object->box.size[0] - 0.1) < 0.03);
     }
     OD_CHECK(anomalous == 1);
+    OD_CHECK(stats.anomaly_pixels >= o.min_anomaly_pixels);
     /* The loaded camera equals the rendered one: principal point at the
      * centre of the 128-pixel image in the pixel-centre convention. */
     OD_CHECK(fabs(scene->views[0].camera.K[2] - 63.5) < 1e-9);
@@ -158,7 +160,7 @@ static void test_generated_scene_loads(void)
     /* The same seed writes the same files. */
     char again[1024];
     snprintf(again, sizeof again, "%s/again", od_test_temp_dir());
-    OD_CHECK(od_synth_generate_scene(&o, &torus, "torus-x", again, &err) == 0);
+    OD_CHECK(od_synth_generate_scene(&o, &torus, "torus-x", again, NULL, &err) == 0);
     char a[1200], b[1200];
     snprintf(a, sizeof a, "%s/scene3d.metadata.json", dir);
     snprintf(b, sizeof b, "%s/scene3d.metadata.json", again);
@@ -183,7 +185,7 @@ static void test_all_normal_scene(void)
     o.supersample = 1;
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/normal", od_test_temp_dir());
-    OD_CHECK(od_synth_generate_scene(&o, &box, "crate", dir, &err) == 0);
+    OD_CHECK(od_synth_generate_scene(&o, &box, "crate", dir, NULL, &err) == 0);
     od_scene *scene = NULL;
     OD_CHECK(od_scene_load(dir, NULL, &scene, &err) == 0);
     if (scene) {
@@ -207,7 +209,7 @@ static void test_material_swap_scene(void)
     o.focal = 80;
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/material", od_test_temp_dir());
-    OD_CHECK(od_synth_generate_scene(&o, &sphere, "ball", dir, &err) == 0);
+    OD_CHECK(od_synth_generate_scene(&o, &sphere, "ball", dir, NULL, &err) == 0);
     od_scene *scene = NULL;
     OD_CHECK(od_scene_load(dir, NULL, &scene, &err) == 0);
     if (scene) {
@@ -288,7 +290,7 @@ static void test_obj_shape_scene(void)
     o.view_count = 2;
     o.image_size = 96;
     o.focal = 80;
-    OD_CHECK(od_synth_generate_scene(&o, &mug, "mug", scene_dir, &err) == 0);
+    OD_CHECK(od_synth_generate_scene(&o, &mug, "mug", scene_dir, NULL, &err) == 0);
     od_scene *scene = NULL;
     OD_CHECK(od_scene_load(scene_dir, NULL, &scene, &err) == 0);
     if (scene) {
@@ -323,16 +325,26 @@ static void test_generate_errors(void)
     snprintf(dir, sizeof dir, "%s/bad", od_test_temp_dir());
     od_synth_scene_options o = od_synth_scene_options_default();
     o.object_count = 13;
-    OD_CHECK(od_synth_generate_scene(&o, &box, "box", dir, &err) != 0);
+    OD_CHECK(od_synth_generate_scene(&o, &box, "box", dir, NULL, &err) != 0);
     OD_CHECK(strstr(err.message, "invalid object count 13") != NULL);
+    /* No anomaly can show in a million pixels of a 32 x 32 view, so every candidate is rejected. */
+    o = od_synth_scene_options_default();
+    o.view_count = 1;
+    o.image_size = 32;
+    o.focal = 26.7;
+    o.min_anomaly_pixels = 1000000;
+    od_synth_scene_stats stats;
+    OD_CHECK(od_synth_generate_scene(&o, &box, "box", dir, &stats, &err) != 0);
+    OD_CHECK(strstr(err.message, "fewer than 1000000 pixels of every view in 8 attempts") != NULL);
+    OD_CHECK(stats.rejected == 8);
     /* Twelve 10 cm objects cannot stand 2 cm apart within 5 cm of the origin. */
     o = od_synth_scene_options_default();
     o.object_count = 12;
     o.placement_radius = 0.05;
-    OD_CHECK(od_synth_generate_scene(&o, &box, "box", dir, &err) != 0);
+    OD_CHECK(od_synth_generate_scene(&o, &box, "box", dir, NULL, &err) != 0);
     OD_CHECK(strstr(err.message, "could not place 12 instances") != NULL);
     o = od_synth_scene_options_default();
-    OD_CHECK(od_synth_generate_scene(&o, &box, "box", "/nonexistent/folder/scene", &err) != 0);
+    OD_CHECK(od_synth_generate_scene(&o, &box, "box", "/nonexistent/folder/scene", NULL, &err) != 0);
     OD_CHECK(strstr(err.message, "cannot create folder /nonexistent/folder/scene") != NULL);
     od_mesh_free(&box);
 }

@@ -206,7 +206,7 @@ int od_cli_generate(int argc, char **argv)
     int status = 0;
     od_rng rng;
     od_rng_seed(&rng, (uint64_t)seed);
-    int anomalous_scenes = 0;
+    int anomalous_scenes = 0, rejected = 0;
     for (long s = 0; s < scenes; s++) {
         od_error err = {{0}};
         od_mesh mesh;
@@ -234,7 +234,8 @@ int od_cli_generate(int argc, char **argv)
             break;
         }
         snprintf(dir, length, "%s/scene_%04ld", output, s);
-        int rc = od_synth_generate_scene(&options, &mesh, shape_name, dir, &err);
+        od_synth_scene_stats stats;
+        int rc = od_synth_generate_scene(&options, &mesh, shape_name, dir, &stats, &err);
         od_mesh_free(&mesh);
         if (rc != 0) {
             fprintf(stderr, "oddone generate: %s: %s\n", dir, err.message);
@@ -242,14 +243,21 @@ int od_cli_generate(int argc, char **argv)
             status = 1;
             break;
         }
-        printf("%s: %d x %s, %d views%s\n", dir, options.object_count, shape_name, options.view_count,
-               options.anomalous ? ", one anomalous" : ", all normal");
+        rejected += stats.rejected;
+        if (options.anomalous)
+            printf("%s: %d x %s, %d views, one anomalous (%lld pixels in its best view, %d candidates "
+                   "rejected)\n",
+                   dir, options.object_count, shape_name, options.view_count, (long long)stats.anomaly_pixels,
+                   stats.rejected);
+        else
+            printf("%s: %d x %s, %d views, all normal\n", dir, options.object_count, shape_name, options.view_count);
         free(dir);
     }
     for (int i = 0; i < shape_file_count; i++)
         free(shape_files[i]);
     free(shape_files);
     if (status == 0)
-        printf("%ld scenes (%d with an anomaly) in %s\n", scenes, anomalous_scenes, output);
+        printf("%ld scenes (%d with an anomaly, %d candidates rejected for a barely visible anomaly) in %s\n",
+               scenes, anomalous_scenes, rejected, output);
     return status;
 }

@@ -20,6 +20,8 @@
 /* Attempts at placing all instances, and at finding each camera that sees every instance. */
 #define PLACEMENT_ATTEMPTS 2000
 #define CAMERA_ATTEMPTS 100
+/* Attempts at a scene whose anomaly is visible enough. */
+#define MAX_SCENE_ATTEMPTS 8
 
 od_synth_scene_options od_synth_scene_options_default(void)
 {
@@ -40,6 +42,7 @@ od_synth_scene_options od_synth_scene_options_default(void)
     o.camera_elevation[0] = 25;
     o.camera_elevation[1] = 32;
     o.focal = 213.3333;
+    o.min_anomaly_pixels = 20;
     return o;
 }
 
@@ -411,23 +414,39 @@ static int validate_options(const od_synth_scene_options *o, const od_mesh *shap
                        o->camera_distance[0], o->camera_distance[1], o->camera_elevation[0], o->camera_elevation[1]);
     if (o->anomaly < OD_SYNTH_ANOMALY_RANDOM || o->anomaly > OD_SYNTH_ANOMALY_MATERIAL)
         return od_fail(err, "generate: invalid anomaly kind %d", (int)o->anomaly);
+    if (o->min_anomaly_pixels < 0)
+        return od_fail(err, "generate: invalid minimum anomaly pixel count %d (expected >= 0)", o->min_anomaly_pixels);
     if (!shape || shape->face_count == 0)
         return od_fail(err, "generate: the shape has no faces");
     return 0;
 }
 
-int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh *shape, const char *shape_name,
-                            const char *out_dir, od_error *err)
+/* Counts the pixels where the anomalous instance `index` looks different
+ * from its normal version: where either shows it and the ids or colours
+ * differ. */
+static int64_t anomaly_pixels(const od_raster_frame *odd, const od_raster_frame *normal, int index)
 {
-    od_synth_scene_options o = options ? *options : od_synth_scene_options_default();
-    if (validate_options(&o, shape, err) != 0)
-        return -1;
-    char name[64];
-    snprintf(name, sizeof name, "%s", shape_name && shape_name[0] ? shape_name : "shape");
-    for (char *c = name; *c; c++)
-        if (*c == '-' || *c == '/' || *c == '\\')
-            *c = '_';
+    int64_t count = 0, pixels = (int64_t)odd->width * odd->height;
+    for (int64_t p = 0; p < pixels; p++) {
+        if (odd->object_ids[p] != index + 1 && normal->object_ids[p] != index + 1)
+            continue;
+        int differs = odd->object_ids[p] != normal->object_ids[p];
+        for (int c = 0; c < 3 && !differs; c++)
+            differs = fabsf(odd->rgb.pixels[p * 3 + c] - normal->rgb.pixels[p * 3 + c]) > 0.04f;
+        count += differs;
+    }
+    return count;
+}
 
+/* Generates one candidate scene from o->seed into out_dir; *visible
+ * receives the most pixels of the anomaly visible in one view (0 when all
+ * normal). */
+static int generate_attempt(const od_synth_scene_options *options, const od_mesh *shape, const char *name,
+                            const char *out_dir, int64_t *visible, od_error *err)
+{
+    od_synth_scene_options o = *options;
+    *visible = 0;
+    od_raster_frame reference = {0};
     od_rng rng;
     od_rng_seed(&rng, o.seed);
     od_mesh normal = {0}, odd = {0};
@@ -545,6 +564,21 @@ int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh
                     v, CAMERA_ATTEMPTS);
             goto done;
         }
+        if (anomalous_index >= 0) {
+            /* The same view with the normal version in the anomalous instance's place. */
+            od_raster_object swapped = render_objects[anomalous_index];
+            render_objects[anomalous_index].mesh = &normal;
+            memcpy(render_objects[anomalous_index].color, render_objects[(anomalous_index + 1) % o.object_count].color,
+                   sizeof swapped.color);
+            int status = od_rasterizer_render(rasterizer, &cameras[v], render_objects, o.object_count, &raster,
+                                              &reference, err);
+            render_objects[anomalous_index] = swapped;
+            if (status != 0)
+                goto done;
+            int64_t pixels = anomaly_pixels(&frame, &reference, anomalous_index);
+            if (pixels > *visible)
+                *visible = pixels;
+        }
         if (write_view(out_dir, v, &frame, o.object_count, &mask, err) != 0)
             goto done;
     }
@@ -553,10 +587,51 @@ int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh
 
 done:
     od_image_free(&mask);
+    od_raster_frame_free(&reference);
     od_raster_frame_free(&frame);
     od_rasterizer_free(rasterizer);
     free(cameras);
     od_mesh_free(&normal);
     od_mesh_free(&odd);
     return rc;
+}
+
+int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh *shape, const char *shape_name,
+                            const char *out_dir, od_synth_scene_stats *stats, od_error *err)
+{
+    od_synth_scene_options o = options ? *options : od_synth_scene_options_default();
+    if (validate_options(&o, shape, err) != 0)
+        return -1;
+    char name[64];
+    snprintf(name, sizeof name, "%s", shape_name && shape_name[0] ? shape_name : "shape");
+    for (char *c = name; *c; c++)
+        if (*c == '-' || *c == '/' || *c == '\\')
+            *c = '_';
+    od_synth_scene_stats local = {0};
+    stats = stats ? stats : &local;
+    memset(stats, 0, sizeof *stats);
+
+    /* A scene whose anomaly shows in too few pixels is generated again from
+     * a seed derived from the first; the files of a rejected attempt are
+     * overwritten, because every attempt writes the same names. */
+    od_rng base;
+    od_rng_seed(&base, o.seed);
+    uint64_t seed = o.seed;
+    for (int attempt = 0; attempt < MAX_SCENE_ATTEMPTS; attempt++) {
+        od_synth_scene_options attempt_options = o;
+        attempt_options.seed = seed;
+        int64_t visible = 0;
+        if (generate_attempt(&attempt_options, shape, name, out_dir, &visible, err) != 0)
+            return -1;
+        stats->anomaly_pixels = visible;
+        stats->seed = seed;
+        if (!o.anomalous || visible >= o.min_anomaly_pixels)
+            return 0;
+        stats->rejected++;
+        od_rng next = od_rng_fork(&base, (uint64_t)attempt + 1);
+        seed = od_rng_next_u64(&next);
+    }
+    return od_fail(err, "generate: the anomaly showed in fewer than %d pixels of every view in %d attempts; "
+                        "lower the threshold or enlarge the anomaly",
+                   o.min_anomaly_pixels, MAX_SCENE_ATTEMPTS);
 }

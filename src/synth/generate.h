@@ -17,8 +17,7 @@
  *   does: "sphere_000-bump-001.obj", "sphere_000-material-001.obj".
  * World units are metres, z is up and the floor is z = 0.
  *
- * NOTE: only the "bump" and "material" anomalies exist so far, and the
- * anomaly is not checked for visibility. */
+ * NOTE: only the "bump" and "material" anomalies exist so far. */
 #ifndef ODDONE_SYNTH_GENERATE_H
 #define ODDONE_SYNTH_GENERATE_H
 
@@ -52,7 +51,16 @@ typedef struct od_synth_scene_options {
     double camera_distance[2];  /* range of camera distances from the look-at point, metres */
     double camera_elevation[2]; /* range of elevations above the floor, degrees */
     double focal;               /* focal length in pixels at image_size */
+    int min_anomaly_pixels;     /* minimum count of pixels, in the view that shows it best, where the
+                                   anomalous instance differs from a normal one */
 } od_synth_scene_options;
+
+/* What generating one scene took. */
+typedef struct od_synth_scene_stats {
+    int rejected;           /* candidate scenes rejected because the anomaly showed too little */
+    int64_t anomaly_pixels; /* the accepted scene's count, as min_anomaly_pixels measures it */
+    uint64_t seed;          /* the seed of the accepted candidate */
+} od_synth_scene_stats;
 
 /* Returns the defaults, close to the release's geometry: 5 instances of
  * 0.1 m within 0.3 m of the origin, 2 cm apart, 20 views of 256 x 256
@@ -63,11 +71,14 @@ od_synth_scene_options od_synth_scene_options_default(void);
 /* Generates one scene of `shape` (any mesh; it is normalised to
  * options->object_size) into out_dir, creating the folders. shape_name
  * names the shape in the objects' paths ('-' is replaced by '_').
- * Deterministic for a seed. Fails on invalid options, when the instances
- * cannot be placed without collisions, when a view cannot be found that
- * sees every instance, or on a write error. */
+ * Deterministic for a seed. A candidate whose anomaly differs from the
+ * normal shape in fewer than min_anomaly_pixels pixels of every view is
+ * rejected and drawn again from a derived seed, up to 8 times; stats (may
+ * be NULL) counts the rejections. Fails on invalid options, when the
+ * instances cannot be placed without collisions, when no camera shows
+ * every instance, when every candidate is rejected, or on a write error. */
 int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh *shape, const char *shape_name,
-                            const char *out_dir, od_error *err);
+                            const char *out_dir, od_synth_scene_stats *stats, od_error *err);
 
 /* Adds a smooth bump to a copy of `mesh`. The bump's centre is vertex
  * floor(rng_value * vertex_count), with rng_value in [0, 1). Vertices
