@@ -74,7 +74,11 @@ static int classify(const double *hull, int count, double x, double y, double ma
     int inside = 0;
     for (int k = 0; k < 5; k++)
         inside += od_convex_polygon_contains(hull, count, x + offsets[k][0], y + offsets[k][1]);
-    return inside == 5 ? 1 : inside == 0 ? 0 : -1;
+    if (inside == 5)
+        return 1;
+    if (inside == 0)
+        return 0;
+    return -1;
 }
 
 /* Checks the id buffer against the hull of projected world points for object `id`. */

@@ -17,7 +17,7 @@
 
 #define PI 3.14159265358979323846
 #define MAX_OBJECTS 12
-/* Attempts at placing all instances, and at finding each camera that sees every instance. */
+/* Attempts at placing all instances, and at finding each camera that shows every instance. */
 #define PLACEMENT_ATTEMPTS 2000
 #define CAMERA_ATTEMPTS 100
 /* Attempts at a scene whose anomaly is visible enough. */

@@ -432,6 +432,9 @@ int od_mesh_weld(od_mesh *mesh, float tolerance, od_error *err)
     return 0;
 }
 
+/* Joins the sets of a and b under the smaller root, so labels do not depend on the order of joins. */
+static void join_sets(int64_t *parent, int64_t a, int64_t b);
+
 static int64_t find_root(int64_t *parent, int64_t x)
 {
     while (parent[x] != x) {
@@ -439,6 +442,16 @@ static int64_t find_root(int64_t *parent, int64_t x)
         x = parent[x];
     }
     return x;
+}
+
+static void join_sets(int64_t *parent, int64_t a, int64_t b)
+{
+    a = find_root(parent, a);
+    b = find_root(parent, b);
+    if (a < b)
+        parent[b] = a;
+    else if (b < a)
+        parent[a] = b;
 }
 
 int od_mesh_components(const od_mesh *mesh, float tolerance, int32_t *face_components, od_error *err)
@@ -460,18 +473,13 @@ int od_mesh_components(const od_mesh *mesh, float tolerance, int32_t *face_compo
     /* Vertices of one cell are one point; union them with the smallest index as root. */
     for (int64_t i = 1; i < v_count; i++)
         if (memcmp(keys[i].cell, keys[i - 1].cell, sizeof keys[i].cell) == 0) {
-            int64_t a = find_root(parent, keys[i - 1].vertex), b = find_root(parent, keys[i].vertex);
-            if (a != b)
-                parent[a > b ? a : b] = a < b ? a : b;
+            join_sets(parent, keys[i - 1].vertex, keys[i].vertex);
         }
     free(keys);
     for (int64_t f = 0; f < mesh->face_count; f++) {
         const int32_t *tri = mesh->faces + f * 3;
-        for (int k = 1; k < 3; k++) {
-            int64_t a = find_root(parent, tri[0]), b = find_root(parent, tri[k]);
-            if (a != b)
-                parent[a > b ? a : b] = a < b ? a : b;
-        }
+        for (int k = 1; k < 3; k++)
+            join_sets(parent, tri[0], tri[k]);
     }
     for (int64_t i = 0; i < v_count; i++)
         label[i] = -1;

@@ -408,7 +408,7 @@ static int handle_mtl_line(obj_parser *p, const char *keyword, size_t length, co
         if (n == 1)
             rgb[1] = rgb[2] = rgb[0];
         for (int c = 0; c < 3; c++)
-            p->materials[p->current_material].diffuse[c] = rgb[c] < 0 ? 0 : rgb[c] > 1 ? 1 : rgb[c];
+            p->materials[p->current_material].diffuse[c] = fminf(fmaxf(rgb[c], 0.0f), 1.0f);
         return 0;
     }
     if (keyword_is(keyword, length, "map_Kd")) {

@@ -9,7 +9,7 @@
 /* Sample rows per band of the z-buffer pass; each thread takes whole bands. */
 #define BAND_ROWS 16
 
-/* The most objects whose shadow map is kept for the next view. */
+/* The maximum object count whose shadow map is kept for the next view. */
 #define OD_RASTER_SHADOW_CACHE_OBJECTS 64
 
 /* Sample triangle ids below 0. */
@@ -558,7 +558,11 @@ static int build_shadow_map_now(od_rasterizer *r, const od_raster_object *object
         w[d] /= length;
     /* u is perpendicular to w and to whichever world axis is least aligned with it. */
     double helper[3] = {0, 0, 0};
-    helper[fabs(w[0]) < fabs(w[1]) ? (fabs(w[0]) < fabs(w[2]) ? 0 : 2) : (fabs(w[1]) < fabs(w[2]) ? 1 : 2)] = 1;
+    int least = 0;
+    for (int d = 1; d < 3; d++)
+        if (fabs(w[d]) < fabs(w[least]))
+            least = d;
+    helper[least] = 1;
     double u[3] = {w[1] * helper[2] - w[2] * helper[1], w[2] * helper[0] - w[0] * helper[2],
                    w[0] * helper[1] - w[1] * helper[0]};
     length = sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]);
@@ -692,7 +696,7 @@ static void light_point(const od_raster_options *o, const shading *sh, const flo
     if (view_length > 0)
         for (int d = 0; d < 3; d++)
             view[d] /= view_length;
-    /* Light the side the camera sees. */
+    /* Light the side that faces the camera. */
     if (n[0] * view[0] + n[1] * view[1] + n[2] * view[2] < 0)
         for (int d = 0; d < 3; d++)
             n[d] = -n[d];
@@ -710,7 +714,7 @@ static void light_point(const od_raster_options *o, const shading *sh, const flo
     for (int c = 0; c < 3; c++) {
         float value = albedo[c] * (o->ambient + (1 - o->ambient) * diffuse * o->light_color[c]) +
                       highlight * o->light_color[c];
-        rgb[c] = value < 0 ? 0 : value > 1 ? 1 : value;
+        rgb[c] = fminf(fmaxf(value, 0.0f), 1.0f);
     }
 }
 
