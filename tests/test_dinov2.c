@@ -5,7 +5,8 @@
  *
  * Three inputs cover the position-embedding paths: 56 x 70 (a 4 x 5 grid,
  * the table upsampled and not square), 42 x 42 (3 x 3, the table as
- * stored) and 28 x 14 (2 x 1, the table shrunk). */
+ * stored) and 28 x 14 (2 x 1, the table shrunk). The wide and tall inputs
+ * run with both position-interpolation formulas. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +177,38 @@ static const char *write_modified_weights(const char *file_name, const char *ski
     return ok ? path : NULL;
 }
 
+static void check_size_positions(const char *name, int64_t height, int64_t width)
+{
+    od_dinov2 *net = load_reference_net();
+    if (net == NULL)
+        return;
+    od_error err;
+    OD_CHECK(od_dinov2_set_positions(net, OD_DINOV2_POSITIONS_SIZE, &err) == 0);
+    check_case(net, name, height, width);
+    od_dinov2_free(net);
+}
+
+static void dinov2_size_positions_wide_grid(void)
+{
+    check_size_positions("dinov2_wide_size", 56, 70);
+}
+
+static void dinov2_size_positions_tall_grid(void)
+{
+    check_size_positions("dinov2_tall_size", 28, 14);
+}
+
+static void dinov2_rejects_bad_positions(void)
+{
+    od_dinov2 *net = load_reference_net();
+    if (net == NULL)
+        return;
+    od_error err;
+    OD_CHECK(od_dinov2_set_positions(net, (od_dinov2_positions)7, &err) == -1);
+    OD_CHECK(strstr(err.message, "position interpolation 7 is invalid") != NULL);
+    od_dinov2_free(net);
+}
+
 static void dinov2_accepts_f64_weights(void)
 {
     const char *path = write_modified_weights("f64.safetensors", NULL, NULL, OD_DTYPE_F64);
@@ -268,6 +301,9 @@ int main(void)
     OD_RUN(dinov2_matches_torch_wide_grid);
     OD_RUN(dinov2_matches_torch_table_grid);
     OD_RUN(dinov2_matches_torch_tall_grid);
+    OD_RUN(dinov2_size_positions_wide_grid);
+    OD_RUN(dinov2_size_positions_tall_grid);
+    OD_RUN(dinov2_rejects_bad_positions);
     OD_RUN(dinov2_accepts_f64_weights);
     OD_RUN(dinov2_rejects_missing_key);
     OD_RUN(dinov2_rejects_wrong_shape);

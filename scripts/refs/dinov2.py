@@ -8,13 +8,16 @@ blocks with layer scale, and a final layer norm. Everything runs in
 float64 except the position-embedding interpolation, which transformers
 runs in float32 and so does this copy.
 
-Position embeddings follow Dinov2Embeddings.interpolate_pos_encoding of
-transformers 4.38: when the patch grid is square and as large as the
-table, the table is used as stored; otherwise the table's S x S grid goes
-through F.interpolate(mode="bicubic", align_corners=False) with
-scale_factor = ((grid_h + 0.1) / S, (grid_w + 0.1) / S). PyTorch then maps
-output index i to input coordinate (i + 0.5) / scale_factor - 0.5, which
-is not the (i + 0.5) * S / grid - 0.5 of a size-given call.
+Position embeddings follow Dinov2Embeddings.interpolate_pos_encoding in
+its two forms. In both, a square patch grid as large as the table uses the
+table as stored; otherwise the table's S x S grid goes through
+F.interpolate(mode="bicubic", align_corners=False) in float32.
+- "scale_factor" (transformers 4.38, and facebookresearch/dinov2 with its
+  interpolate_offset 0.1): scale_factor = ((grid_h + 0.1) / S,
+  (grid_w + 0.1) / S). PyTorch then maps output index i to input
+  coordinate (i + 0.5) / scale_factor - 0.5.
+- "size" (transformers' main branch by 2025): size = (grid_h, grid_w), so
+  output index i maps to (i + 0.5) * S / grid - 0.5.
 
 The weights are random (seeded) at a reduced size so the file stays small:
 2 layers, hidden 48, 3 heads of 16, MLP 192, patch 14 and a 3 x 3
@@ -23,6 +26,9 @@ position table. Cases:
   dinov2_wide.safetensors            56 x 70 input: 4 x 5 grid, table upsampled
   dinov2_table.safetensors           42 x 42 input: 3 x 3 grid, table as stored
   dinov2_tall.safetensors            28 x 14 input: 2 x 1 grid, table shrunk
+  dinov2_wide_size.safetensors       as wide, with the "size" interpolation
+  dinov2_tall_size.safetensors       as tall, with the "size" interpolation
+The other cases use the "scale_factor" interpolation.
 Each case stores "image" (H, W, 3) in [0, 1], "patch_tokens" (H/14, W/14, C)
 after the final layer norm, "cls_token" (C) and "layer0_tokens"
 (H/14, W/14, C), the patch tokens after block 0 without the final norm.
@@ -47,7 +53,7 @@ MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 
 
-def interpolate_pos_encoding(position_embeddings, grid_h, grid_w):
+def interpolate_pos_encoding(position_embeddings, grid_h, grid_w, mode):
     """position_embeddings (1, 1 + S*S, C) -> (1, 1 + grid_h*grid_w, C)."""
     num_positions = position_embeddings.shape[1] - 1
     side = int(math.sqrt(num_positions))
@@ -56,15 +62,15 @@ def interpolate_pos_encoding(position_embeddings, grid_h, grid_w):
     dim = position_embeddings.shape[-1]
     class_pos = position_embeddings[:, 0]
     patch_pos = position_embeddings[:, 1:].reshape(1, side, side, dim).permute(0, 3, 1, 2)
-    height, width = grid_h + 0.1, grid_w + 0.1
     target_dtype = patch_pos.dtype
-    patch_pos = F.interpolate(
-        patch_pos.to(torch.float32),
-        scale_factor=(float(height / math.sqrt(num_positions)),
-                      float(width / math.sqrt(num_positions))),
-        mode="bicubic",
-        align_corners=False,
-    ).to(target_dtype)
+    if mode == "scale_factor":
+        height, width = grid_h + 0.1, grid_w + 0.1
+        resize = {"scale_factor": (float(height / math.sqrt(num_positions)),
+                                   float(width / math.sqrt(num_positions)))}
+    else:
+        resize = {"size": (grid_h, grid_w)}
+    patch_pos = F.interpolate(patch_pos.to(torch.float32), mode="bicubic", align_corners=False,
+                              **resize).to(target_dtype)
     assert patch_pos.shape[-2:] == (grid_h, grid_w)
     patch_pos = patch_pos.permute(0, 2, 3, 1).reshape(1, -1, dim)
     return torch.cat((class_pos.unsqueeze(0), patch_pos), dim=1)
@@ -111,7 +117,7 @@ class Dinov2(nn.Module):
         self.blocks = nn.ModuleList(Block() for _ in range(LAYERS))
         self.layernorm = nn.LayerNorm(HIDDEN, eps=EPS)
 
-    def forward(self, image):
+    def forward(self, image, mode="scale_factor"):
         """image (H, W, 3) in [0, 1]. Returns patch tokens, CLS, block 0's patch tokens."""
         H, W, _ = image.shape
         mean = torch.tensor(MEAN, dtype=image.dtype)
@@ -119,7 +125,7 @@ class Dinov2(nn.Module):
         pixels = ((image - mean) / std).permute(2, 0, 1).unsqueeze(0)
         x = self.projection(pixels).flatten(2).transpose(1, 2)
         x = torch.cat((self.cls_token.expand(1, -1, -1), x), dim=1)
-        x = x + interpolate_pos_encoding(self.position_embeddings, H // PATCH, W // PATCH)
+        x = x + interpolate_pos_encoding(self.position_embeddings, H // PATCH, W // PATCH, mode)
         layer_outputs = []
         for block in self.blocks:
             x = block(x)
@@ -182,11 +188,13 @@ def generate(out_dir):
     st.save(os.path.join(out_dir, "dinov2_random_weights.safetensors"), model.hf_state_dict(),
             metadata={"source": "scripts/refs/dinov2.py, random weights",
                       "num_attention_heads": HEADS})
-    cases = {"wide": (56, 70), "table": (42, 42), "tall": (28, 14)}
-    for name, (H, W) in cases.items():
+    cases = {"wide": (56, 70, "scale_factor"), "table": (42, 42, "scale_factor"),
+             "tall": (28, 14, "scale_factor"), "wide_size": (56, 70, "size"),
+             "tall_size": (28, 14, "size")}
+    for name, (H, W, mode) in cases.items():
         image = torch.rand(H, W, 3).to(torch.float32).to(torch.float64)
         with torch.no_grad():
-            patch_tokens, cls_token, layer0 = model(image)
+            patch_tokens, cls_token, layer0 = model(image, mode)
         st.save(os.path.join(out_dir, f"dinov2_{name}.safetensors"),
                 {"image": image, "patch_tokens": patch_tokens, "cls_token": cls_token,
                  "layer0_tokens": layer0})

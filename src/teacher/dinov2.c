@@ -37,6 +37,7 @@ typedef struct dinov2_block {
 
 struct od_dinov2 {
     od_dinov2_info info;
+    od_dinov2_positions positions;
     od_tensor *cls_token;           /* (1, 1, C) */
     od_tensor *mask_token;          /* (1, C) */
     od_tensor *position_embeddings; /* (1, 1 + S * S, C) */
@@ -262,6 +263,15 @@ od_dinov2_info od_dinov2_get_info(const od_dinov2 *net)
     return net->info;
 }
 
+int od_dinov2_set_positions(od_dinov2 *net, od_dinov2_positions positions, od_error *err)
+{
+    if (positions != OD_DINOV2_POSITIONS_SCALE_FACTOR && positions != OD_DINOV2_POSITIONS_SIZE)
+        return od_fail(err, "DINOv2: position interpolation %d is invalid; expected "
+                       "OD_DINOV2_POSITIONS_SCALE_FACTOR or OD_DINOV2_POSITIONS_SIZE", (int)positions);
+    net->positions = positions;
+    return 0;
+}
+
 /* ---- position embeddings -------------------------------------------------- */
 
 /* PyTorch's cubic convolution weights (A = -0.75) for a tap at fraction t
@@ -278,11 +288,11 @@ static void cubic_weights(float t, float w[4])
 }
 
 /* Source taps and weights of output index i along one axis, as PyTorch's
- * upsample_bicubic2d computes them for a given scale_factor with
- * align_corners=False. Taps outside [0, side) are clamped to the border. */
-static void cubic_taps(int64_t i, double scale_factor, int64_t side, int64_t taps[4], float w[4])
+ * upsample_bicubic2d computes them with align_corners=False; step is the
+ * input distance between output samples. Taps outside [0, side) are
+ * clamped to the border. */
+static void cubic_taps(int64_t i, float step, int64_t side, int64_t taps[4], float w[4])
 {
-    const float step = (float)(1.0 / scale_factor);
     const float real = step * ((float)i + 0.5f) - 0.5f;
     const float left = floorf(real);
     cubic_weights(real - left, w);
@@ -310,22 +320,33 @@ static int add_position_embeddings(const od_dinov2 *net, float *tokens, int64_t 
         return 0;
     }
 
-    /* scale_factor = (grid + 0.1) / S in double, as Python computes it; the
-     * 0.1 keeps floor(S * scale_factor) from landing one short of grid. */
-    const double scale_h = ((double)grid_h + 0.1) / sqrt((double)(S * S));
-    const double scale_w = ((double)grid_w + 0.1) / sqrt((double)(S * S));
-    if ((int64_t)floor((double)S * scale_h) != grid_h || (int64_t)floor((double)S * scale_w) != grid_w)
-        return od_fail(err, "DINOv2: the %lldx%lld position table does not interpolate to a %lldx%lld grid",
-                       (long long)S, (long long)S, (long long)grid_h, (long long)grid_w);
+    float step_h, step_w;
+    if (net->positions == OD_DINOV2_POSITIONS_SCALE_FACTOR) {
+        /* scale_factor = (grid + 0.1) / S in double, as Python computes it;
+         * the 0.1 keeps floor(S * scale_factor) from landing one short of
+         * grid. PyTorch steps by 1 / scale_factor, rounded to float. */
+        const double scale_h = ((double)grid_h + 0.1) / sqrt((double)(S * S));
+        const double scale_w = ((double)grid_w + 0.1) / sqrt((double)(S * S));
+        if ((int64_t)floor((double)S * scale_h) != grid_h ||
+            (int64_t)floor((double)S * scale_w) != grid_w)
+            return od_fail(err, "DINOv2: the %lldx%lld position table does not interpolate to a "
+                           "%lldx%lld grid", (long long)S, (long long)S, (long long)grid_h,
+                           (long long)grid_w);
+        step_h = (float)(1.0 / scale_h);
+        step_w = (float)(1.0 / scale_w);
+    } else {
+        step_h = (float)S / (float)grid_h;
+        step_w = (float)S / (float)grid_w;
+    }
 
     const float *patch_table = table + C; /* (S, S, C) */
 #pragma omp parallel for schedule(static)
     for (int64_t y = 0; y < grid_h; y++) {
         int64_t rows[4], cols[4];
         float wy[4], wx[4];
-        cubic_taps(y, scale_h, S, rows, wy);
+        cubic_taps(y, step_h, S, rows, wy);
         for (int64_t x = 0; x < grid_w; x++) {
-            cubic_taps(x, scale_w, S, cols, wx);
+            cubic_taps(x, step_w, S, cols, wx);
             float *out = tokens + (1 + y * grid_w + x) * C;
             /* Interpolate each tap row along x, then the four rows along y,
              * in PyTorch's order. */

@@ -27,13 +27,11 @@
  * and the final layer norm follows the last block.
  *
  * Position embeddings for a patch grid other than the square S x S table
- * follow Dinov2Embeddings.interpolate_pos_encoding of transformers 4.38:
- * bicubic (A = -0.75) interpolation of the S x S table as PyTorch's
- * F.interpolate(align_corners=False) does it with
- * scale_factor = ((grid_h + 0.1) / S, (grid_w + 0.1) / S), so output index
- * i samples input coordinate (i + 0.5) / scale_factor - 0.5, and taps
- * outside the table repeat its border. The CLS position is not
- * interpolated. */
+ * are interpolated as transformers' Dinov2Embeddings.interpolate_pos_encoding
+ * does: bicubic (A = -0.75), as PyTorch's F.interpolate(align_corners=False)
+ * computes it in float32, with taps outside the table repeating its border.
+ * The CLS position is not interpolated. transformers has used two formulas,
+ * and od_dinov2_positions selects one. */
 #ifndef ODDONE_TEACHER_DINOV2_H
 #define ODDONE_TEACHER_DINOV2_H
 
@@ -45,6 +43,19 @@
 #define OD_DINOV2_HEAD_DIM 64
 
 typedef struct od_dinov2 od_dinov2;
+
+/* Position-embedding interpolation formula. */
+typedef enum od_dinov2_positions {
+    /* scale_factor = ((grid_h + 0.1) / S, (grid_w + 0.1) / S), so output
+     * index i samples input coordinate (i + 0.5) / scale_factor - 0.5: the
+     * formula of transformers 4.38 and of facebookresearch/dinov2 (its
+     * interpolate_offset 0.1). The default. */
+    OD_DINOV2_POSITIONS_SCALE_FACTOR = 0,
+    /* size = (grid_h, grid_w), so output index i samples input coordinate
+     * (i + 0.5) * S / grid - 0.5: the formula of transformers' main branch
+     * by 2025. */
+    OD_DINOV2_POSITIONS_SIZE = 1,
+} od_dinov2_positions;
 
 /* Sizes of a loaded model. */
 typedef struct od_dinov2_info {
@@ -65,6 +76,10 @@ od_dinov2 *od_dinov2_load(const char *path, int64_t heads, od_error *err);
 void od_dinov2_free(od_dinov2 *net);
 
 od_dinov2_info od_dinov2_get_info(const od_dinov2 *net);
+
+/* Selects the position-embedding interpolation of later forwards. Fails
+ * on a value outside the enum. */
+int od_dinov2_set_positions(od_dinov2 *net, od_dinov2_positions positions, od_error *err);
 
 /* Runs the network on one image.
  * image is (height, width, 3) RGB in [0, 1]; the forward normalises it
