@@ -271,6 +271,38 @@ static void dinov2_rejects_missing_file(void)
     od_dinov2_free(net);
 }
 
+static void dinov2_forward_image_resizes(void)
+{
+    od_dinov2 *net = load_reference_net();
+    if (net == NULL)
+        return;
+    od_image image = {0}, resized = {0};
+    od_error err;
+    OD_CHECK(od_image_new(33, 20, 3, &image, &err) == 0);
+    for (int64_t i = 0; i < 33 * 20 * 3; i++)
+        image.pixels[i] = (float)((i * 37) % 101) / 100.0f;
+    OD_CHECK(od_image_resize(&image, 70, 56, &resized, &err) == 0);
+
+    const int64_t count = 4 * 5 * REF_HIDDEN;
+    float *want = od_alloc_floats(count);
+    float *got = od_alloc_floats(count);
+    OD_CHECK(od_dinov2_forward(net, resized.pixels, 56, 70, want, NULL, -1, NULL, &err) == 0);
+    OD_CHECK(od_dinov2_forward_image(net, &image, 56, 70, got, NULL, -1, NULL, &err) == 0);
+    OD_CHECK_IDENTICAL("resized forward", got, want, count);
+
+    od_image gray = {0};
+    OD_CHECK(od_image_new(70, 56, 1, &gray, &err) == 0);
+    OD_CHECK(od_dinov2_forward_image(net, &gray, 56, 70, got, NULL, -1, NULL, &err) == -1);
+    OD_CHECK(strstr(err.message, "1 channels, expected 3") != NULL);
+
+    od_image_free(&gray);
+    od_image_free(&image);
+    od_image_free(&resized);
+    od_free(want);
+    od_free(got);
+    od_dinov2_free(net);
+}
+
 static void dinov2_rejects_bad_input(void)
 {
     od_dinov2 *net = load_reference_net();
@@ -309,6 +341,7 @@ int main(void)
     OD_RUN(dinov2_rejects_wrong_shape);
     OD_RUN(dinov2_rejects_bad_heads);
     OD_RUN(dinov2_rejects_missing_file);
+    OD_RUN(dinov2_forward_image_resizes);
     OD_RUN(dinov2_rejects_bad_input);
     return od_test_finish();
 }

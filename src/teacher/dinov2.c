@@ -514,3 +514,26 @@ int od_dinov2_forward(const od_dinov2 *net, const float *image, int64_t height, 
     scratch_release(&s);
     return status;
 }
+
+int od_dinov2_forward_image(const od_dinov2 *net, const od_image *image, int64_t height,
+                            int64_t width, float *patch_tokens, float *cls_token,
+                            int64_t layer_index, float *layer_tokens, od_error *err)
+{
+    if (image->channels != 3)
+        return od_fail(err, "DINOv2: the image has %d channels, expected 3 (RGB); read it with "
+                       "od_image_read", image->channels);
+    if (height <= 0 || width <= 0 || height > OD_IMAGE_MAX_SIDE || width > OD_IMAGE_MAX_SIDE)
+        return od_fail(err, "DINOv2: input size %lldx%lld (height x width) is invalid",
+                       (long long)height, (long long)width);
+    if (image->height == height && image->width == width)
+        return od_dinov2_forward(net, image->pixels, height, width, patch_tokens, cls_token,
+                                 layer_index, layer_tokens, err);
+
+    od_image resized = {0};
+    if (od_image_resize(image, (int)width, (int)height, &resized, err) != 0)
+        return -1;
+    const int status = od_dinov2_forward(net, resized.pixels, height, width, patch_tokens,
+                                         cls_token, layer_index, layer_tokens, err);
+    od_image_free(&resized);
+    return status;
+}

@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "io/image.h"
 
 /* Head width of every released DINOv2 size (ViT-S, B, L and g). */
 #define OD_DINOV2_HEAD_DIM 64
@@ -97,5 +98,12 @@ int od_dinov2_set_positions(od_dinov2 *net, od_dinov2_positions positions, od_er
 int od_dinov2_forward(const od_dinov2 *net, const float *image, int64_t height, int64_t width,
                       float *patch_tokens, float *cls_token, int64_t layer_index,
                       float *layer_tokens, od_error *err);
+
+/* Resizes an RGB image to height x width with od_image_resize (antialiased
+ * bilinear) and runs od_dinov2_forward on it; the outputs are as there.
+ * Fails when the image does not have 3 channels. */
+int od_dinov2_forward_image(const od_dinov2 *net, const od_image *image, int64_t height,
+                            int64_t width, float *patch_tokens, float *cls_token,
+                            int64_t layer_index, float *layer_tokens, od_error *err);
 
 #endif
