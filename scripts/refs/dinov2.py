@@ -1,10 +1,10 @@
 """Reference values for the DINOv2 forward (src/teacher/dinov2.c).
 
 The model is written here from the structure of Hugging Face transformers'
-Dinov2Model (the facebook/dinov2-small checkpoint's key names), because
-transformers is not installed: patch embedding by a stride-14 convolution,
-a CLS token, position embeddings interpolated to the patch grid, pre-norm
-blocks with layer scale, and a final layer norm. Everything runs in
+Dinov2Model, with the facebook/dinov2-small checkpoint's key names, because
+transformers is not installed. It has a stride-14 patch convolution, a CLS
+token, position embeddings interpolated to the patch grid, pre-norm blocks
+with layer scale, and a final layer norm. Everything runs in
 float64 except the position-embedding interpolation, which transformers
 runs in float32 and so does this copy.
 
@@ -135,7 +135,7 @@ class Dinov2(nn.Module):
         return x[0, 1:].reshape(grid), x[0, 0], layer_outputs[0][0, 1:].reshape(grid)
 
     def hf_state_dict(self):
-        """The weights under facebook/dinov2-small's names."""
+        """Return the weights under facebook/dinov2-small's names."""
         tensors = {
             "embeddings.cls_token": self.cls_token,
             "embeddings.mask_token": self.mask_token,
