@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "io/folder.h"
 #include "synth/generate.h"
 #include "synth/mesh.h"
 
@@ -188,8 +189,9 @@ int od_cli_generate(int argc, char **argv)
         print_generate_usage(stderr);
         return 2;
     }
-    if (mkdir(output, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "oddone generate: cannot create folder %s (%s)\n", output, strerror(errno));
+    od_error folder_err;
+    if (od_make_folders(output, &folder_err) != 0) {
+        fprintf(stderr, "oddone generate: %s\n", folder_err.message);
         return 1;
     }
 

@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/log.h"
+#include "io/folder.h"
 #include "io/image.h"
 #include "scene/overlay.h"
 #include "scene/scene.h"
@@ -289,22 +290,11 @@ static int print_summary_json(const od_scene *scene)
 
 /* ---- pictures ------------------------------------------------------------------------ */
 
-static int make_folder(const char *path, od_error *err)
-{
-    if (mkdir(path, 0777) == 0 || errno == EEXIST) {
-        struct stat info;
-        if (stat(path, &info) == 0 && S_ISDIR(info.st_mode))
-            return 0;
-        return od_fail(err, "%s: exists and is not a folder; expected an output folder", path);
-    }
-    return od_fail(err, "%s: cannot create the folder: %s", path, strerror(errno));
-}
-
 static int write_pictures(const od_scene *scene, const char *output, int quiet, od_error *err)
 {
     char views_folder[4096];
     snprintf(views_folder, sizeof views_folder, "%s/views", output);
-    if (make_folder(output, err) != 0 || make_folder(views_folder, err) != 0)
+    if (od_make_folders(views_folder, err) != 0)
         return -1;
 
     int object_count = scene->object_count;
