@@ -1,0 +1,71 @@
+/* Principal component analysis of feature rows, fitted by streaming.
+ *
+ * An accumulator takes rows (N, C) in any number of batches and keeps, in
+ * double, the sum of the rows and the C x C sum of outer products of the rows
+ * minus the first row seen (a shift that keeps the covariance free of the
+ * cancellation a large mean would cause). Rows are added in fixed chunks of
+ * OD_PCA_CHUNK rows counted from the first row, so the sums, and everything
+ * fitted from them, are bit-identical however the rows were split into
+ * batches and whatever the thread count.
+ *
+ * Fitting forms the covariance (divided by N - 1, as scikit-learn's
+ * explained_variance_ is), diagonalises it with cyclic Jacobi rotations in
+ * double and keeps the k eigenvectors of largest eigenvalue. Costs: adding N
+ * rows is N * C^2 multiply-adds; the fit is about 4 C^3 flops per Jacobi
+ * sweep (rows and eigenvectors), typically 6 to 10 sweeps.
+ *
+ * Sign convention: each component's entry of largest magnitude (the first
+ * such entry on ties) is positive. This is scikit-learn's
+ * svd_flip(u_based_decision=False), the convention PCA uses from release 1.5;
+ * release 1.2 decides the sign from the projected training rows, which a
+ * streaming fit no longer has. */
+#ifndef ODDONE_EVAL_PCA_H
+#define ODDONE_EVAL_PCA_H
+
+#include <stdint.h>
+
+#include "core/error.h"
+
+#define OD_PCA_CHUNK 256
+
+typedef struct od_pca_accumulator od_pca_accumulator;
+
+typedef struct od_pca {
+    int64_t channels;           /* C */
+    int64_t components_count;   /* k */
+    int64_t rows;               /* N, the rows the fit saw */
+    float *mean;                /* (C) */
+    float *components;          /* (k, C), unit rows, by decreasing variance */
+    float *explained_variance;  /* (k), eigenvalues of the covariance */
+    float *explained_variance_ratio; /* (k), share of the total variance */
+} od_pca;
+
+/* Returns an empty accumulator for rows of `channels` values. */
+od_pca_accumulator *od_pca_new(int64_t channels, od_error *err);
+void od_pca_accumulator_free(od_pca_accumulator *acc);
+
+/* Adds rows (n, C). Non-finite values are an error (nothing is added then). */
+int od_pca_add(od_pca_accumulator *acc, const float *rows, int64_t n, od_error *err);
+
+/* Returns the number of rows added so far. */
+int64_t od_pca_rows(const od_pca_accumulator *acc);
+
+/* Fits k components from the rows added so far; the accumulator stays
+ * usable. Needs 1 <= k <= C and at least 2 rows. */
+od_pca *od_pca_fit(od_pca_accumulator *acc, int64_t k, od_error *err);
+
+void od_pca_free(od_pca *pca);
+
+/* Projects rows: output (n, k) = (rows (n, C) - mean) * components^T. */
+int od_pca_transform(const od_pca *pca, const float *rows, int64_t n, float *output, od_error *err);
+
+/* Writes tensors "mean" (C), "components" (k, C), "explained_variance" (k)
+ * and "explained_variance_ratio" (k) with metadata format=oddone-pca and the
+ * row count, atomically. */
+int od_pca_save(const od_pca *pca, const char *path, od_error *err);
+
+/* Reads a file od_pca_save wrote and checks shapes, finiteness, unit-norm
+ * components and non-increasing non-negative variances. */
+od_pca *od_pca_load(const char *path, od_error *err);
+
+#endif
