@@ -371,6 +371,107 @@ static void test_bump_moves_vertices_outward(void)
     od_mesh_free(&sphere);
 }
 
+/* Three boxes in a row along x with 5 mm gaps, one group each: a shape of three parts. */
+static void make_three_part_shape(od_mesh *shape)
+{
+    od_error err = {{0}};
+    od_mesh box = {0};
+    const float size[3] = {0.3f, 0.3f, 0.3f};
+    OD_CHECK(od_mesh_make_box(size, &box, &err) == 0);
+    OD_CHECK(od_mesh_new(box.vertex_count * 3, box.face_count * 3, 0, 0, 0, shape, &err) == 0);
+    for (int i = 0; i < 3; i++) {
+        for (int64_t v = 0; v < box.vertex_count; v++) {
+            for (int k = 0; k < 3; k++)
+                shape->positions[(i * box.vertex_count + v) * 3 + k] = box.positions[v * 3 + k];
+            shape->positions[(i * box.vertex_count + v) * 3] += (float)(i - 1) * 0.305f;
+        }
+        for (int64_t f = 0; f < box.face_count; f++) {
+            for (int k = 0; k < 3; k++)
+                shape->faces[(i * box.face_count + f) * 3 + k] = box.faces[f * 3 + k] + (int32_t)(i * box.vertex_count);
+            shape->face_parts[i * box.face_count + f] = i;
+        }
+    }
+    free(shape->part_names[0]);
+    free(shape->part_names);
+    shape->part_names = calloc(3, sizeof(char *));
+    for (int i = 0; i < 3; i++)
+        shape->part_names[i] = strdup(i == 0 ? "left" : i == 1 ? "middle" : "right");
+    shape->part_count = 3;
+    od_mesh_free(&box);
+}
+
+/* One tiny scene per geometric kind (3 objects, 4 views of 64 x 64): it is generated, passes the
+ * visibility check, and the anomalous object's path names the kind. */
+static void test_geometric_kinds(void)
+{
+    od_error err = {{0}};
+    od_mesh sphere = {0}, torus = {0}, bar = {0}, parts = {0};
+    const float bar_size[3] = {1.0f, 0.3f, 0.2f};
+    OD_CHECK(od_mesh_make_sphere(0.5f, 16, 32, &sphere, &err) == 0);
+    OD_CHECK(od_mesh_make_torus(0.3f, 0.12f, 32, 16, &torus, &err) == 0);
+    OD_CHECK(od_mesh_make_box(bar_size, &bar, &err) == 0);
+    make_three_part_shape(&parts);
+    struct {
+        od_synth_anomaly kind;
+        const od_mesh *shape;
+        const char *name;
+    } cases[] = {{OD_SYNTH_ANOMALY_BEND, &torus, "bend"},         {OD_SYNTH_ANOMALY_TWIST, &bar, "twist"},
+                 {OD_SYNTH_ANOMALY_FRACTURE, &sphere, "fracture"}, {OD_SYNTH_ANOMALY_CRACK, &sphere, "crack"},
+                 {OD_SYNTH_ANOMALY_PART_MISSING, &parts, "missing"}};
+    int rejected = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        od_synth_anomaly parsed = OD_SYNTH_ANOMALY_RANDOM;
+        OD_CHECK(od_synth_anomaly_parse(cases[c].name, &parsed) == 0 && parsed == cases[c].kind);
+        od_synth_scene_options o = od_synth_scene_options_default();
+        o.seed = 11;
+        o.anomaly = cases[c].kind;
+        o.object_count = 3;
+        o.view_count = 4;
+        o.image_size = 64;
+        o.focal = 213.3333 * 64 / 256;
+        o.object_size = 0.2;
+        o.placement_radius = 0.25;
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s/kind_%s", od_test_temp_dir(), cases[c].name);
+        od_synth_scene_stats stats = {0};
+        int rc = od_synth_generate_scene(&o, cases[c].shape, "shape", dir, &stats, &err);
+        if (rc != 0)
+            printf("  %s: %s\n", cases[c].name, err.message);
+        OD_CHECK(rc == 0);
+        OD_CHECK(stats.anomaly_pixels >= o.min_anomaly_pixels);
+        printf("  %s: %lld pixels differ in the best view, %d candidates rejected\n", cases[c].name,
+               (long long)stats.anomaly_pixels, stats.rejected);
+        rejected += stats.rejected;
+        od_scene *scene = NULL;
+        OD_CHECK(rc == 0 && od_scene_load(dir, NULL, &scene, &err) == 0);
+        int anomalous = 0;
+        for (int i = 0; scene && i < scene->object_count; i++)
+            if (scene->objects[i].label == OD_LABEL_ANOMALOUS) {
+                anomalous++;
+                OD_CHECK(strcmp(scene->objects[i].anomaly_kind, cases[c].name) == 0);
+            }
+        OD_CHECK(anomalous == 1);
+        od_scene_free(scene);
+    }
+    (void)rejected;
+    /* A twist of a sphere never shows: every candidate is rejected, with the twist's own reason. */
+    od_synth_scene_options o = od_synth_scene_options_default();
+    o.anomaly = OD_SYNTH_ANOMALY_TWIST;
+    o.object_count = 3;
+    o.view_count = 1;
+    o.image_size = 32;
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/kind_twist_sphere", od_test_temp_dir());
+    OD_CHECK(od_synth_generate_scene(&o, &sphere, "ball", dir, NULL, &err) != 0);
+    OD_CHECK(strstr(err.message, "twist") != NULL);
+    od_synth_anomaly unknown;
+    OD_CHECK(od_synth_anomaly_parse("dent", &unknown) != 0);
+    od_mesh_free(&sphere);
+    od_mesh_free(&torus);
+    od_mesh_free(&bar);
+    od_mesh_free(&parts);
+}
+
 int main(void)
 {
     OD_RUN(test_generated_scene_loads);
@@ -379,5 +480,6 @@ int main(void)
     OD_RUN(test_obj_shape_scene);
     OD_RUN(test_generate_errors);
     OD_RUN(test_bump_moves_vertices_outward);
+    OD_RUN(test_geometric_kinds);
     return od_test_finish();
 }

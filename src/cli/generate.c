@@ -37,7 +37,8 @@ static void print_generate_usage(FILE *stream)
             "  --size PIXELS        side of the square views (default 256)\n"
             "  --supersample S      samples per pixel side, 1 to 4 (default 2)\n"
             "  --normal-fraction F  fraction of scenes without an anomaly, in [0, 1] (default 0.2)\n"
-            "  --anomaly KIND       bump, material (colours' channels rotated) or random\n"
+            "  --anomaly KIND       bump, material (colours' channels rotated), bend, twist, fracture,\n"
+            "                       crack, missing (a part removed) or random (default)\n"
             "                       (default: random, drawn per scene from the seed)\n"
             "  -h, --help           print this text\n");
 }
@@ -161,14 +162,7 @@ int od_cli_generate(int argc, char **argv)
             bad = parse_long(value, 1, 4, &number);
             options.supersample = (int)number;
         } else if (strcmp(argument, "--anomaly") == 0) {
-            if (strcmp(value, "bump") == 0)
-                options.anomaly = OD_SYNTH_ANOMALY_BUMP;
-            else if (strcmp(value, "material") == 0)
-                options.anomaly = OD_SYNTH_ANOMALY_MATERIAL;
-            else if (strcmp(value, "random") == 0)
-                options.anomaly = OD_SYNTH_ANOMALY_RANDOM;
-            else
-                bad = 1;
+            bad = od_synth_anomaly_parse(value, &options.anomaly) != 0;
         } else if (strcmp(argument, "--normal-fraction") == 0) {
             char *end;
             normal_fraction = strtod(value, &end);

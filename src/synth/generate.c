@@ -12,6 +12,7 @@
 #include "core/rng.h"
 #include "geometry/camera.h"
 #include "io/image.h"
+#include "synth/anomaly.h"
 #include "synth/depth_png.h"
 #include "synth/raster.h"
 
@@ -20,6 +21,8 @@
 /* Attempts at placing all instances, and at finding each camera that shows every instance. */
 #define PLACEMENT_ATTEMPTS 2000
 #define CAMERA_ATTEMPTS 100
+/* What generate_attempt returns when the anomaly failed its own quality check. */
+#define ANOMALY_REJECTED (-2)
 /* Attempts at a scene whose anomaly is visible enough. */
 #define MAX_SCENE_ATTEMPTS 8
 
@@ -161,9 +164,29 @@ const char *od_synth_anomaly_name(od_synth_anomaly kind)
         return "bump";
     case OD_SYNTH_ANOMALY_MATERIAL:
         return "material";
+    case OD_SYNTH_ANOMALY_BEND:
+        return "bend";
+    case OD_SYNTH_ANOMALY_TWIST:
+        return "twist";
+    case OD_SYNTH_ANOMALY_FRACTURE:
+        return "fracture";
+    case OD_SYNTH_ANOMALY_CRACK:
+        return "crack";
+    case OD_SYNTH_ANOMALY_PART_MISSING:
+        return "missing";
     default:
         return "random";
     }
+}
+
+int od_synth_anomaly_parse(const char *name, od_synth_anomaly *kind)
+{
+    for (int k = OD_SYNTH_ANOMALY_RANDOM; k <= OD_SYNTH_ANOMALY_LAST; k++)
+        if (name && strcmp(name, od_synth_anomaly_name((od_synth_anomaly)k)) == 0) {
+            *kind = (od_synth_anomaly)k;
+            return 0;
+        }
+    return -1;
 }
 
 static void rotate_channels(float rgb[3])
@@ -412,7 +435,7 @@ static int validate_options(const od_synth_scene_options *o, const od_mesh *shap
         return od_fail(err, "generate: invalid camera distance [%g, %g] m or elevation [%g, %g] degrees (expected "
                             "0 < low <= high, elevations below 90)",
                        o->camera_distance[0], o->camera_distance[1], o->camera_elevation[0], o->camera_elevation[1]);
-    if (o->anomaly < OD_SYNTH_ANOMALY_RANDOM || o->anomaly > OD_SYNTH_ANOMALY_MATERIAL)
+    if (o->anomaly < OD_SYNTH_ANOMALY_RANDOM || o->anomaly > OD_SYNTH_ANOMALY_LAST)
         return od_fail(err, "generate: invalid anomaly kind %d", (int)o->anomaly);
     if (o->min_anomaly_pixels < 0)
         return od_fail(err, "generate: invalid minimum anomaly pixel count %d (expected >= 0)", o->min_anomaly_pixels);
@@ -463,9 +486,33 @@ static int generate_attempt(const od_synth_scene_options *options, const od_mesh
     od_synth_anomaly kind = o.anomaly;
     if (o.anomalous) {
         anomalous_index = (int)od_rng_below(&rng, (uint64_t)o.object_count);
-        if (kind == OD_SYNTH_ANOMALY_RANDOM)
-            kind = od_rng_below(&rng, 2) == 0 ? OD_SYNTH_ANOMALY_BUMP : OD_SYNTH_ANOMALY_MATERIAL;
+        if (kind == OD_SYNTH_ANOMALY_RANDOM) {
+            /* Part missing only where the shape has parts to remove. */
+            int kinds = OD_SYNTH_ANOMALY_LAST - 1;
+            od_error ignored;
+            if (od_synth_part_count(&normal, &ignored) < 2)
+                kinds--;
+            kind = (od_synth_anomaly)(OD_SYNTH_ANOMALY_BUMP + (int)od_rng_below(&rng, (uint64_t)kinds));
+        }
         float where = od_rng_uniform(&rng);
+        /* The geometric kinds draw from their own stream, so that placement and cameras do not depend
+         * on how many draws they take. A failed quality check rejects the candidate. */
+        od_rng anomaly_rng = od_rng_fork(&rng, 0x616e6f6d);
+        int (*geometric)(const od_mesh *, od_rng *, od_mesh *, od_synth_anomaly_info *, od_error *) = NULL;
+        if (kind == OD_SYNTH_ANOMALY_BEND)
+            geometric = od_synth_bend;
+        else if (kind == OD_SYNTH_ANOMALY_TWIST)
+            geometric = od_synth_twist;
+        else if (kind == OD_SYNTH_ANOMALY_FRACTURE)
+            geometric = od_synth_fracture;
+        else if (kind == OD_SYNTH_ANOMALY_CRACK)
+            geometric = od_synth_crack;
+        else if (kind == OD_SYNTH_ANOMALY_PART_MISSING)
+            geometric = od_synth_remove_part;
+        if (geometric && geometric(&normal, &anomaly_rng, &odd, NULL, err) != 0) {
+            rc = ANOMALY_REJECTED;
+            goto done;
+        }
         /* A bump of 15 % of the object's size over a patch of about a quarter of it. */
         if (kind == OD_SYNTH_ANOMALY_BUMP && od_synth_bump(&normal, where, (float)(0.15 * o.object_size),
                                                            (float)(0.12 * o.object_size), &odd, err) != 0)
@@ -621,12 +668,20 @@ int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh
         od_synth_scene_options attempt_options = o;
         attempt_options.seed = seed;
         int64_t visible = 0;
-        if (generate_attempt(&attempt_options, shape, name, out_dir, &visible, err) != 0)
+        int status = generate_attempt(&attempt_options, shape, name, out_dir, &visible, err);
+        if (status != 0 && status != ANOMALY_REJECTED)
             return -1;
         stats->anomaly_pixels = visible;
         stats->seed = seed;
-        if (!o.anomalous || visible >= o.min_anomaly_pixels)
+        if (status == 0 && (!o.anomalous || visible >= o.min_anomaly_pixels))
             return 0;
+        if (status == ANOMALY_REJECTED && attempt == MAX_SCENE_ATTEMPTS - 1) {
+            /* err holds the anomaly's own message. */
+            char reason[sizeof err->message];
+            snprintf(reason, sizeof reason, "%s", err->message);
+            return od_fail(err, "generate: the %s anomaly failed its check in all %d attempts: %s",
+                           od_synth_anomaly_name(o.anomaly), MAX_SCENE_ATTEMPTS, reason);
+        }
         stats->rejected++;
         od_rng next = od_rng_fork(&base, (uint64_t)attempt + 1);
         seed = od_rng_next_u64(&next);

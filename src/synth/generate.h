@@ -17,7 +17,9 @@
  *   does: "sphere_000-bump-001.obj", "sphere_000-material-001.obj".
  * World units are metres, z is up and the floor is z = 0.
  *
- * NOTE: only the "bump" and "material" anomalies exist so far. */
+ * NOTE: the anomalies so far are bump, material, bend, twist, fracture,
+ * crack and part missing (the last five in synth/anomaly.h); part
+ * translated, part rotated and close shape are still to come. */
 #ifndef ODDONE_SYNTH_GENERATE_H
 #define ODDONE_SYNTH_GENERATE_H
 
@@ -31,11 +33,22 @@ typedef enum od_synth_anomaly {
     OD_SYNTH_ANOMALY_RANDOM = 0, /* one of the kinds below, drawn from the seed */
     OD_SYNTH_ANOMALY_BUMP,       /* "bump": a smooth bulge on the surface */
     OD_SYNTH_ANOMALY_MATERIAL,   /* "material": the colours' channels rotated (R, G, B) -> (B, R, G) */
+    OD_SYNTH_ANOMALY_BEND,       /* "bend": the longest axis bent into an arc of 15 to 45 degrees */
+    OD_SYNTH_ANOMALY_TWIST,      /* "twist": cross-sections turned 20 to 90 degrees end to end */
+    OD_SYNTH_ANOMALY_FRACTURE,   /* "fracture": 20 to 70 % of the surface cut away by a plane */
+    OD_SYNTH_ANOMALY_CRACK,      /* "crack": a thin wedge-shaped groove along a curve */
+    OD_SYNTH_ANOMALY_PART_MISSING, /* "missing": one part (group or connected piece) removed */
 } od_synth_anomaly;
 
-/* Returns the name that marks the kind in paths ("bump", "material"), or
- * "random". */
+#define OD_SYNTH_ANOMALY_LAST OD_SYNTH_ANOMALY_PART_MISSING
+
+/* Returns the name that marks the kind in paths ("bump", "material",
+ * "bend", "twist", "fracture", "crack", "missing"), or "random". */
 const char *od_synth_anomaly_name(od_synth_anomaly kind);
+
+/* Reads a kind from its name (as od_synth_anomaly_name writes it, or
+ * "random"); returns 0, or -1 for an unknown name. */
+int od_synth_anomaly_parse(const char *name, od_synth_anomaly *kind);
 
 typedef struct od_synth_scene_options {
     uint64_t seed;
@@ -74,7 +87,11 @@ od_synth_scene_options od_synth_scene_options_default(void);
  * Deterministic for a seed. A candidate whose anomaly differs from the
  * normal shape in fewer than min_anomaly_pixels pixels of every view is
  * rejected and drawn again from a derived seed, up to 8 times; stats (may
- * be NULL) counts the rejections. Fails on invalid options, when the
+ * be NULL) counts the rejections. A geometric anomaly whose own quality
+ * check fails on every draw (a twist of a sphere, part missing on a mesh
+ * of one part) counts as a rejected candidate too. With
+ * OD_SYNTH_ANOMALY_RANDOM the kind is drawn among all of them, part
+ * missing only when the shape has two or more parts. Fails on invalid options, when the
  * instances cannot be placed without collisions, when no camera shows
  * every instance, when every candidate is rejected, or on a write error. */
 int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh *shape, const char *shape_name,

@@ -1,0 +1,809 @@
+/* Geometric anomalies: bend, twist, fracture, crack, part missing. See anomaly.h. */
+#include "synth/anomaly.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "synth/generate.h"
+
+#define PI_F 3.14159265f
+/* Maximum face count of a crack's subdivided mesh. */
+#define CRACK_MAX_FACES 400000
+
+/* Writes the bounds and returns the largest extent. */
+static float mesh_extent(const od_mesh *mesh, float min[3], float max[3])
+{
+    od_mesh_bounds(mesh, min, max);
+    return fmaxf(max[0] - min[0], fmaxf(max[1] - min[1], max[2] - min[2]));
+}
+
+static int longest_axis(const float min[3], const float max[3])
+{
+    int axis = 0;
+    for (int k = 1; k < 3; k++)
+        if (max[k] - min[k] > max[axis] - min[axis])
+            axis = k;
+    return axis;
+}
+
+static float uniform(od_rng *rng, float low, float high)
+{
+    return low + (high - low) * od_rng_uniform(rng);
+}
+
+static int check_mesh(const od_mesh *mesh, const char *what, od_error *err)
+{
+    if (!mesh || mesh->vertex_count == 0 || mesh->face_count == 0)
+        return od_fail(err, "%s: the mesh has no faces", what);
+    float min[3], max[3];
+    float size = mesh_extent(mesh, min, max);
+    if (!(size > 0) || !isfinite(size))
+        return od_fail(err, "%s: the mesh's extent %g is not positive and finite", what, (double)size);
+    return 0;
+}
+
+static int finish_normals(od_mesh *out, od_error *err)
+{
+    if (out->normals && od_mesh_compute_normals(out, err) != 0) {
+        od_mesh_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+/* How far the moved vertices left the original surface, in world units: for up to
+ * 1024 vertices, evenly spaced in index, the distance of the moved position to the tangent plane of the
+ * nearest original vertex (the largest over vertices that share that position, so that a box's corner
+ * counts every face it belongs to). A deformation that slides vertices along the surface, like a twist
+ * of a sphere about its axis, scores near 0 where the plain displacement would not. normals (V, 3) are
+ * the original's. */
+static float off_surface(const od_mesh *original, const float *normals, const od_mesh *moved)
+{
+    int64_t V = original->vertex_count;
+    int64_t step = V > 1024 ? V / 1024 : 1;
+    float largest = 0;
+    for (int64_t i = 0; i < V; i += step) {
+        const float *p = moved->positions + i * 3;
+        float nearest = INFINITY;
+        for (int64_t v = 0; v < V; v++) {
+            const float *q = original->positions + v * 3;
+            float d2 = (p[0] - q[0]) * (p[0] - q[0]) + (p[1] - q[1]) * (p[1] - q[1]) + (p[2] - q[2]) * (p[2] - q[2]);
+            nearest = fminf(nearest, d2);
+        }
+        float off = 0;
+        for (int64_t v = 0; v < V; v++) {
+            const float *q = original->positions + v * 3;
+            float d[3] = {p[0] - q[0], p[1] - q[1], p[2] - q[2]};
+            float d2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+            if (d2 > nearest * 1.0001f + 1e-12f)
+                continue;
+            const float *n = normals + v * 3;
+            off = fmaxf(off, fabsf(d[0] * n[0] + d[1] * n[1] + d[2] * n[2]));
+        }
+        largest = fmaxf(largest, off);
+    }
+    return largest;
+}
+
+/* Writes the mesh's unit vertex normals (V, 3): its own, or computed from its faces. */
+static float *vertex_normals(const od_mesh *mesh, od_error *err)
+{
+    od_mesh copy = {0};
+    if (od_mesh_copy(mesh, &copy, err) != 0)
+        return NULL;
+    if (od_mesh_compute_normals(&copy, err) != 0) {
+        od_mesh_free(&copy);
+        return NULL;
+    }
+    float *normals = copy.normals;
+    copy.normals = NULL;
+    od_mesh_free(&copy);
+    return normals;
+}
+
+/* ---- bend and twist --------------------------------------------------------------- */
+
+int od_synth_bend(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anomaly_info *info, od_error *err)
+{
+    /* positions (V, 3) are read; out gets the same faces and bent positions. */
+    if (check_mesh(mesh, "bend", err) != 0)
+        return -1;
+    float *normals = vertex_normals(mesh, err);
+    if (!normals)
+        return -1;
+    float min[3], max[3];
+    float size = mesh_extent(mesh, min, max);
+    int along = longest_axis(min, max);
+    od_synth_anomaly_info local = {0};
+    for (int attempt = 0; attempt < OD_SYNTH_ANOMALY_TRIES; attempt++) {
+        float degrees = uniform(rng, 15, 45);
+        int across = (along + 1 + (int)od_rng_below(rng, 2)) % 3;
+        float side = od_rng_below(rng, 2) ? 1.0f : -1.0f;
+        if (od_mesh_copy(mesh, out, err) != 0) {
+            free(normals);
+            return -1;
+        }
+        /* The longest extent L becomes an arc of angle theta on a circle of radius R = L / theta whose
+         * centre lies R away from the bounding-box centre along `across`: a point at (s, t) maps to
+         * s' = (R - t) sin(s / R), t' = R - (R - t) cos(s / R), so s = 0 stays and lengths along the
+         * middle line are kept. */
+        float length = max[along] - min[along];
+        float radius = length / (degrees * PI_F / 180);
+        float c_along = 0.5f * (min[along] + max[along]), c_across = 0.5f * (min[across] + max[across]);
+        for (int64_t v = 0; v < mesh->vertex_count; v++) {
+            float *p = out->positions + v * 3;
+            float s = p[along] - c_along, t = side * (p[across] - c_across);
+            float phi = s / radius;
+            p[along] = c_along + (radius - t) * sinf(phi);
+            p[across] = c_across + side * (radius - (radius - t) * cosf(phi));
+        }
+        local.parameter = degrees;
+        local.measure = off_surface(mesh, normals, out) / size;
+        if (local.measure >= 0.02f) {
+            if (info)
+                *info = local;
+            free(normals);
+            return finish_normals(out, err);
+        }
+        od_mesh_free(out);
+        local.rejected++;
+    }
+    free(normals);
+    return od_fail(err, "bend: no bend moved the surface by 2 %% of the mesh's size in %d tries", OD_SYNTH_ANOMALY_TRIES);
+}
+
+int od_synth_twist(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anomaly_info *info, od_error *err)
+{
+    /* positions (V, 3) are read; out gets the same faces and twisted positions. */
+    if (check_mesh(mesh, "twist", err) != 0)
+        return -1;
+    float *normals = vertex_normals(mesh, err);
+    if (!normals)
+        return -1;
+    float min[3], max[3];
+    float size = mesh_extent(mesh, min, max);
+    int along = longest_axis(min, max);
+    int u = (along + 1) % 3, w = (along + 2) % 3;
+    od_synth_anomaly_info local = {0};
+    for (int attempt = 0; attempt < OD_SYNTH_ANOMALY_TRIES; attempt++) {
+        float degrees = uniform(rng, 20, 90);
+        float side = od_rng_below(rng, 2) ? 1.0f : -1.0f;
+        if (od_mesh_copy(mesh, out, err) != 0) {
+            free(normals);
+            return -1;
+        }
+        float length = max[along] - min[along];
+        float c[3];
+        for (int k = 0; k < 3; k++)
+            c[k] = 0.5f * (min[k] + max[k]);
+        for (int64_t v = 0; v < mesh->vertex_count; v++) {
+            float *p = out->positions + v * 3;
+            /* From -degrees / 2 at one end to +degrees / 2 at the other. */
+            float angle = side * degrees * PI_F / 180 * (p[along] - c[along]) / length;
+            float cu = p[u] - c[u], cw = p[w] - c[w];
+            p[u] = c[u] + cosf(angle) * cu - sinf(angle) * cw;
+            p[w] = c[w] + sinf(angle) * cu + cosf(angle) * cw;
+        }
+        local.parameter = degrees;
+        local.measure = off_surface(mesh, normals, out) / size;
+        if (local.measure >= 0.02f) {
+            if (info)
+                *info = local;
+            free(normals);
+            return finish_normals(out, err);
+        }
+        od_mesh_free(out);
+        local.rejected++;
+    }
+    free(normals);
+    return od_fail(err, "twist: no twist moved the surface by 2 %% of the mesh's size in %d tries (is it round about its "
+                        "longest axis?)",
+                   OD_SYNTH_ANOMALY_TRIES);
+}
+
+/* ---- removing faces ----------------------------------------------------------------- */
+
+/* Copies `mesh` keeping only the faces with keep[f] != 0 and the vertices they use, in their order. */
+static int keep_faces(const od_mesh *mesh, const uint8_t *keep, od_mesh *out, od_error *err)
+{
+    if (od_mesh_copy(mesh, out, err) != 0)
+        return -1;
+    int32_t *remap = malloc((size_t)mesh->vertex_count * sizeof(int32_t) + 1);
+    if (!remap) {
+        od_mesh_free(out);
+        return od_fail(err, "anomaly: out of memory for %lld vertices", (long long)mesh->vertex_count);
+    }
+    for (int64_t v = 0; v < mesh->vertex_count; v++)
+        remap[v] = -1;
+    int64_t faces = 0;
+    for (int64_t f = 0; f < mesh->face_count; f++) {
+        if (!keep[f])
+            continue;
+        for (int k = 0; k < 3; k++) {
+            out->faces[faces * 3 + k] = mesh->faces[f * 3 + k];
+            remap[mesh->faces[f * 3 + k]] = 0;
+        }
+        out->face_materials[faces] = mesh->face_materials[f];
+        out->face_parts[faces] = mesh->face_parts[f];
+        faces++;
+    }
+    /* Kept vertices move down to their new index, which is never above the old one. */
+    int64_t vertices = 0;
+    for (int64_t v = 0; v < mesh->vertex_count; v++) {
+        if (remap[v] < 0)
+            continue;
+        remap[v] = (int32_t)vertices;
+        memmove(out->positions + vertices * 3, out->positions + v * 3, 3 * sizeof(float));
+        if (out->normals)
+            memmove(out->normals + vertices * 3, out->normals + v * 3, 3 * sizeof(float));
+        if (out->uvs)
+            memmove(out->uvs + vertices * 2, out->uvs + v * 2, 2 * sizeof(float));
+        if (out->colors)
+            memmove(out->colors + vertices * 3, out->colors + v * 3, 3 * sizeof(float));
+        vertices++;
+    }
+    for (int64_t i = 0; i < faces * 3; i++)
+        out->faces[i] = remap[out->faces[i]];
+    out->vertex_count = vertices;
+    out->face_count = faces;
+    free(remap);
+    return 0;
+}
+
+static double face_area(const od_mesh *mesh, int64_t f)
+{
+    const float *a = mesh->positions + mesh->faces[f * 3] * 3;
+    const float *b = mesh->positions + mesh->faces[f * 3 + 1] * 3;
+    const float *c = mesh->positions + mesh->faces[f * 3 + 2] * 3;
+    double e1[3], e2[3];
+    for (int k = 0; k < 3; k++) {
+        e1[k] = (double)b[k] - a[k];
+        e2[k] = (double)c[k] - a[k];
+    }
+    double n[3] = {e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2], e1[0] * e2[1] - e1[1] * e2[0]};
+    return 0.5 * sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+}
+
+typedef struct keyed {
+    double key;
+    int64_t index;
+} keyed;
+
+static int compare_keyed(const void *a, const void *b)
+{
+    const keyed *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Returns the connected-component count of a mesh, or -1. */
+static int component_count(const od_mesh *mesh, float size, od_error *err)
+{
+    int32_t *labels = malloc((size_t)mesh->face_count * sizeof(int32_t) + 1);
+    if (!labels)
+        return od_fail(err, "anomaly: out of memory for %lld faces", (long long)mesh->face_count);
+    int count = od_mesh_components(mesh, 1e-5f * size, labels, err);
+    free(labels);
+    return count;
+}
+
+int od_synth_fracture(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anomaly_info *info, od_error *err)
+{
+    /* positions (V, 3) and faces (F, 3) are read; out keeps the faces on one side of the plane. */
+    if (check_mesh(mesh, "fracture", err) != 0)
+        return -1;
+    float min[3], max[3];
+    float size = mesh_extent(mesh, min, max);
+    int64_t F = mesh->face_count;
+    keyed *order = malloc((size_t)F * sizeof(keyed));
+    double *areas = malloc((size_t)F * sizeof(double));
+    uint8_t *keep = malloc((size_t)F);
+    if (!order || !areas || !keep) {
+        free(order);
+        free(areas);
+        free(keep);
+        return od_fail(err, "fracture: out of memory for %lld faces", (long long)F);
+    }
+    double total = 0;
+    for (int64_t f = 0; f < F; f++) {
+        areas[f] = face_area(mesh, f);
+        total += areas[f];
+    }
+    od_synth_anomaly_info local = {0};
+    int rc = -1;
+    for (int attempt = 0; attempt < OD_SYNTH_ANOMALY_TRIES; attempt++) {
+        float normal[3] = {od_rng_normal(rng), od_rng_normal(rng), od_rng_normal(rng)};
+        float target = uniform(rng, 0.2f, 0.7f);
+        for (int64_t f = 0; f < F; f++) {
+            double key = 0;
+            for (int k = 0; k < 3; k++) {
+                const int32_t *t = mesh->faces + f * 3;
+                double centroid = ((double)mesh->positions[t[0] * 3 + k] + mesh->positions[t[1] * 3 + k] +
+                                   mesh->positions[t[2] * 3 + k]) / 3;
+                key += centroid * normal[k];
+            }
+            order[f].key = key;
+            order[f].index = f;
+        }
+        qsort(order, (size_t)F, sizeof *order, compare_keyed);
+        /* The faces furthest along the normal go until the target fraction of the area has gone. */
+        double removed = 0;
+        memset(keep, 1, (size_t)F);
+        for (int64_t i = F - 1; i >= 0 && removed + 0.5 * areas[order[i].index] < target * total; i--) {
+            keep[order[i].index] = 0;
+            removed += areas[order[i].index];
+        }
+        local.parameter = target;
+        local.measure = total > 0 ? (float)(removed / total) : 0;
+        if (local.measure >= 0.1f && local.measure <= 0.9f) {
+            if (keep_faces(mesh, keep, out, err) != 0)
+                goto done;
+            int pieces = component_count(out, size, err);
+            if (pieces < 0) {
+                od_mesh_free(out);
+                goto done;
+            }
+            if (pieces == 1) {
+                if (info)
+                    *info = local;
+                rc = 0;
+                goto done;
+            }
+            od_mesh_free(out);
+        }
+        local.rejected++;
+    }
+    od_fail(err, "fracture: no plane removed 10 to 90 %% of the surface and left one piece in %d tries",
+            OD_SYNTH_ANOMALY_TRIES);
+done:
+    free(order);
+    free(areas);
+    free(keep);
+    return rc;
+}
+
+/* ---- crack ---------------------------------------------------------------------------- */
+
+typedef struct edge_entry {
+    int32_t a, b;  /* a < b */
+    int64_t slot;  /* face * 3 + corner of the edge's first vertex */
+} edge_entry;
+
+static int compare_edges(const void *x, const void *y)
+{
+    const edge_entry *p = x, *q = y;
+    if (p->a != q->a)
+        return p->a < q->a ? -1 : 1;
+    if (p->b != q->b)
+        return p->b < q->b ? -1 : 1;
+    return p->slot < q->slot ? -1 : p->slot > q->slot;
+}
+
+/* Splits every triangle into four through its edges' midpoints; faces that share an edge (the same two
+ * vertex indices) share its midpoint. Attributes are interpolated. out replaces nothing in mesh. */
+static int subdivide(const od_mesh *mesh, od_mesh *out, od_error *err)
+{
+    int64_t F = mesh->face_count, V = mesh->vertex_count;
+    edge_entry *edges = malloc((size_t)F * 3 * sizeof(edge_entry));
+    int32_t *mid = malloc((size_t)F * 3 * sizeof(int32_t));
+    if (!edges || !mid) {
+        free(edges);
+        free(mid);
+        return od_fail(err, "crack: out of memory subdividing %lld faces", (long long)F);
+    }
+    for (int64_t f = 0; f < F; f++)
+        for (int k = 0; k < 3; k++) {
+            int32_t a = mesh->faces[f * 3 + k], b = mesh->faces[f * 3 + (k + 1) % 3];
+            edges[f * 3 + k] = (edge_entry){a < b ? a : b, a < b ? b : a, f * 3 + k};
+        }
+    qsort(edges, (size_t)F * 3, sizeof *edges, compare_edges);
+    int64_t added = 0;
+    for (int64_t i = 0; i < F * 3; i++) {
+        if (i == 0 || edges[i].a != edges[i - 1].a || edges[i].b != edges[i - 1].b)
+            added++;
+        mid[edges[i].slot] = (int32_t)(V + added - 1);
+    }
+    od_mesh grown = {0};
+    if (od_mesh_new(V + added, F * 4, mesh->normals != NULL, mesh->uvs != NULL, mesh->colors != NULL, &grown, err) !=
+        0) {
+        free(edges);
+        free(mid);
+        return -1;
+    }
+    struct {
+        const float *from;
+        float *to;
+        int width;
+    } arrays[4] = {{mesh->positions, grown.positions, 3},
+                   {mesh->normals, grown.normals, 3},
+                   {mesh->uvs, grown.uvs, 2},
+                   {mesh->colors, grown.colors, 3}};
+    for (int a = 0; a < 4; a++) {
+        if (!arrays[a].from)
+            continue;
+        int w = arrays[a].width;
+        memcpy(arrays[a].to, arrays[a].from, (size_t)V * w * sizeof(float));
+        for (int64_t i = 0; i < F * 3; i++) {
+            const edge_entry *e = &edges[i];
+            int64_t m = mid[e->slot];
+            for (int k = 0; k < w; k++)
+                arrays[a].to[m * w + k] = 0.5f * (arrays[a].from[e->a * w + k] + arrays[a].from[e->b * w + k]);
+        }
+    }
+    for (int64_t f = 0; f < F; f++) {
+        const int32_t *t = mesh->faces + f * 3;
+        int32_t m0 = mid[f * 3], m1 = mid[f * 3 + 1], m2 = mid[f * 3 + 2];
+        int32_t children[12] = {t[0], m0, m2, m0, t[1], m1, m2, m1, t[2], m0, m1, m2};
+        memcpy(grown.faces + f * 12, children, sizeof children);
+        for (int c = 0; c < 4; c++) {
+            grown.face_materials[f * 4 + c] = mesh->face_materials[f];
+            grown.face_parts[f * 4 + c] = mesh->face_parts[f];
+        }
+    }
+    free(edges);
+    free(mid);
+    /* Materials and part names come from a copy of the mesh. */
+    if (od_mesh_copy(mesh, out, err) != 0) {
+        od_mesh_free(&grown);
+        return -1;
+    }
+    free(out->positions);
+    free(out->normals);
+    free(out->uvs);
+    free(out->colors);
+    free(out->faces);
+    free(out->face_materials);
+    free(out->face_parts);
+    out->vertex_count = grown.vertex_count;
+    out->face_count = grown.face_count;
+    out->positions = grown.positions;
+    out->normals = grown.normals;
+    out->uvs = grown.uvs;
+    out->colors = grown.colors;
+    out->faces = grown.faces;
+    out->face_materials = grown.face_materials;
+    out->face_parts = grown.face_parts;
+    grown.positions = grown.normals = grown.uvs = grown.colors = NULL;
+    grown.faces = grown.face_materials = grown.face_parts = NULL;
+    grown.vertex_count = grown.face_count = 0;
+    od_mesh_free(&grown);
+    return 0;
+}
+
+typedef struct cell_key {
+    int64_t x, y, z;
+    int32_t vertex;
+} cell_key;
+
+static int compare_cells(const void *a, const void *b)
+{
+    const cell_key *p = a, *q = b;
+    if (p->x != q->x)
+        return p->x < q->x ? -1 : 1;
+    if (p->y != q->y)
+        return p->y < q->y ? -1 : 1;
+    if (p->z != q->z)
+        return p->z < q->z ? -1 : 1;
+    return p->vertex < q->vertex ? -1 : p->vertex > q->vertex;
+}
+
+/* Writes, per vertex, the unit normal averaged (area-weighted) over every face that touches its position
+ * (positions equal after rounding to `cell`), so that vertices split at seams or hard edges move alike. */
+static int position_normals(const od_mesh *mesh, float cell, float *normals, od_error *err)
+{
+    int64_t V = mesh->vertex_count;
+    cell_key *cells = malloc((size_t)V * sizeof(cell_key));
+    int32_t *canonical = malloc((size_t)V * sizeof(int32_t));
+    if (!cells || !canonical) {
+        free(cells);
+        free(canonical);
+        return od_fail(err, "crack: out of memory for %lld vertices", (long long)V);
+    }
+    for (int64_t v = 0; v < V; v++) {
+        const float *p = mesh->positions + v * 3;
+        cells[v] = (cell_key){llround(p[0] / cell), llround(p[1] / cell), llround(p[2] / cell), (int32_t)v};
+    }
+    qsort(cells, (size_t)V, sizeof *cells, compare_cells);
+    for (int64_t i = 0; i < V; i++) {
+        int same = i > 0 && cells[i].x == cells[i - 1].x && cells[i].y == cells[i - 1].y && cells[i].z == cells[i - 1].z;
+        canonical[cells[i].vertex] = same ? canonical[cells[i - 1].vertex] : cells[i].vertex;
+    }
+    memset(normals, 0, (size_t)V * 3 * sizeof(float));
+    for (int64_t f = 0; f < mesh->face_count; f++) {
+        const int32_t *t = mesh->faces + f * 3;
+        const float *a = mesh->positions + t[0] * 3, *b = mesh->positions + t[1] * 3, *c = mesh->positions + t[2] * 3;
+        float e1[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]}, e2[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
+        float n[3] = {e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2], e1[0] * e2[1] - e1[1] * e2[0]};
+        for (int j = 0; j < 3; j++)
+            for (int k = 0; k < 3; k++)
+                normals[canonical[t[j]] * 3 + k] += n[k];
+    }
+    for (int64_t v = 0; v < V; v++) {
+        float *n = normals + canonical[v] * 3;
+        float length = sqrtf(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+        for (int k = 0; k < 3; k++)
+            normals[v * 3 + k] = length > 0 ? n[k] / length : 0;
+    }
+    free(cells);
+    free(canonical);
+    return 0;
+}
+
+int od_synth_crack(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anomaly_info *info, od_error *err)
+{
+    /* positions (V, 3) and faces (F, 3) are read; out may have more vertices and faces (subdivided). */
+    if (check_mesh(mesh, "crack", err) != 0)
+        return -1;
+    float min[3], max[3];
+    float size = mesh_extent(mesh, min, max);
+    const float half_width = 0.035f * size, half_length = 0.35f * size;
+    od_synth_anomaly_info local = {0};
+    od_mesh fine = {0};
+    if (od_mesh_copy(mesh, &fine, err) != 0)
+        return -1;
+    for (;;) {
+        /* The mean edge length; subdivide while it exceeds the groove's half width. */
+        double sum = 0;
+        for (int64_t f = 0; f < fine.face_count; f++)
+            for (int k = 0; k < 3; k++) {
+                const float *a = fine.positions + fine.faces[f * 3 + k] * 3;
+                const float *b = fine.positions + fine.faces[f * 3 + (k + 1) % 3] * 3;
+                sum += sqrt((double)(a[0] - b[0]) * (a[0] - b[0]) + (double)(a[1] - b[1]) * (a[1] - b[1]) +
+                            (double)(a[2] - b[2]) * (a[2] - b[2]));
+            }
+        double mean = sum / (3.0 * (double)fine.face_count);
+        if (mean <= half_width || fine.face_count * 4 > CRACK_MAX_FACES)
+            break;
+        od_mesh finer = {0};
+        int rc = subdivide(&fine, &finer, err);
+        od_mesh_free(&fine);
+        if (rc != 0)
+            return -1;
+        fine = finer;
+    }
+    float *normals = malloc((size_t)fine.vertex_count * 3 * sizeof(float) + 1);
+    if (!normals) {
+        od_mesh_free(&fine);
+        return od_fail(err, "crack: out of memory for %lld vertices", (long long)fine.vertex_count);
+    }
+    if (position_normals(&fine, 1e-5f * size, normals, err) != 0) {
+        free(normals);
+        od_mesh_free(&fine);
+        return -1;
+    }
+    int rc = -1;
+    for (int attempt = 0; attempt < OD_SYNTH_ANOMALY_TRIES; attempt++) {
+        int64_t start = (int64_t)od_rng_below(rng, (uint64_t)fine.vertex_count);
+        float depth = uniform(rng, 0.06f, 0.10f) * size;
+        float wave = uniform(rng, 0, 0.04f) * size, frequency = uniform(rng, 1, 3) * 2 * PI_F / half_length;
+        /* The plane's normal n is drawn perpendicular to the start's normal, so the plane cuts the surface
+         * across; m = n x normal runs along the path. */
+        const float *sn = normals + start * 3;
+        float r[3] = {od_rng_normal(rng), od_rng_normal(rng), od_rng_normal(rng)};
+        float dot = r[0] * sn[0] + r[1] * sn[1] + r[2] * sn[2];
+        float n[3] = {r[0] - dot * sn[0], r[1] - dot * sn[1], r[2] - dot * sn[2]};
+        float length = sqrtf(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+        if (!(length > 0)) {
+            local.rejected++;
+            continue;
+        }
+        for (int k = 0; k < 3; k++)
+            n[k] /= length;
+        float m[3] = {n[1] * sn[2] - n[2] * sn[1], n[2] * sn[0] - n[0] * sn[2], n[0] * sn[1] - n[1] * sn[0]};
+        if (od_mesh_copy(&fine, out, err) != 0)
+            goto done;
+        const float *s = fine.positions + start * 3;
+        float deepest = 0;
+        int64_t deep = 0;
+        for (int64_t v = 0; v < fine.vertex_count; v++) {
+            const float *p = fine.positions + v * 3;
+            float d[3] = {p[0] - s[0], p[1] - s[1], p[2] - s[2]};
+            float reach = sqrtf(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
+            if (reach >= half_length)
+                continue;
+            float along = d[0] * m[0] + d[1] * m[1] + d[2] * m[2];
+            float across = d[0] * n[0] + d[1] * n[1] + d[2] * n[2] - wave * sinf(frequency * along);
+            if (fabsf(across) >= half_width)
+                continue;
+            /* Only the sheet of surface near the start: a vertex facing away is on the far side. */
+            const float *vn = normals + v * 3;
+            if (vn[0] * sn[0] + vn[1] * sn[1] + vn[2] * sn[2] < 0.2f)
+                continue;
+            float taper = 1 - (reach / half_length) * (reach / half_length);
+            float offset = depth * (1 - fabsf(across) / half_width) * taper;
+            for (int k = 0; k < 3; k++)
+                out->positions[v * 3 + k] = p[k] - offset * vn[k];
+            deepest = fmaxf(deepest, offset);
+            deep += offset >= 0.5f * depth;
+        }
+        local.parameter = depth / size;
+        local.measure = deepest / size;
+        if (local.measure >= 0.03f && deep >= 6) {
+            if (info)
+                *info = local;
+            rc = finish_normals(out, err);
+            goto done;
+        }
+        od_mesh_free(out);
+        local.rejected++;
+    }
+    od_fail(err, "crack: no groove reached 3 %% of the size at 6 vertices in %d tries", OD_SYNTH_ANOMALY_TRIES);
+done:
+    free(normals);
+    od_mesh_free(&fine);
+    return rc;
+}
+
+/* ---- part missing ------------------------------------------------------------------------ */
+
+/* Writes each face's part into labels (F) and returns the part count: groups when two or more are used,
+ * else connected components. */
+static int part_labels(const od_mesh *mesh, float size, int32_t *labels, od_error *err)
+{
+    int used = 0;
+    int32_t *seen = calloc((size_t)mesh->part_count + 1, sizeof(int32_t));
+    if (!seen)
+        return od_fail(err, "part missing: out of memory");
+    for (int64_t f = 0; f < mesh->face_count; f++) {
+        int32_t p = mesh->face_parts[f];
+        if (p >= 0 && p < mesh->part_count && !seen[p]++)
+            used++;
+    }
+    if (used >= 2) {
+        /* Renumber the used groups 0..used-1 in order of first face. */
+        for (int i = 0; i < mesh->part_count; i++)
+            seen[i] = -1;
+        int next = 0;
+        for (int64_t f = 0; f < mesh->face_count; f++) {
+            int32_t p = mesh->face_parts[f];
+            p = p >= 0 && p < mesh->part_count ? p : 0;
+            if (seen[p] < 0)
+                seen[p] = next++;
+            labels[f] = seen[p];
+        }
+        free(seen);
+        return next;
+    }
+    free(seen);
+    return od_mesh_components(mesh, 1e-5f * size, labels, err);
+}
+
+int od_synth_part_count(const od_mesh *mesh, od_error *err)
+{
+    if (check_mesh(mesh, "part missing", err) != 0)
+        return -1;
+    float min[3], max[3];
+    float size = mesh_extent(mesh, min, max);
+    int32_t *labels = malloc((size_t)mesh->face_count * sizeof(int32_t));
+    if (!labels)
+        return od_fail(err, "part missing: out of memory");
+    int count = part_labels(mesh, size, labels, err);
+    free(labels);
+    return count;
+}
+
+static int find_root(int *parent, int i)
+{
+    while (parent[i] != i)
+        i = parent[i] = parent[parent[i]];
+    return i;
+}
+
+int od_synth_remove_part(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anomaly_info *info,
+                         od_error *err)
+{
+    /* positions (V, 3), faces (F, 3) and face_parts (F) are read; out lacks one part's faces. */
+    if (check_mesh(mesh, "part missing", err) != 0)
+        return -1;
+    float min[3], max[3];
+    float size = mesh_extent(mesh, min, max);
+    int64_t F = mesh->face_count;
+    int32_t *labels = malloc((size_t)F * sizeof(int32_t));
+    int32_t *pieces = malloc((size_t)F * sizeof(int32_t));
+    uint8_t *keep = malloc((size_t)F);
+    if (!labels || !pieces || !keep) {
+        free(labels);
+        free(pieces);
+        free(keep);
+        return od_fail(err, "part missing: out of memory for %lld faces", (long long)F);
+    }
+    int rc = -1;
+    int parts = part_labels(mesh, size, labels, err);
+    int piece_count = parts >= 0 ? od_mesh_components(mesh, 1e-5f * size, pieces, err) : -1;
+    float *boxes = NULL;
+    int *order = NULL, *parent = NULL;
+    int64_t *part_faces = NULL;
+    if (parts < 0 || piece_count < 0)
+        goto done;
+    if (parts < 2) {
+        od_fail(err, "part missing: the mesh has %d part (no groups, one connected piece); nothing can go", parts);
+        goto done;
+    }
+    /* Each connected piece's bounding box, min then max. */
+    boxes = malloc((size_t)piece_count * 6 * sizeof(float));
+    order = malloc((size_t)parts * sizeof(int));
+    parent = malloc((size_t)piece_count * sizeof(int));
+    part_faces = calloc((size_t)parts, sizeof(int64_t));
+    if (!boxes || !order || !parent || !part_faces) {
+        od_fail(err, "part missing: out of memory for %d parts", parts);
+        goto done;
+    }
+    for (int i = 0; i < piece_count * 6; i++)
+        boxes[i] = i % 6 < 3 ? INFINITY : -INFINITY;
+    for (int64_t f = 0; f < F; f++) {
+        part_faces[labels[f]]++;
+        for (int j = 0; j < 3; j++)
+            for (int k = 0; k < 3; k++) {
+                float x = mesh->positions[mesh->faces[f * 3 + j] * 3 + k];
+                float *box = boxes + pieces[f] * 6;
+                box[k] = fminf(box[k], x);
+                box[3 + k] = fmaxf(box[3 + k], x);
+            }
+    }
+    /* A drawn order of the parts (Fisher-Yates). */
+    for (int i = 0; i < parts; i++)
+        order[i] = i;
+    for (int i = parts - 1; i > 0; i--) {
+        int j = (int)od_rng_below(rng, (uint64_t)i + 1);
+        int t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    od_synth_anomaly_info local = {0};
+    const float gap = 0.02f * size;
+    for (int attempt = 0; attempt < parts; attempt++) {
+        int removed = order[attempt];
+        for (int64_t f = 0; f < F; f++)
+            keep[f] = labels[f] != removed;
+        /* The pieces that the kept faces use, joined when their boxes come within the gap. A piece that
+         * mixes the removed part with others is still counted whole, which errs towards accepting. */
+        uint8_t *used = calloc((size_t)piece_count, 1);
+        if (!used) {
+            od_fail(err, "part missing: out of memory");
+            goto done;
+        }
+        for (int64_t f = 0; f < F; f++)
+            if (keep[f])
+                used[pieces[f]] = 1;
+        for (int i = 0; i < piece_count; i++)
+            parent[i] = i;
+        for (int i = 0; i < piece_count; i++)
+            for (int j = i + 1; j < piece_count; j++) {
+                if (!used[i] || !used[j])
+                    continue;
+                const float *a = boxes + i * 6, *b = boxes + j * 6;
+                int near = 1;
+                for (int k = 0; k < 3; k++)
+                    near &= a[k] <= b[3 + k] + gap && b[k] <= a[3 + k] + gap;
+                if (near)
+                    parent[find_root(parent, i)] = find_root(parent, j);
+            }
+        int groups = 0;
+        for (int i = 0; i < piece_count; i++)
+            groups += used[i] && find_root(parent, i) == i;
+        free(used);
+        if (groups == 1 && part_faces[removed] < F) {
+            if (keep_faces(mesh, keep, out, err) != 0)
+                goto done;
+            local.parameter = (float)removed;
+            local.measure = (float)part_faces[removed] / (float)F;
+            if (info)
+                *info = local;
+            rc = 0;
+            goto done;
+        }
+        local.rejected++;
+    }
+    od_fail(err, "part missing: removing any one of the %d parts leaves the rest in pieces", parts);
+done:
+    free(labels);
+    free(pieces);
+    free(keep);
+    free(boxes);
+    free(order);
+    free(parent);
+    free(part_faces);
+    return rc;
+}

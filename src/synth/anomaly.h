@@ -1,0 +1,83 @@
+/* Geometric anomalies for the scene generator: bend, twist, fracture,
+ * crack and part missing. Each takes a mesh (normalised or not), draws its
+ * parameters from an od_rng the caller owns, writes an altered copy to
+ * *out and checks its own quality criterion; a candidate that fails the
+ * check is drawn again from the same rng, up to OD_SYNTH_ANOMALY_TRIES
+ * times, after which the function fails. Same mesh and rng state give the
+ * same result. Lengths are relative to the mesh's largest bounding-box
+ * extent ("size"). */
+#ifndef ODDONE_SYNTH_ANOMALY_H
+#define ODDONE_SYNTH_ANOMALY_H
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "synth/mesh.h"
+
+#define OD_SYNTH_ANOMALY_TRIES 16
+
+/* What an anomaly function drew and measured. */
+typedef struct od_synth_anomaly_info {
+    float parameter; /* bend, twist: angle in degrees; fracture: target removed fraction; crack: depth / size;
+                        part missing: index of the removed part */
+    float measure;   /* bend, twist: largest distance off the original surface / size; fracture: removed fraction of the
+                        surface area; crack: deepest inward displacement / size; part missing: removed
+                        fraction of the faces */
+    int rejected;    /* candidates that failed the check before this one */
+} od_synth_anomaly_info;
+
+/* Bends the mesh in a circular arc about an axis through its bounding-box
+ * centre: the longest axis is curved into an arc of 15 to 45 degrees in
+ * the plane of the longest axis and one other axis (drawn), towards a
+ * drawn side. Faces are kept as they are, so the topology is unchanged.
+ * Check: some vertex leaves the original surface (the tangent plane of
+ * its nearest original vertex) by at least 2 % of the size, so a slide
+ * along the surface does not count. info may be NULL. Normals, when present, are recomputed. */
+int od_synth_bend(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anomaly_info *info, od_error *err);
+
+/* Twists the mesh about its longest axis through the bounding-box centre:
+ * each cross-section turns in proportion to its position along the axis,
+ * 20 to 90 degrees from one end to the other, in a drawn direction.
+ * Check: as for bend, so a mesh that is round about its longest axis
+ * (a sphere, a cylinder) is rejected: its twist does not show. */
+int od_synth_twist(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anomaly_info *info, od_error *err);
+
+/* Cuts the mesh with a random plane and removes the faces whose centroid
+ * lies on one side. The plane's normal is drawn, and its offset is set so
+ * that a drawn fraction (20 to 70 %) of the surface area goes. The cut is
+ * left open (no cap) and follows the faces' edges, so it is as jagged as
+ * the mesh is coarse; an open cut shows the inside, which renders as a
+ * hole. Check: the removed fraction of the surface area lies in
+ * [10 %, 90 %] (area rather than volume because the mesh need not be
+ * closed, and an open remainder has no volume), and the remainder is one
+ * connected piece (faces sharing vertex positions). */
+int od_synth_fracture(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anomaly_info *info,
+                      od_error *err);
+
+/* Cuts a thin wedge-shaped groove along a curve on the surface: the curve
+ * is where the surface meets a drawn plane through a drawn vertex, made
+ * wavy by a sine, over a length of 0.7 of the size. Vertices within the
+ * groove's half width (3.5 % of the size) move inward, along the negated
+ * normal averaged over every face that touches their position, by
+ * depth * (1 - |distance| / half width), tapered towards the ends; depth
+ * is 6 to 10 % of the size. When the mesh is coarser than the groove, it is
+ * subdivided as a whole (each triangle into four, midpoints shared, so a
+ * closed mesh stays closed) up to 400 000 faces. Check: the deepest
+ * inward displacement is at least 3 % of the size and at least 6
+ * vertices move by half the depth or more. */
+int od_synth_crack(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anomaly_info *info, od_error *err);
+
+/* Removes one part. The parts are the mesh's groups (face_parts) when it
+ * has two or more non-empty ones, else its connected components. Parts
+ * are tried in a drawn order; one is accepted when the others still hold
+ * together, either through shared vertex positions or through bounding
+ * boxes closer than 2 % of the size (parts that are modelled as separate
+ * pieces but touch). The remainder is never empty. Fails on a mesh with
+ * fewer than two parts or when no part can go. */
+int od_synth_remove_part(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anomaly_info *info,
+                         od_error *err);
+
+/* Returns the count of parts od_synth_remove_part would see, or -1 on
+ * failure. */
+int od_synth_part_count(const od_mesh *mesh, od_error *err);
+
+#endif
