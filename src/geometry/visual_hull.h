@@ -25,6 +25,10 @@
 #include "geometry/camera.h"
 #include "geometry/grid.h"
 
+/* Default fraction of the views that see a voxel that may put it outside
+ * their mask: none, the classic hull. Masks from a segmenter may need more. */
+#define OD_VISUAL_HULL_DEFAULT_TOLERANCE 0.0
+
 typedef struct od_visual_hull od_visual_hull;
 
 /* Returns an empty hull on a copy of the grid, or NULL when the grid is
