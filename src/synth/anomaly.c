@@ -330,7 +330,8 @@ int od_synth_fracture(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_a
         qsort(order, (size_t)F, sizeof *order, compare_keyed);
         /* The faces furthest along the normal go until the target fraction of the area has gone. */
         double removed = 0;
-        memset(keep, 1, (size_t)F);
+        for (int64_t f = 0; f < F; f++)
+            keep[f] = 1;
         for (int64_t i = F - 1; i >= 0 && removed + 0.5 * areas[order[i].index] < target * total; i--) {
             keep[order[i].index] = 0;
             removed += areas[order[i].index];
