@@ -582,6 +582,12 @@ int od_synth_crack(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anom
         /* The plane's normal n is drawn perpendicular to the start's normal, so the plane cuts the surface
          * across; m = n x normal runs along the path. */
         const float *sn = normals + start * 3;
+        /* The generator stands meshes on their lowest point with z up, so a groove that starts on a
+         * downward face would be hidden against the floor. */
+        if (sn[2] < -0.5f) {
+            local.rejected++;
+            continue;
+        }
         float r[3] = {od_rng_normal(rng), od_rng_normal(rng), od_rng_normal(rng)};
         float dot = r[0] * sn[0] + r[1] * sn[1] + r[2] * sn[2];
         float n[3] = {r[0] - dot * sn[0], r[1] - dot * sn[1], r[2] - dot * sn[2]};

@@ -59,7 +59,9 @@ int od_synth_fracture(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_a
  * groove's half width (3.5 % of the size) move inward, along the negated
  * normal averaged over every face that touches their position, by
  * depth * (1 - |distance| / half width), tapered towards the ends; depth
- * is 6 to 10 % of the size. When the mesh is coarser than the groove, it is
+ * is 6 to 10 % of the size. A start whose normal points down (z below
+ * -0.5) is drawn again, because the generator stands meshes on the floor
+ * with z up. When the mesh is coarser than the groove, it is
  * subdivided as a whole (each triangle into four, midpoints shared, so a
  * closed mesh stays closed) up to 400 000 faces. Check: the deepest
  * inward displacement is at least 3 % of the size and at least 6
