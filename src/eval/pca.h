@@ -11,14 +11,15 @@
  * Fitting forms the covariance (divided by N - 1, as scikit-learn's
  * explained_variance_ is), diagonalises it with cyclic Jacobi rotations in
  * double and keeps the k eigenvectors of largest eigenvalue. Costs: adding N
- * rows is N * C^2 multiply-adds; the fit is about 4 C^3 flops per Jacobi
- * sweep (rows and eigenvectors), typically 6 to 10 sweeps.
+ * rows is N * C^2 / 2 multiply-adds; the fit is about 4 C^3 flops per Jacobi
+ * sweep (rows and eigenvectors), and cyclic Jacobi converges quadratically,
+ * so the sweep count grows slowly with C.
  *
  * Sign convention: each component's entry of largest magnitude (the first
- * such entry on ties) is positive. This is scikit-learn's
- * svd_flip(u_based_decision=False), the convention PCA uses from release 1.5;
- * release 1.2 decides the sign from the projected training rows, which a
- * streaming fit no longer has. */
+ * such entry on ties) is positive, as scikit-learn's
+ * svd_flip(u_based_decision=False) makes it. scikit-learn 1.2's PCA instead
+ * decides the sign from the projected training rows (u_based_decision=True),
+ * which a streaming fit no longer has. */
 #ifndef ODDONE_EVAL_PCA_H
 #define ODDONE_EVAL_PCA_H
 
