@@ -582,7 +582,7 @@ int od_synth_crack(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anom
         /* The plane's normal n is drawn perpendicular to the start's normal, so the plane cuts the surface
          * across; m = n x normal runs along the path. */
         const float *sn = normals + start * 3;
-        /* The generator stands meshes on their lowest point with z up, so a groove that starts on a
+        /* The generator rests meshes on their lowest point with z up, so a groove that starts on a
          * downward face would be hidden against the floor. */
         if (sn[2] < -0.5f) {
             local.rejected++;

@@ -45,8 +45,8 @@ int od_synth_twist(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anom
  * lies on one side. The plane's normal is drawn, and its offset is set so
  * that a drawn fraction (20 to 70 %) of the surface area goes. The cut is
  * left open (no cap) and follows the faces' edges, so it is as jagged as
- * the mesh is coarse; an open cut shows the inside, which renders as a
- * hole. Check: the removed fraction of the surface area lies in
+ * the mesh is coarse. Through the open cut the inside of the far wall
+ * shows, drawn only when the renderer does not cull back faces. Check: the removed fraction of the surface area lies in
  * [10 %, 90 %] (area rather than volume because the mesh need not be
  * closed, and an open remainder has no volume), and the remainder is one
  * connected piece (faces sharing vertex positions). */
@@ -60,7 +60,7 @@ int od_synth_fracture(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_a
  * normal averaged over every face that touches their position, by
  * depth * (1 - |distance| / half width), tapered towards the ends; depth
  * is 6 to 10 % of the size. A start whose normal points down (z below
- * -0.5) is drawn again, because the generator stands meshes on the floor
+ * -0.5) is drawn again, because the generator rests meshes on the floor
  * with z up. When the mesh is coarser than the groove, it is
  * subdivided as a whole (each triangle into four, midpoints shared, so a
  * closed mesh stays closed) up to 400 000 faces. Check: the deepest
