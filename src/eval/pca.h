@@ -14,6 +14,10 @@
  * rows is N * C^2 / 2 multiply-adds; the fit is about 4 C^3 flops per Jacobi
  * sweep (rows and eigenvectors), and cyclic Jacobi converges quadratically,
  * so the sweep count grows slowly with C.
+ * NOTE: the Jacobi solver runs on one thread and its column updates stride
+ * through the whole matrix. Measured on the 2-core Zen 4: 0.6 s at C = 384,
+ * 32 s at C = 1024. Householder tridiagonalisation plus implicit QL would
+ * cut the larger case several times.
  *
  * Sign convention: each component's entry of largest magnitude (the first
  * such entry on ties) is positive, as scikit-learn's
