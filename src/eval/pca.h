@@ -15,9 +15,10 @@
  * sweep (rows and eigenvectors), and cyclic Jacobi converges quadratically,
  * so the sweep count grows slowly with C.
  * NOTE: the Jacobi solver runs on one thread and its column updates stride
- * through the whole matrix. Measured on the 2-core Zen 4: 0.6 s at C = 384,
- * 32 s at C = 1024. Householder tridiagonalisation plus implicit QL would
- * cut the larger case several times.
+ * through the whole matrix. A fit took 0.6 s at C = 384 and 32 s at
+ * C = 1024 on 2 cores of an AMD EPYC with AVX-512. Householder
+ * tridiagonalisation plus implicit QL should cut the larger case several
+ * times (an estimate from its flop count, not measured).
  *
  * Sign convention: each component's entry of largest magnitude (the first
  * such entry on ties) is positive, as scikit-learn's
