@@ -1,0 +1,114 @@
+/* The training-free detector (`--method compare`): a frozen teacher's
+ * features of a few posed views are lifted into the voxel grid, the
+ * occupied voxels are clustered into objects, and every object is compared
+ * with the others part by part. The object that differs most from the rest
+ * is the odd one.
+ *
+ * Stages, in order:
+ * 1. features: each view is resized to input_size x input_size and its K
+ *    scaled to match. MobileNetV2's `layer` is computed on it, at a stride
+ *    of input_size over the map's height;
+ * 2. lifting: the feature maps are averaged into the grid one view at a
+ *    time (geometry/lift.h);
+ * 3. occupancy: the visual hull of the views' foreground masks, a voxel
+ *    seen by at least two views (geometry/visual_hull.h). Scenes without
+ *    masks are refused for now;
+ * 4. localization: DBSCAN on the occupied voxels, clusters under
+ *    min_object_fraction of the largest dropped, then one oriented box per
+ *    cluster (geometry/dbscan.h, geometry/obb.h);
+ * 5. scoring: each occupied voxel's lifted feature, L2-normalised. For
+ *    objects a and b, every voxel of a has a nearest voxel of b by cosine
+ *    distance (1 - cosine); distance[a][b] is the mean of the largest
+ *    top_fraction of those nearest-neighbour distances, so that a local
+ *    defect counts even when most of the object matches. An object's score
+ *    is the median of distance[a][b] over the other objects b, which stays
+ *    low for a normal object when one other object is odd too.
+ *
+ * The object with the highest score is labelled odd; see od_compare_label
+ * for the rule. */
+#ifndef ODDONE_DETECT_COMPARE_H
+#define ODDONE_DETECT_COMPARE_H
+
+#include <stdint.h>
+
+#include "core/error.h"
+#include "geometry/box.h"
+#include "geometry/grid.h"
+#include "scene/scene.h"
+
+#define OD_COMPARE_DEFAULT_LAYER "block_6_expand_relu"
+#define OD_COMPARE_DEFAULT_INPUT_SIZE 448
+/* DBSCAN radius and minimum neighbours, in voxels of the default 2 cm grid. */
+#define OD_COMPARE_DEFAULT_EPS 1.5
+#define OD_COMPARE_DEFAULT_MIN_POINTS 3
+/* Fraction of an object's voxels, the worst-matching ones, whose
+ * nearest-neighbour distances are averaged. */
+#define OD_COMPARE_DEFAULT_TOP_FRACTION 0.1
+/* The top-scoring object is "odd" when its score exceeds the median score
+ * of the others by at least this factor. */
+#define OD_COMPARE_DEFAULT_ODD_RATIO 1.2
+/* Clusters with fewer voxels than this fraction of the largest cluster are
+ * dropped as hull ghosts (regions where few views' masks overlap by
+ * chance). An object much smaller than another in the same scene is lost
+ * with them. */
+#define OD_COMPARE_DEFAULT_MIN_OBJECT_FRACTION 0.25
+
+typedef struct od_compare_options {
+    const char *weights_path; /* MobileNetV2 safetensors (OD_MOBILENETV2_DEFAULT_PATH) */
+    const char *layer;        /* teacher layer name */
+    int input_size;           /* views are resized to input_size x input_size, >= 32 */
+    double eps;               /* DBSCAN radius, voxels */
+    int min_points;           /* DBSCAN core threshold, itself included */
+    double top_fraction;      /* in (0, 1] */
+    double odd_ratio;         /* >= 1 */
+    double min_object_fraction; /* in [0, 1] */
+    od_grid grid;
+} od_compare_options;
+
+typedef struct od_compare_object {
+    od_box box;
+    int64_t voxel_count;
+    int64_t scored_voxels; /* voxels with a lifted feature (seen by a view) */
+    int view_count;        /* selected views that see the box centre */
+    uint8_t *seen_by;      /* (selected view count): 1 when that view sees the box centre */
+    int few_views;         /* 1 when fewer than 2 views see it */
+    int has_score;         /* 0 with one object only */
+    double score;
+    int odd;               /* 1 for the object labelled odd */
+} od_compare_object;
+
+typedef struct od_compare_result {
+    int view_count;
+    int *views;                 /* (view_count) scene view indices used */
+    int object_count;
+    int dropped_clusters;       /* DBSCAN clusters dropped as too small */
+    od_compare_object *objects; /* (object_count) in DBSCAN's cluster order */
+    double *distance;           /* (object_count, object_count); row a against column b; 0 on the diagonal */
+    int feature_height, feature_width, feature_channels, stride;
+    char note[256];             /* e.g. why there is no score; "" otherwise */
+    /* Seconds per stage. */
+    double seconds_load, seconds_features, seconds_lift, seconds_hull, seconds_cluster, seconds_score,
+        seconds_total;
+} od_compare_result;
+
+od_compare_options od_compare_options_default(void);
+
+/* Runs the detector on views[0 .. view_count) of the scene. On failure
+ * *result is left empty (safe to free) and err names the problem: no
+ * masks, weights missing, an unknown layer, a bad view index. */
+int od_compare_detect(const od_scene *scene, const int *views, int view_count, const od_compare_options *options,
+                      od_compare_result *result, od_error *err);
+
+/* Sets objects[].odd from the scores. The highest-scoring object is odd
+ * when there are at least three scored objects and its score is at least
+ * odd_ratio times the median score of the others. With two objects there
+ * is no majority to tell which one differs, so neither is odd. Returns the odd
+ * object's index or -1. */
+int od_compare_label(od_compare_result *result, double odd_ratio);
+
+/* Returns the object index with the highest score, or -1 when none is scored. */
+int od_compare_top(const od_compare_result *result);
+
+void od_compare_result_free(od_compare_result *result);
+
+#endif
