@@ -1,0 +1,396 @@
+/* `oddone detect --method compare SCENE -o DIR`: finds the objects of a
+ * scene and scores how much each differs from the others, with no
+ * training (detect/compare.h). Writes DIR/result.json and the views used
+ * with the predicted boxes drawn on them (DIR/overlays/NNNN.png). */
+#include "cli/detect.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/log.h"
+#include "detect/compare.h"
+#include "io/atomic_file.h"
+#include "io/folder.h"
+#include "io/image.h"
+#include "scene/overlay.h"
+#include "scene/scene.h"
+#include "teacher/mobilenetv2.h"
+
+#define DEGREES_PER_RADIAN (180.0 / 3.14159265358979323846)
+
+static void print_detect_usage(FILE *stream)
+{
+    fprintf(stream,
+            "usage: oddone detect --method compare SCENE -o DIR [OPTIONS]\n"
+            "\n"
+            "Finds the objects of a scene and scores how much each one differs from the others,\n"
+            "with no training: a frozen MobileNetV2's features of the views are lifted into a\n"
+            "voxel grid, the visual hull of the object masks gives the occupied voxels, DBSCAN\n"
+            "splits them into objects, and each object's worst-matching parts are compared with\n"
+            "every other object. The scene needs object masks (the release format has them).\n"
+            "\n"
+            "Writes DIR/result.json (boxes, scores, labels, the pairwise distance matrix, timings)\n"
+            "and DIR/overlays/NNNN.png (each view used, the top-scoring object red, others green).\n"
+            "\n"
+            "An object is labelled \"odd\" when it has the highest score and that score is at\n"
+            "least %.1f times the median score of the other objects; every other object is\n"
+            "\"normal\". With fewer than three objects no object is labelled odd.\n"
+            "\n"
+            "options:\n"
+            "  --method NAME          compare (the only method so far; required)\n"
+            "  -o, --output DIR       folder for the results; created when missing (required)\n"
+            "  --views I,J,...        view indices to use (default: every view)\n"
+            "  --layer NAME           MobileNetV2 layer (default: %s; e.g. block_13_expand_relu)\n"
+            "  --input-size N         side in pixels that views are resized to (default: %d, >= 32)\n"
+            "  --weights PATH         MobileNetV2 weights (default: %s,\n"
+            "                         written by scripts/fetch_weights.sh)\n"
+            "  --quiet                print errors only\n"
+            "  -h, --help             print this text\n",
+            OD_COMPARE_DEFAULT_ODD_RATIO, OD_COMPARE_DEFAULT_LAYER, OD_COMPARE_DEFAULT_INPUT_SIZE,
+            OD_MOBILENETV2_DEFAULT_PATH);
+}
+
+typedef struct detect_arguments {
+    const char *scene_path;
+    const char *output;
+    const char *method;
+    const char *views_text;
+    od_compare_options options;
+    int quiet;
+} detect_arguments;
+
+/* Parses a comma-separated list of non-negative integers into a new array. */
+static int parse_views(const char *text, int **views, int *count)
+{
+    *views = NULL;
+    *count = 0;
+    size_t length = strlen(text);
+    int *list = malloc((length / 2 + 1) * sizeof *list);
+    if (list == NULL) {
+        fprintf(stderr, "oddone detect: out of memory\n");
+        return -1;
+    }
+    const char *cursor = text;
+    int n = 0;
+    for (;;) {
+        char *end;
+        errno = 0;
+        long value = strtol(cursor, &end, 10);
+        if (end == cursor || errno != 0 || value < 0 || value > INT_MAX || (*end != ',' && *end != '\0')) {
+            fprintf(stderr,
+                    "oddone detect: --views expects view indices separated by commas, as 0,4,8,12,16; got \"%s\"\n",
+                    text);
+            free(list);
+            return -1;
+        }
+        list[n++] = (int)value;
+        if (*end == '\0')
+            break;
+        cursor = end + 1;
+    }
+    *views = list;
+    *count = n;
+    return 0;
+}
+
+/* Returns 0 to go on, 1 after --help, 2 on a usage error. */
+static int parse_arguments(int argc, char **argv, detect_arguments *arguments)
+{
+    memset(arguments, 0, sizeof *arguments);
+    arguments->options = od_compare_options_default();
+    for (int i = 0; i < argc; i++) {
+        const char *argument = argv[i];
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes_value = strcmp(argument, "-o") == 0 || strcmp(argument, "--output") == 0 ||
+                          strcmp(argument, "--method") == 0 || strcmp(argument, "--views") == 0 ||
+                          strcmp(argument, "--layer") == 0 || strcmp(argument, "--input-size") == 0 ||
+                          strcmp(argument, "--weights") == 0;
+        if (takes_value && value == NULL) {
+            fprintf(stderr, "oddone detect: %s needs a value; run \"oddone detect --help\"\n", argument);
+            return 2;
+        }
+        if (strcmp(argument, "-h") == 0 || strcmp(argument, "--help") == 0) {
+            print_detect_usage(stdout);
+            return 1;
+        } else if (strcmp(argument, "-o") == 0 || strcmp(argument, "--output") == 0) {
+            arguments->output = value;
+        } else if (strcmp(argument, "--method") == 0) {
+            arguments->method = value;
+        } else if (strcmp(argument, "--views") == 0) {
+            arguments->views_text = value;
+        } else if (strcmp(argument, "--layer") == 0) {
+            arguments->options.layer = value;
+        } else if (strcmp(argument, "--weights") == 0) {
+            arguments->options.weights_path = value;
+        } else if (strcmp(argument, "--input-size") == 0) {
+            char *end;
+            errno = 0;
+            long size = strtol(value, &end, 10);
+            if (end == value || *end != '\0' || errno != 0 || size < 32 || size > 4096) {
+                fprintf(stderr, "oddone detect: --input-size expects an integer from 32 to 4096; got \"%s\"\n",
+                        value);
+                return 2;
+            }
+            arguments->options.input_size = (int)size;
+        } else if (strcmp(argument, "--quiet") == 0) {
+            arguments->quiet = 1;
+        } else if (argument[0] == '-' && argument[1] != '\0') {
+            fprintf(stderr, "oddone detect: unknown option %s; run \"oddone detect --help\"\n", argument);
+            return 2;
+        } else if (arguments->scene_path == NULL) {
+            arguments->scene_path = argument;
+        } else {
+            fprintf(stderr, "oddone detect: more than one scene given (%s and %s)\n", arguments->scene_path,
+                    argument);
+            return 2;
+        }
+        if (takes_value)
+            i++;
+    }
+    if (arguments->method == NULL) {
+        fprintf(stderr, "oddone detect: --method is missing; the only method so far is \"compare\"\n");
+        return 2;
+    }
+    if (strcmp(arguments->method, "compare") != 0) {
+        fprintf(stderr, "oddone detect: unknown method \"%s\"; the only method so far is \"compare\"\n",
+                arguments->method);
+        return 2;
+    }
+    if (arguments->scene_path == NULL || arguments->output == NULL) {
+        fprintf(stderr, "oddone detect: %s is missing; usage: oddone detect --method compare SCENE -o DIR\n",
+                arguments->scene_path == NULL ? "the scene" : "the output folder (-o DIR)");
+        return 2;
+    }
+    return 0;
+}
+
+/* ---- result.json ------------------------------------------------------------------ */
+
+static cJSON *result_json(const od_scene *scene, const detect_arguments *arguments,
+                          const od_compare_result *result)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "scene", scene->root);
+    cJSON_AddStringToObject(root, "method", "compare");
+    cJSON *views = cJSON_AddArrayToObject(root, "views");
+    for (int i = 0; i < result->view_count; i++)
+        cJSON_AddItemToArray(views, cJSON_CreateNumber(result->views[i]));
+    cJSON *teacher = cJSON_AddObjectToObject(root, "teacher");
+    cJSON_AddStringToObject(teacher, "network", "mobilenetv2");
+    cJSON_AddStringToObject(teacher, "layer", arguments->options.layer);
+    cJSON_AddNumberToObject(teacher, "input_size", arguments->options.input_size);
+    cJSON_AddNumberToObject(teacher, "stride", result->stride);
+    cJSON_AddNumberToObject(teacher, "channels", result->feature_channels);
+    char rule[256];
+    snprintf(rule, sizeof rule,
+             "odd: the highest score when it is at least %g times the median score of the other objects "
+             "(three or more objects); normal: every other object",
+             arguments->options.odd_ratio);
+    cJSON_AddStringToObject(root, "label_rule", rule);
+    cJSON_AddStringToObject(root, "score",
+                            "median over the other objects of the distance row: the mean of the largest "
+                            "fraction of the object's voxels' nearest-neighbour cosine distances");
+    cJSON_AddNumberToObject(root, "top_fraction", arguments->options.top_fraction);
+    cJSON_AddNumberToObject(root, "dropped_clusters", result->dropped_clusters);
+    if (result->note[0] != '\0')
+        cJSON_AddStringToObject(root, "note", result->note);
+
+    int top = od_compare_top(result);
+    cJSON *objects = cJSON_AddArrayToObject(root, "objects");
+    for (int o = 0; o < result->object_count; o++) {
+        const od_compare_object *object = &result->objects[o];
+        cJSON *item = cJSON_CreateObject();
+        cJSON_AddNumberToObject(item, "index", o);
+        cJSON_AddItemToObject(item, "center", cJSON_CreateDoubleArray(object->box.center, 3));
+        cJSON_AddItemToObject(item, "size", cJSON_CreateDoubleArray(object->box.size, 3));
+        cJSON_AddNumberToObject(item, "yaw", object->box.yaw);
+        cJSON_AddNumberToObject(item, "yaw_degrees", object->box.yaw * DEGREES_PER_RADIAN);
+        double corners[8][3];
+        od_box_corners(&object->box, corners);
+        cJSON *corner_list = cJSON_AddArrayToObject(item, "corners");
+        for (int c = 0; c < 8; c++)
+            cJSON_AddItemToArray(corner_list, cJSON_CreateDoubleArray(corners[c], 3));
+        if (object->has_score)
+            cJSON_AddNumberToObject(item, "score", object->score);
+        else
+            cJSON_AddNullToObject(item, "score");
+        cJSON_AddStringToObject(item, "label", object->odd ? "odd" : "normal");
+        cJSON_AddBoolToObject(item, "top", o == top);
+        cJSON_AddNumberToObject(item, "voxels", (double)object->voxel_count);
+        cJSON *seen = cJSON_AddArrayToObject(item, "seen_by_views");
+        for (int i = 0; i < result->view_count; i++)
+            if (object->seen_by[i])
+                cJSON_AddItemToArray(seen, cJSON_CreateNumber(result->views[i]));
+        cJSON_AddBoolToObject(item, "few_views", object->few_views);
+        cJSON_AddItemToArray(objects, item);
+    }
+    /* Row a, column b: how far object a's worst parts are from their
+     * nearest parts of object b (1 - cosine). Not symmetric. */
+    cJSON *matrix = cJSON_AddArrayToObject(root, "distance_matrix");
+    for (int a = 0; a < result->object_count; a++)
+        cJSON_AddItemToArray(matrix,
+                             cJSON_CreateDoubleArray(result->distance + (size_t)a * result->object_count,
+                                                     result->object_count));
+    cJSON *timings = cJSON_AddObjectToObject(root, "seconds");
+    cJSON_AddNumberToObject(timings, "load_teacher", result->seconds_load);
+    cJSON_AddNumberToObject(timings, "features", result->seconds_features);
+    cJSON_AddNumberToObject(timings, "lift", result->seconds_lift);
+    cJSON_AddNumberToObject(timings, "hull", result->seconds_hull);
+    cJSON_AddNumberToObject(timings, "cluster", result->seconds_cluster);
+    cJSON_AddNumberToObject(timings, "score", result->seconds_score);
+    cJSON_AddNumberToObject(timings, "total", result->seconds_total);
+    return root;
+}
+
+static int write_result(const char *output, cJSON *root, od_error *err)
+{
+    char *text = cJSON_Print(root);
+    if (text == NULL)
+        return od_fail(err, "out of memory printing result.json");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/result.json", output);
+    od_atomic_file file;
+    if (od_atomic_open(&file, path, err) != 0) {
+        free(text);
+        return -1;
+    }
+    fputs(text, file.stream);
+    fputc('\n', file.stream);
+    free(text);
+    return od_atomic_commit(&file, err);
+}
+
+/* ---- overlays ----------------------------------------------------------------------- */
+
+static int write_overlays(const od_scene *scene, const char *output, const od_compare_result *result,
+                          od_error *err)
+{
+    char folder[4096];
+    snprintf(folder, sizeof folder, "%s/overlays", output);
+    if (od_make_folders(folder, err) != 0)
+        return -1;
+    int count = result->object_count;
+    od_overlay_box *boxes = calloc((size_t)(count > 0 ? count : 1), sizeof *boxes);
+    char (*labels)[64] = calloc((size_t)(count > 0 ? count : 1), sizeof *labels);
+    if (boxes == NULL || labels == NULL) {
+        free(boxes);
+        free(labels);
+        return od_fail(err, "out of memory");
+    }
+    int top = od_compare_top(result);
+    for (int o = 0; o < count; o++) {
+        const od_compare_object *object = &result->objects[o];
+        boxes[o].box = object->box;
+        memcpy(boxes[o].color, o == top ? od_overlay_anomalous_color : od_overlay_normal_color,
+               sizeof boxes[o].color);
+        if (object->has_score)
+            snprintf(labels[o], sizeof labels[o], "%d %s %.3f", o, object->odd ? "odd" : "normal", object->score);
+        else
+            snprintf(labels[o], sizeof labels[o], "%d", o);
+        boxes[o].label = labels[o];
+    }
+    int status = 0;
+    for (int i = 0; i < result->view_count && status == 0; i++) {
+        int v = result->views[i];
+        od_image image;
+        status = od_scene_read_view_image(scene, v, &image, err);
+        if (status != 0)
+            break;
+        od_overlay_draw_boxes(&image, &scene->views[v].camera, boxes, count);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%04d.png", folder, v);
+        status = od_image_write_png(path, &image, err);
+        od_image_free(&image);
+    }
+    free(boxes);
+    free(labels);
+    return status;
+}
+
+static void print_summary(const od_compare_result *result)
+{
+    printf("%d objects from %d views in %.3f s\n", result->object_count, result->view_count,
+           result->seconds_total);
+    if (result->note[0] != '\0')
+        printf("%s\n", result->note);
+    for (int o = 0; o < result->object_count; o++) {
+        const od_compare_object *object = &result->objects[o];
+        const od_box *box = &object->box;
+        char score[32];
+        if (object->has_score)
+            snprintf(score, sizeof score, "%.4f", object->score);
+        else
+            snprintf(score, sizeof score, "-");
+        printf("  %2d  %-6s score %-8s centre (%.3f, %.3f, %.3f)  size (%.3f, %.3f, %.3f)  yaw %.1f deg  "
+               "%d views%s\n",
+               o, object->odd ? "odd" : "normal", score, box->center[0], box->center[1], box->center[2],
+               box->size[0], box->size[1], box->size[2], box->yaw * DEGREES_PER_RADIAN, object->view_count,
+               object->few_views ? "  (seen by fewer than 2 views)" : "");
+    }
+}
+
+int od_cli_detect(int argc, char **argv)
+{
+    detect_arguments arguments;
+    int parsed = parse_arguments(argc, argv, &arguments);
+    if (parsed == 1)
+        return 0;
+    if (parsed != 0)
+        return parsed;
+    if (arguments.quiet)
+        od_log_set_level(OD_LOG_ERROR);
+
+    od_scene *scene = NULL;
+    od_error err;
+    if (od_scene_load(arguments.scene_path, NULL, &scene, &err) != 0) {
+        fprintf(stderr, "oddone detect: %s\n", err.message);
+        return 1;
+    }
+    int *views = NULL, view_count = 0;
+    if (arguments.views_text != NULL) {
+        if (parse_views(arguments.views_text, &views, &view_count) != 0) {
+            od_scene_free(scene);
+            return 2;
+        }
+    } else {
+        views = malloc((size_t)scene->view_count * sizeof *views);
+        if (views == NULL) {
+            fprintf(stderr, "oddone detect: out of memory\n");
+            od_scene_free(scene);
+            return 1;
+        }
+        for (int v = 0; v < scene->view_count; v++)
+            views[v] = v;
+        view_count = scene->view_count;
+    }
+
+    od_compare_result result;
+    int status = od_compare_detect(scene, views, view_count, &arguments.options, &result, &err);
+    free(views);
+    if (status == 0)
+        status = od_make_folders(arguments.output, &err);
+    if (status == 0) {
+        cJSON *root = result_json(scene, &arguments, &result);
+        status = root == NULL ? od_fail(&err, "out of memory building result.json")
+                              : write_result(arguments.output, root, &err);
+        cJSON_Delete(root);
+    }
+    if (status == 0)
+        status = write_overlays(scene, arguments.output, &result, &err);
+    if (status == 0 && !arguments.quiet) {
+        print_summary(&result);
+        fprintf(stderr, "detect: wrote %s/result.json and %d overlays to %s/overlays\n", arguments.output,
+                result.view_count, arguments.output);
+    }
+    if (status != 0)
+        fprintf(stderr, "oddone detect: %s\n", err.message);
+    od_compare_result_free(&result);
+    od_scene_free(scene);
+    return status == 0 ? 0 : 1;
+}
