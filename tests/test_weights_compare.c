@@ -2,7 +2,7 @@
  * cracked) with MobileNetV2's weights. With views 0, 4, 8, 12 and 16 it
  * finds exactly three objects and each box overlaps a ground-truth box with
  * rotated IoU above 0.3. The cracked banana scores highest. Also checks
- * the errors for bad arguments, and how often the crack ranks first over
+ * the errors for bad arguments and for a scene without masks, and how often the crack ranks first over
  * 20 seeded 5-view subsets (ODDONE_COMPARE_SUBSETS sets the number). */
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +14,7 @@
 #include "geometry/obb.h"
 #include "scene/scene.h"
 #include "teacher/mobilenetv2.h"
+#include "scene_fixture.h"
 #include "testlib.h"
 
 static od_scene *load_sample(void)
@@ -161,8 +162,32 @@ static void test_subsets(void)
     od_scene_free(scene);
 }
 
+/* A transforms.json scene has no masks, which this version rejects. */
+static void test_scene_without_masks(void)
+{
+    static const char *const names[3] = {"images/a.png", "images/b.png", "images/c.png"};
+    fixture_camera cameras[3];
+    const double target[3] = {0.0, 0.0, 0.02};
+    fixture_ring(cameras, 3, 0.8, 30.0, target, 64, 48, 60.0);
+    const char *dir = od_test_temp_dir();
+    fixture_write_transforms(dir, cameras, 3, names, NULL, LAYOUT_FULL_TOP, NULL, 1);
+    od_scene *scene = NULL;
+    od_error err;
+    OD_CHECK(od_scene_load(dir, NULL, &scene, &err) == 0);
+    if (scene == NULL)
+        return;
+    int views[3] = {0, 1, 2};
+    od_compare_options options = sample_options();
+    od_compare_result result;
+    OD_CHECK(od_compare_detect(scene, views, 3, &options, &result, &err) == -1);
+    OD_CHECK(strstr(err.message, "no object mask") != NULL);
+    OD_CHECK(result.object_count == 0 && result.objects == NULL);
+    od_scene_free(scene);
+}
+
 int main(void)
 {
+    OD_RUN(test_scene_without_masks);
     OD_RUN(test_five_views);
     OD_RUN(test_subsets);
     return od_test_finish();
