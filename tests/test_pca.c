@@ -13,6 +13,7 @@
 #include <omp.h>
 #endif
 
+#include "core/rng.h"
 #include "eval/pca.h"
 #include "io/safetensors.h"
 #include "testlib.h"
@@ -232,6 +233,166 @@ static void rejects_bad_arguments(void)
     od_pca_accumulator_free(acc);
 }
 
+/* Builds a (n, n) = Q diag(lambda) Q^T in double, Q (n, n) orthogonal: the
+ * product of four reflections I - 2 u u^T with random dense unit u, so that
+ * every eigenvector has entries spread over all n channels. Row i of q is
+ * the eigenvector of lambda[i]. */
+static void build_known_matrix(int64_t n, const double *lambda, double *q, double *a)
+{
+    od_rng rng;
+    od_rng_seed(&rng, 11);
+    double *u = calloc((size_t)n, sizeof(double));
+    for (int64_t i = 0; i < n * n; i++)
+        q[i] = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        q[i * n + i] = 1.0;
+    for (int reflection = 0; reflection < 4; reflection++) {
+        double norm2 = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            u[i] = od_rng_normal(&rng);
+            norm2 += u[i] * u[i];
+        }
+        /* rows of q times (I - 2 u u^T / |u|^2) */
+        for (int64_t r = 0; r < n; r++) {
+            double s = 0.0;
+            for (int64_t j = 0; j < n; j++)
+                s += q[r * n + j] * u[j];
+            for (int64_t j = 0; j < n; j++)
+                q[r * n + j] -= 2.0 * s / norm2 * u[j];
+        }
+    }
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double s = 0.0;
+            for (int64_t m = 0; m < n; m++)
+                s += q[m * n + i] * lambda[m] * q[m * n + j];
+            a[i * n + j] = s;
+        }
+    /* exact symmetry, as a covariance has */
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < i; j++)
+            a[i * n + j] = a[j * n + i];
+    free(u);
+}
+
+static int compare_descending(const void *x, const void *y)
+{
+    const double a = *(const double *)x, b = *(const double *)y;
+    return (a < b) - (a > b);
+}
+
+/* A 256 x 256 matrix of known eigenpairs with repeated eigenvalues (8 times
+ * 10, 20 times 0, 6 times -1), a tight cluster (16 values 5 + i * 1e-11)
+ * and a spread rest. Eigenvalues must match to 1e-12 of the largest,
+ * eigenvectors must be orthonormal to 1e-12 with residuals |A v - l v| under
+ * 1e-11 (double rounding over 256 terms of size 10 is near 1e-13), and each
+ * computed vector must lie in the eigenspace of its group (repeated or
+ * clustered values compare by subspace: the squared projection onto the
+ * group's true vectors is 1 to 1e-10). The solver is also run on 1 and 3
+ * threads: the results must be bit-identical. */
+static void eigen_solver_matches_known_spectrum(void)
+{
+    const int64_t n = 256;
+    double *lambda = calloc((size_t)n, sizeof(double));
+    double *q = calloc((size_t)(n * n), sizeof(double));
+    double *a = calloc((size_t)(n * n), sizeof(double));
+    double *work = calloc((size_t)(n * n), sizeof(double));
+    double *values = calloc((size_t)n, sizeof(double));
+    double *vectors = calloc((size_t)(n * n), sizeof(double));
+    double *sorted = calloc((size_t)n, sizeof(double));
+    for (int64_t i = 0; i < n; i++) {
+        if (i < 8)
+            lambda[i] = 10.0;
+        else if (i < 24)
+            lambda[i] = 5.0 + (double)(i - 8) * 1e-11;
+        else if (i < 44)
+            lambda[i] = 0.0;
+        else if (i < 50)
+            lambda[i] = -1.0;
+        else
+            lambda[i] = 4.0 * (double)(i - 50) / (double)(n - 50) - 2.0 + 0.001;
+    }
+    build_known_matrix(n, lambda, q, a);
+    memcpy(work, a, (size_t)(n * n) * sizeof(double));
+    od_error err;
+    OD_CHECK(od_symmetric_eigen(work, n, values, vectors, &err) == 0);
+
+    memcpy(sorted, values, (size_t)n * sizeof(double));
+    qsort(sorted, (size_t)n, sizeof(double), compare_descending);
+    double *want = calloc((size_t)n, sizeof(double));
+    memcpy(want, lambda, (size_t)n * sizeof(double));
+    qsort(want, (size_t)n, sizeof(double), compare_descending);
+    double worst_value = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        worst_value = fmax(worst_value, fabs(sorted[i] - want[i]));
+    OD_CHECK(worst_value <= 1e-12);
+
+    /* Groups: true eigenvalues closer than 1e-6 belong together. */
+    double worst_residual = 0.0, worst_orthogonality = 0.0, worst_subspace = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const double *v = vectors + i * n;
+        for (int64_t r = 0; r < n; r++) {
+            double s = 0.0;
+            for (int64_t j = 0; j < n; j++)
+                s += a[r * n + j] * v[j];
+            worst_residual = fmax(worst_residual, fabs(s - values[i] * v[r]));
+        }
+        for (int64_t j = 0; j < n; j++) {
+            double s = 0.0;
+            for (int64_t m = 0; m < n; m++)
+                s += v[m] * vectors[j * n + m];
+            worst_orthogonality = fmax(worst_orthogonality, fabs(s - (i == j ? 1.0 : 0.0)));
+        }
+        double projection2 = 0.0;
+        for (int64_t m = 0; m < n; m++) {
+            if (fabs(lambda[m] - values[i]) > 1e-6)
+                continue;
+            double s = 0.0;
+            for (int64_t j = 0; j < n; j++)
+                s += q[m * n + j] * v[j];
+            projection2 += s * s;
+        }
+        worst_subspace = fmax(worst_subspace, fabs(1.0 - projection2));
+    }
+    OD_CHECK(worst_residual <= 1e-12);
+    OD_CHECK(worst_orthogonality <= 1e-13);
+    OD_CHECK(worst_subspace <= 1e-12);
+    if (worst_value > 1e-12 || worst_residual > 1e-12 || worst_orthogonality > 1e-13 || worst_subspace > 1e-12)
+        fprintf(stderr, "  eigen errors: value %g residual %g orthogonality %g subspace %g\n", worst_value,
+                worst_residual, worst_orthogonality, worst_subspace);
+
+#ifdef _OPENMP
+    int threads = omp_get_max_threads();
+    double *values1 = calloc((size_t)n, sizeof(double));
+    double *vectors1 = calloc((size_t)(n * n), sizeof(double));
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t == 0 ? 1 : 3);
+        memcpy(work, a, (size_t)(n * n) * sizeof(double));
+        OD_CHECK(od_symmetric_eigen(work, n, values1, vectors1, &err) == 0);
+        OD_CHECK(memcmp(values, values1, (size_t)n * sizeof(double)) == 0);
+        OD_CHECK(memcmp(vectors, vectors1, (size_t)(n * n) * sizeof(double)) == 0);
+    }
+    omp_set_num_threads(threads);
+    free(values1);
+    free(vectors1);
+#endif
+
+    OD_CHECK(od_symmetric_eigen(work, 0, values, vectors, &err) == -1);
+    OD_CHECK(strstr(err.message, "n >= 1") != NULL);
+    /* 1 x 1: the value itself and the unit vector. */
+    double one = 3.5, one_value = 0.0, one_vector = 0.0;
+    OD_CHECK(od_symmetric_eigen(&one, 1, &one_value, &one_vector, &err) == 0);
+    OD_CHECK(one_value == 3.5 && fabs(one_vector) == 1.0);
+    free(want);
+    free(lambda);
+    free(q);
+    free(a);
+    free(work);
+    free(values);
+    free(vectors);
+    free(sorted);
+}
+
 int main(void)
 {
     OD_RUN(matches_sklearn_tall);
@@ -240,5 +401,6 @@ int main(void)
     OD_RUN(batches_and_threads_are_bit_identical);
     OD_RUN(save_and_load_round_trip);
     OD_RUN(rejects_bad_arguments);
+    OD_RUN(eigen_solver_matches_known_spectrum);
     return od_test_finish();
 }

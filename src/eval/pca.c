@@ -1,9 +1,12 @@
 #include "eval/pca.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <omp.h>
 
 #include "core/gemm.h"
 #include "core/mem.h"
@@ -186,80 +189,244 @@ static od_pca *pca_alloc(int64_t channels, int64_t k)
     return pca;
 }
 
-/* Diagonalises the symmetric matrix a (n, n, both triangles stored) in
- * place with cyclic Jacobi rotations. On return the diagonal of a contains the
- * eigenvalues and row i of vt (n, n) the unit eigenvector of a[i][i].
- * Each rotation (p, q) zeroes a[p][q]; a sweep rotates every pair once and
- * costs about 4 n^3 flops. Returns the sweeps used, or -1 when 100 sweeps
- * did not converge. */
-static int jacobi_eigen(double *a, double *vt, int64_t n)
+/* Dot product of x and y (n) with eight partial sums in a fixed order, so
+ * that the compiler can vectorise it without reassociating freely and the
+ * result depends only on n, never on the thread that computes it. */
+static double dot(const double *x, const double *y, int64_t n)
 {
-    double frobenius2 = 0.0;
-    for (int64_t i = 0; i < n * n; i++)
-        frobenius2 += a[i] * a[i];
-    for (int64_t i = 0; i < n * n; i++)
-        vt[i] = 0.0;
+    double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            part[l] += x[i + l] * y[i + l];
+    double total = ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
+    for (; i < n; i++)
+        total += x[i] * y[i];
+    return total;
+}
+
+/* Below this many rows a parallel region costs more than it saves. */
+#define EIGEN_PARALLEL_ROWS 256
+
+/* Reduces the symmetric a (n, n, both triangles) to tridiagonal form
+ * T = H_{n-3} ... H_0 a H_0 ... H_{n-3} with Householder reflections
+ * H_k = I - tau_k v_k v_k^T. Writes diag (n) and off (n - 1, off[i] couples
+ * i and i + 1) and, in w (n, n), Q^T = H_{n-3} ... H_0, so that
+ * a = Q T Q^T. a is destroyed: row k keeps v_k in columns k + 1 .. n - 1
+ * (v_k[k + 1] = 1). tau (n) is scratch. Every step updates the whole
+ * trailing block row by row (both triangles), so loops run along
+ * contiguous rows; each element is computed by one thread in a fixed order. */
+static void tridiagonalise(double *a, int64_t n, double *diag, double *off, double *w, double *tau, double *p)
+{
+    for (int64_t k = 0; k + 2 < n; k++) {
+        const int64_t m = n - k - 1; /* size of the trailing block */
+        double *x = a + k * n + k + 1; /* (m), row k right of the diagonal */
+        const double tail2 = dot(x + 1, x + 1, m - 1);
+        diag[k] = a[k * n + k];
+        if (tail2 == 0.0) {
+            /* Already tridiagonal in this column: H_k = I. */
+            tau[k] = 0.0;
+            off[k] = x[0];
+            continue;
+        }
+        const double x0 = x[0];
+        const double norm = sqrt(x0 * x0 + tail2);
+        /* alpha takes the sign opposite to x0 so that x0 - alpha does not
+         * cancel; H_k x = alpha e_1. */
+        const double alpha = x0 >= 0.0 ? -norm : norm;
+        const double scale = 1.0 / (x0 - alpha);
+        tau[k] = (alpha - x0) / alpha;
+        off[k] = alpha;
+        x[0] = 1.0;
+        for (int64_t i = 1; i < m; i++)
+            x[i] *= scale;
+        /* p = tau B v for the trailing block B, then
+         * w' = p - (tau / 2)(p . v) v and B -= v w'^T + w' v^T. */
+        const double t = tau[k];
+        double *block = a + (k + 1) * n + k + 1;
+#pragma omp parallel for schedule(static) if (m > EIGEN_PARALLEL_ROWS)
+        for (int64_t i = 0; i < m; i++)
+            p[i] = t * dot(block + i * n, x, m);
+        const double half = 0.5 * t * dot(p, x, m);
+        for (int64_t i = 0; i < m; i++)
+            p[i] -= half * x[i];
+#pragma omp parallel for schedule(static) if (m > EIGEN_PARALLEL_ROWS)
+        for (int64_t i = 0; i < m; i++) {
+            double *row = block + i * n;
+            const double vi = x[i], pi = p[i];
+            for (int64_t j = 0; j < m; j++)
+                row[j] -= vi * p[j] + pi * x[j];
+        }
+    }
+    if (n >= 2) {
+        diag[n - 2] = a[(n - 2) * n + n - 2];
+        off[n - 2] = a[(n - 2) * n + n - 1];
+        tau[n - 2] = 0.0;
+    }
+    diag[n - 1] = a[(n - 1) * n + n - 1];
+    /* Q^T is built from the last reflection back. After step k, w contains
+     * H_{n-3} ... H_k, which is the identity outside rows and columns
+     * k + 1 .. n - 1, so each step touches only that block. */
+    memset(w, 0, (size_t)(n * n) * sizeof(double));
     for (int64_t i = 0; i < n; i++)
-        vt[i * n + i] = 1.0;
-    if (frobenius2 == 0.0)
-        return 0;
-    /* Off-diagonal entries below this are set to zero without a rotation.
-     * That moves an eigenvalue by at most the entry's size, far below what
-     * float output can show. */
-    const double negligible = 1e-18 * sqrt(frobenius2);
-    for (int sweep = 1; sweep <= 100; sweep++) {
-        double off2 = 0.0;
-        for (int64_t p = 0; p < n; p++)
-            for (int64_t q = p + 1; q < n; q++)
-                off2 += a[p * n + q] * a[p * n + q];
-        if (off2 <= 1e-30 * frobenius2)
-            return sweep - 1;
-        for (int64_t p = 0; p < n - 1; p++) {
-            for (int64_t q = p + 1; q < n; q++) {
-                const double apq = a[p * n + q];
-                if (fabs(apq) <= negligible) {
-                    a[p * n + q] = 0.0;
-                    a[q * n + p] = 0.0;
-                    continue;
-                }
-                const double app = a[p * n + p], aqq = a[q * n + q];
-                const double theta = (aqq - app) / (2.0 * apq);
-                /* t = tan of the rotation angle, the smaller root of
-                 * t^2 + 2 theta t - 1 = 0; 1 / (2 theta) when theta^2 would
-                 * overflow. */
-                double t;
-                if (fabs(theta) > 1e150)
-                    t = 0.5 / theta;
-                else
-                    t = (theta >= 0.0 ? 1.0 : -1.0) / (fabs(theta) + sqrt(theta * theta + 1.0));
-                const double cs = 1.0 / sqrt(t * t + 1.0);
-                const double sn = t * cs;
-                double *rp = a + p * n, *rq = a + q * n;
-                for (int64_t k = 0; k < n; k++) {
-                    const double xp = rp[k], xq = rq[k];
-                    rp[k] = cs * xp - sn * xq;
-                    rq[k] = sn * xp + cs * xq;
-                }
-                rp[p] = app - t * apq;
-                rq[q] = aqq + t * apq;
-                rp[q] = 0.0;
-                rq[p] = 0.0;
-                for (int64_t k = 0; k < n; k++) {
-                    if (k == p || k == q)
-                        continue;
-                    a[k * n + p] = rp[k];
-                    a[k * n + q] = rq[k];
-                }
-                double *vp = vt + p * n, *vq = vt + q * n;
-                for (int64_t k = 0; k < n; k++) {
-                    const double xp = vp[k], xq = vq[k];
-                    vp[k] = cs * xp - sn * xq;
-                    vq[k] = sn * xp + cs * xq;
-                }
+        w[i * n + i] = 1.0;
+    for (int64_t k = n - 3; k >= 0; k--) {
+        if (tau[k] == 0.0)
+            continue;
+        const int64_t m = n - k - 1;
+        const double *v = a + k * n + k + 1;
+        const double t = tau[k];
+#pragma omp parallel for schedule(static) if (m > EIGEN_PARALLEL_ROWS)
+        for (int64_t i = 0; i < m; i++) {
+            double *row = w + (k + 1 + i) * n + k + 1;
+            const double s = t * dot(row, v, m);
+            for (int64_t j = 0; j < m; j++)
+                row[j] -= s * v[j];
+        }
+    }
+}
+
+/* Applies rotations to columns j0 .. j1 - 1 of rows of w (n, n): for
+ * r = 0 .. count - 1, rows i = first[r] and i + 1 become
+ *   row_i' = c row_i - s row_{i+1},  row_{i+1}' = s row_i + c row_{i+1}
+ * with (c, s) = (cs[r], sn[r]), in that order. The columns go 64 at a time,
+ * so that the two rows of the current rotation stay in L1. */
+static void apply_rotations(double *w, int64_t n, int64_t j0, int64_t j1, const int64_t *first, const double *cs,
+                            const double *sn, int64_t count)
+{
+    const int64_t width = 64;
+    for (int64_t b0 = j0; b0 < j1; b0 += width) {
+        const int64_t b1 = b0 + width < j1 ? b0 + width : j1;
+        for (int64_t r = 0; r < count; r++) {
+            double *ri = w + first[r] * n, *rn = ri + n;
+            const double c = cs[r], s = sn[r];
+            for (int64_t j = b0; j < b1; j++) {
+                const double u = ri[j], v = rn[j];
+                ri[j] = c * u - s * v;
+                rn[j] = s * u + c * v;
             }
         }
     }
-    return -1;
+}
+
+/* Diagonalises the symmetric tridiagonal matrix (diag (n), off (n, off[i]
+ * couples i and i + 1, off[n - 1] is scratch)) by implicit QL steps with
+ * Wilkinson shifts, applying each step's rotations to columns j0 .. j1 - 1
+ * of the rows of w (n, n). On return diag contains the eigenvalues (unsorted)
+ * and row i of w has been turned by the same rotations that carried e_i to
+ * the eigenvector of diag[i]. Scratch: first, cs, sn (n each). Returns -1
+ * when an eigenvalue needs more than 60 steps. The recurrence on diag and
+ * off is O(n) per step and reads nothing from w, so callers may run it
+ * once per thread, each thread rotating its own columns. */
+static int tridiagonal_ql(double *diag, double *off, int64_t n, double *w, int64_t j0, int64_t j1, int64_t *first,
+                          double *cs, double *sn)
+{
+    for (int64_t l = 0; l < n; l++) {
+        for (int steps = 0;; steps++) {
+            /* The first negligible coupling at or after l splits off the
+             * block l .. m, which is then worked on alone. */
+            int64_t m = l;
+            while (m + 1 < n && fabs(off[m]) > DBL_EPSILON * (fabs(diag[m]) + fabs(diag[m + 1])))
+                m++;
+            if (m == l)
+                break;
+            if (steps == 60)
+                return -1;
+            /* Wilkinson shift: the eigenvalue of the leading 2 x 2 block
+             * (rows l, l + 1) nearer diag[l]. */
+            const double theta = (diag[l + 1] - diag[l]) / (2.0 * off[l]);
+            const double root = hypot(theta, 1.0);
+            const double shift = diag[l] - off[l] / (theta + (theta >= 0.0 ? root : -root));
+            /* Chase the bulge from the bottom of the block up to row l with
+             * Givens rotations of rows (i, i + 1), i = m - 1 .. l. g and the
+             * coupling feed each rotation; lift is what the previous
+             * rotations moved off diag[i + 1]. */
+            double g = diag[m] - shift, c = 1.0, s = 1.0, lift = 0.0;
+            int64_t count = 0;
+            int underflow = 0;
+            for (int64_t i = m - 1; i >= l; i--) {
+                const double f = s * off[i], b = c * off[i];
+                const double r = hypot(f, g);
+                off[i + 1] = r;
+                if (r == 0.0) {
+                    /* The coupling vanished: deflate here and restart. */
+                    diag[i + 1] -= lift;
+                    off[m] = 0.0;
+                    underflow = 1;
+                    break;
+                }
+                s = f / r;
+                c = g / r;
+                const double h = diag[i + 1] - lift;
+                const double q = (diag[i] - h) * s + 2.0 * c * b;
+                lift = s * q;
+                diag[i + 1] = h + lift;
+                g = c * q - b;
+                first[count] = i;
+                cs[count] = c;
+                sn[count] = s;
+                count++;
+            }
+            apply_rotations(w, n, j0, j1, first, cs, sn, count);
+            if (underflow)
+                continue;
+            diag[l] -= lift;
+            off[l] = g;
+            off[m] = 0.0;
+        }
+    }
+    return 0;
+}
+
+int od_symmetric_eigen(double *a, int64_t n, double *values, double *vectors, od_error *err)
+{
+    /* a is (n, n), values (n), vectors (n, n) */
+    if (n < 1 || !a || !values || !vectors)
+        return od_fail(err, "od_symmetric_eigen: need n >= 1 and non-NULL buffers, got n=%lld", (long long)n);
+    /* Each thread runs the QL recurrence on its own copy of the tridiagonal
+     * matrix and rotates only its own block of columns. The threads compute
+     * the same rotations bit for bit, so no thread waits for another. Each
+     * element of vectors is updated by one thread in the same order
+     * whatever the thread count. Per thread, scratch contains diag, off, cs
+     * and sn (4 n doubles, 6 n allocated because thread 0's slot also
+     * serves the reduction's tau and p). */
+    const int max_threads = n >= 256 ? omp_get_max_threads() : 1;
+    const size_t per_thread = (size_t)(6 * n);
+    double *scratch = calloc(per_thread * (size_t)max_threads, sizeof(double));
+    int64_t *first = calloc((size_t)n * (size_t)max_threads, sizeof(int64_t));
+    if (!scratch || !first) {
+        free(scratch);
+        free(first);
+        return od_fail(err, "od_symmetric_eigen: out of memory for n=%lld", (long long)n);
+    }
+    double *off = scratch;
+    tridiagonalise(a, n, values, off, vectors, scratch + n, scratch + 2 * n);
+    for (int t = 1; t < max_threads; t++) {
+        memcpy(scratch + per_thread * (size_t)t, values, (size_t)n * sizeof(double));
+        memcpy(scratch + per_thread * (size_t)t + n, off, (size_t)n * sizeof(double));
+    }
+    memmove(scratch + n, off, (size_t)n * sizeof(double));
+    memcpy(scratch, values, (size_t)n * sizeof(double));
+    int status = 0;
+#pragma omp parallel num_threads(max_threads)
+    {
+        const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+        double *mine = scratch + per_thread * (size_t)t;
+        /* Column blocks in multiples of 8 doubles (one 64-byte line). */
+        const int64_t lines = (n + 7) / 8;
+        const int64_t j0 = 8 * (lines * t / threads), j1 = t + 1 == threads ? n : 8 * (lines * (t + 1) / threads);
+        const int result = tridiagonal_ql(mine, mine + n, n, vectors, j0 < n ? j0 : n, j1 < n ? j1 : n,
+                                          first + n * t, mine + 2 * n, mine + 3 * n);
+        if (t == 0)
+            status = result;
+    }
+    memcpy(values, scratch, (size_t)n * sizeof(double));
+    free(scratch);
+    free(first);
+    if (status != 0)
+        return od_fail(err, "od_symmetric_eigen: the QL iteration did not converge in 60 steps for one "
+                       "eigenvalue (n=%lld)", (long long)n);
+    return 0;
 }
 
 typedef struct eigen_order {
@@ -331,17 +498,19 @@ od_pca *od_pca_fit(od_pca_accumulator *acc, int64_t k, od_error *err)
         trace += cov[i * c + i];
         pca->mean[i] = (float)(acc->shift[i] + di);
     }
-    if (jacobi_eigen(cov, vt, c) < 0) {
+    /* The sums are no longer needed, so their buffer takes the eigenvalues. */
+    double *eigenvalues = sum;
+    if (od_symmetric_eigen(cov, c, eigenvalues, vt, err) != 0) {
         free(cov);
         free(vt);
         free(order);
         od_pca_free(pca);
         free(sum);
-        od_fail(err, "od_pca_fit: the Jacobi eigenvalue iteration did not converge in 100 sweeps");
+        od_fail_context(err, "od_pca_fit");
         return NULL;
     }
     for (int64_t i = 0; i < c; i++) {
-        order[i].value = cov[i * c + i];
+        order[i].value = eigenvalues[i];
         order[i].index = i;
     }
     qsort(order, (size_t)c, sizeof *order, compare_eigen);

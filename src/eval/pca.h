@@ -9,16 +9,11 @@
  * batches and whatever the thread count.
  *
  * Fitting forms the covariance (divided by N - 1, as scikit-learn's
- * explained_variance_ is), diagonalises it with cyclic Jacobi rotations in
- * double and keeps the k eigenvectors of largest eigenvalue. Costs: adding N
- * rows is N * C^2 / 2 multiply-adds; the fit is about 4 C^3 flops per Jacobi
- * sweep (rows and eigenvectors), and cyclic Jacobi converges quadratically,
- * so the sweep count grows slowly with C.
- * NOTE: the Jacobi solver runs on one thread and its column updates stride
- * through the whole matrix. A fit took 0.6 s at C = 384 and 32 s at
- * C = 1024 on 2 cores of an AMD EPYC with AVX-512. Householder
- * tridiagonalisation plus implicit QL should cut the larger case several
- * times (an estimate from its flop count, not measured).
+ * explained_variance_ is), diagonalises it in double with
+ * od_symmetric_eigen (Householder tridiagonalisation, then implicit QL) and
+ * keeps the k eigenvectors of largest eigenvalue. Costs: adding N rows is
+ * N * C^2 / 2 multiply-adds; the fit is about 9 C^3 flops whatever the
+ * spectrum, and is bit-identical for any thread count.
  *
  * Sign convention: each component's entry of largest magnitude (the first
  * such entry on ties) is positive, as scikit-learn's
@@ -64,6 +59,17 @@ void od_pca_free(od_pca *pca);
 
 /* Projects rows: output (n, k) = (rows (n, C) - mean) * components^T. */
 int od_pca_transform(const od_pca *pca, const float *rows, int64_t n, float *output, od_error *err);
+
+/* Diagonalises the symmetric matrix a (n, n, both triangles stored, destroyed)
+ * in double: Householder reduction to tridiagonal form, then implicit QL
+ * steps with Wilkinson shifts. Writes the eigenvalues, unsorted, to values
+ * (n) and the unit eigenvector of values[i] to row i of vectors (n, n).
+ * Costs about 2 n^3 flops for the reduction (it updates both triangles, so
+ * that its loops run along rows), 4/3 n^3 to form its orthogonal factor
+ * and about 6 n^3 for the rotations of the QL steps, which the threads share
+ * by columns. The result is bit-identical for any thread count. Fails only
+ * when an eigenvalue needs more than 60 QL steps. */
+int od_symmetric_eigen(double *a, int64_t n, double *values, double *vectors, od_error *err);
 
 /* Writes tensors "mean" (C), "components" (k, C), "explained_variance" (k)
  * and "explained_variance_ratio" (k) with metadata format=oddone-pca and the
