@@ -21,7 +21,7 @@
 /* Attempts at placing all instances, and at finding each camera that shows every instance. */
 #define PLACEMENT_ATTEMPTS 2000
 #define CAMERA_ATTEMPTS 100
-/* What generate_attempt returns when the anomaly failed its own quality check. */
+/* The status generate_attempt returns when the anomaly failed its own quality check. */
 #define ANOMALY_REJECTED (-2)
 /* Attempts at a scene whose anomaly is visible enough. */
 #define MAX_SCENE_ATTEMPTS 8
@@ -676,7 +676,7 @@ int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh
         if (status == 0 && (!o.anomalous || visible >= o.min_anomaly_pixels))
             return 0;
         if (status == ANOMALY_REJECTED && attempt == MAX_SCENE_ATTEMPTS - 1) {
-            /* err holds the anomaly's own message. */
+            /* err contains the message of the anomaly's own check. */
             char reason[sizeof err->message];
             snprintf(reason, sizeof reason, "%s", err->message);
             return od_fail(err, "generate: the %s anomaly failed its check in all %d attempts: %s",
