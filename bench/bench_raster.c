@@ -44,30 +44,11 @@ static void hemisphere_camera(double azimuth, double elevation, double radius, o
     double target[3] = {0, 0, 0.05};
     double eye[3] = {target[0] + radius * cos(elevation) * cos(azimuth),
                      target[1] + radius * cos(elevation) * sin(azimuth), target[2] + radius * sin(elevation)};
-    double f[3] = {target[0] - eye[0], target[1] - eye[1], target[2] - eye[2]};
-    double length = sqrt(f[0] * f[0] + f[1] * f[1] + f[2] * f[2]);
-    for (int d = 0; d < 3; d++)
-        f[d] /= length;
-    double right[3] = {f[1], -f[0], 0};
-    length = sqrt(right[0] * right[0] + right[1] * right[1]);
-    right[0] /= length;
-    right[1] /= length;
-    double down[3] = {f[1] * right[2] - f[2] * right[1], f[2] * right[0] - f[0] * right[2],
-                      f[0] * right[1] - f[1] * right[0]};
     memset(camera, 0, sizeof *camera);
     camera->width = camera->height = VIEW_SIDE;
     double K[9] = {280, 0, 127.5, 0, 280, 127.5, 0, 0, 1};
     memcpy(camera->K, K, sizeof K);
-    const double *rows[3] = {right, down, f};
-    for (int i = 0; i < 3; i++) {
-        double t = 0;
-        for (int d = 0; d < 3; d++) {
-            camera->world_to_camera[i * 4 + d] = rows[i][d];
-            t -= rows[i][d] * eye[d];
-        }
-        camera->world_to_camera[i * 4 + 3] = t;
-    }
-    camera->world_to_camera[15] = 1;
+    od_camera_look_at(camera, eye, target);
 }
 
 static void render_once(void *context)

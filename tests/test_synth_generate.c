@@ -344,8 +344,16 @@ static void test_generate_errors(void)
     OD_CHECK(od_synth_generate_scene(&o, &box, "box", dir, NULL, &err) != 0);
     OD_CHECK(strstr(err.message, "could not place 12 instances") != NULL);
     o = od_synth_scene_options_default();
-    OD_CHECK(od_synth_generate_scene(&o, &box, "box", "/nonexistent/folder/scene", NULL, &err) != 0);
-    OD_CHECK(strstr(err.message, "cannot create folder /nonexistent/folder/scene") != NULL);
+    /* Missing parents are created, so only a path through a file fails. */
+    char blocked[4200];
+    snprintf(blocked, sizeof blocked, "%s/plain-file", dir);
+    FILE *plain = fopen(blocked, "w");
+    OD_CHECK(plain != NULL);
+    if (plain != NULL)
+        fclose(plain);
+    strcat(blocked, "/scene");
+    OD_CHECK(od_synth_generate_scene(&o, &box, "box", blocked, NULL, &err) != 0);
+    OD_CHECK(strstr(err.message, "plain-file exists and is not a folder") != NULL);
     od_mesh_free(&box);
 }
 

@@ -283,3 +283,31 @@ int od_distortion_remove(const od_distortion *distortion, double x_distorted, do
     *y = uy;
     return -1;
 }
+
+void od_camera_look_at(od_camera *camera, const double eye[3], const double target[3])
+{
+    double forward[3] = {target[0] - eye[0], target[1] - eye[1], target[2] - eye[2]};
+    double length = sqrt(forward[0] * forward[0] + forward[1] * forward[1] + forward[2] * forward[2]);
+    for (int d = 0; d < 3; d++)
+        forward[d] /= length;
+
+    /* right = forward x up (z) lies in the floor plane; down = forward x right. */
+    double right[3] = {forward[1], -forward[0], 0};
+    length = sqrt(right[0] * right[0] + right[1] * right[1]);
+    right[0] /= length;
+    right[1] /= length;
+    double down[3] = {forward[1] * right[2] - forward[2] * right[1], forward[2] * right[0] - forward[0] * right[2],
+                      forward[0] * right[1] - forward[1] * right[0]};
+
+    const double *rows[3] = {right, down, forward};
+    for (int i = 0; i < 3; i++) {
+        double t = 0;
+        for (int d = 0; d < 3; d++) {
+            camera->world_to_camera[i * 4 + d] = rows[i][d];
+            t -= rows[i][d] * eye[d];
+        }
+        camera->world_to_camera[i * 4 + 3] = t;
+    }
+    camera->world_to_camera[12] = camera->world_to_camera[13] = camera->world_to_camera[14] = 0;
+    camera->world_to_camera[15] = 1;
+}

@@ -77,6 +77,12 @@ void od_camera_center(const od_camera *camera, double center[3]);
  * z (forward) axes: the rows of R. Any output may be NULL. */
 void od_camera_axes(const od_camera *camera, double right[3], double down[3], double forward[3]);
 
+/* Sets camera->world_to_camera for a camera at eye looking at target in a
+ * z-up world, with OpenCV axes and no roll (x right, parallel to the
+ * floor). K, width and height are left as they are. eye and target must
+ * differ, and the view direction must not be vertical. */
+void od_camera_look_at(od_camera *camera, const double eye[3], const double target[3]);
+
 /* Scales K for an image resized to width x height by od_image_resize: with
  * sx = width / old width, fx' = fx sx and cx' = (cx + 0.5) sx - 0.5, the
  * same for y. The pose is unchanged. */

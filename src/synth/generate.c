@@ -11,6 +11,7 @@
 
 #include "core/rng.h"
 #include "geometry/camera.h"
+#include "io/folder.h"
 #include "io/image.h"
 #include "synth/anomaly.h"
 #include "synth/depth_png.h"
@@ -259,41 +260,14 @@ static void instance_pose(const instance *object, double model_to_world[16])
 
 static void look_at_camera(const double eye[3], const double target[3], int size, double focal, od_camera *camera)
 {
-    double f[3] = {target[0] - eye[0], target[1] - eye[1], target[2] - eye[2]};
-    double length = sqrt(f[0] * f[0] + f[1] * f[1] + f[2] * f[2]);
-    for (int d = 0; d < 3; d++)
-        f[d] /= length;
-    /* right = forward x up (z), down = forward x right: OpenCV axes. */
-    double right[3] = {f[1], -f[0], 0};
-    length = sqrt(right[0] * right[0] + right[1] * right[1]);
-    right[0] /= length;
-    right[1] /= length;
-    double down[3] = {f[1] * right[2] - f[2] * right[1], f[2] * right[0] - f[0] * right[2],
-                      f[0] * right[1] - f[1] * right[0]};
     memset(camera, 0, sizeof *camera);
     camera->width = camera->height = size;
     double K[9] = {focal, 0, (size - 1) / 2.0, 0, focal, (size - 1) / 2.0, 0, 0, 1};
     memcpy(camera->K, K, sizeof K);
-    const double *rows[3] = {right, down, f};
-    for (int i = 0; i < 3; i++) {
-        double t = 0;
-        for (int d = 0; d < 3; d++) {
-            camera->world_to_camera[i * 4 + d] = rows[i][d];
-            t -= rows[i][d] * eye[d];
-        }
-        camera->world_to_camera[i * 4 + 3] = t;
-    }
-    camera->world_to_camera[15] = 1;
+    od_camera_look_at(camera, eye, target);
 }
 
 /* ---- files ---------------------------------------------------------------------- */
-
-static int make_folder(const char *path, od_error *err)
-{
-    if (mkdir(path, 0777) == 0 || errno == EEXIST)
-        return 0;
-    return od_fail(err, "generate: cannot create folder %s (%s)", path, strerror(errno));
-}
 
 static cJSON *json_matrix(const double *values, int rows, int cols)
 {
@@ -560,24 +534,24 @@ static int generate_attempt(const od_synth_scene_options *options, const od_mesh
         od_fail(err, "generate: out of memory");
         goto done;
     }
-    if (make_folder(out_dir, err) != 0)
+    if (od_make_folders(out_dir, err) != 0)
         goto done;
     char folder[4096];
     snprintf(folder, sizeof folder, "%s/RGB", out_dir);
-    if (make_folder(folder, err) != 0)
+    if (od_make_folders(folder, err) != 0)
         goto done;
     snprintf(folder, sizeof folder, "%s/depth_png", out_dir);
-    if (make_folder(folder, err) != 0)
+    if (od_make_folders(folder, err) != 0)
         goto done;
     snprintf(folder, sizeof folder, "%s/segmentations", out_dir);
-    if (make_folder(folder, err) != 0)
+    if (od_make_folders(folder, err) != 0)
         goto done;
     for (int i = 0; i < o.object_count; i++) {
         if (i == 0)
             snprintf(folder, sizeof folder, "%s/segmentations/object", out_dir);
         else
             snprintf(folder, sizeof folder, "%s/segmentations/object.%03d", out_dir, i);
-        if (make_folder(folder, err) != 0)
+        if (od_make_folders(folder, err) != 0)
             goto done;
     }
     if (od_image_new(o.image_size, o.image_size, 1, &mask, err) != 0)
