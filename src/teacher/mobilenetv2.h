@@ -51,7 +51,7 @@ int od_mobilenetv2_layer_shape(const od_mobilenetv2 *net, const char *layer, int
 
 /* image is (H, W, 3) RGB in [0, 1] at the object's size.
  * layer may be NULL; otherwise layer_out receives that layer's output,
- * (H', W', C') channels-last as od_mobilenetv2_layer_shape says.
+ * (H', W', C') channels-last as od_mobilenetv2_layer_shape returns.
  * logits may be NULL; otherwise it receives (5) values, and the input must
  * be 224 x 224. The forward stops after the last output it needs. */
 int od_mobilenetv2_forward(od_mobilenetv2 *net, const float *image, const char *layer,
