@@ -38,8 +38,8 @@
 typedef struct od_mobilenetv2 od_mobilenetv2;
 
 /* Loads the converted weights for an input of height x width pixels (each
- * at least 32). Every tensor's shape is checked. The error for a missing
- * file tells the user to run scripts/fetch_weights.sh. */
+ * at least 32). Every tensor's shape is checked. A missing file gives an
+ * error that names scripts/fetch_weights.sh. */
 od_mobilenetv2 *od_mobilenetv2_load(const char *path, int64_t height, int64_t width,
                                     od_error *err);
 void od_mobilenetv2_free(od_mobilenetv2 *net);
