@@ -745,3 +745,84 @@ int od_bootstrap_paired(const od_eval_set *a, const od_eval_set *b, od_boot_metr
     boot_data_free(&data_b);
     return rc;
 }
+
+static od_metric weighted_ratio(const double *numerator, const double *denominator, int64_t scene_count,
+                                const int32_t *weight)
+{
+    double top = 0.0, bottom = 0.0;
+    for (int64_t s = 0; s < scene_count; s++) {
+        double w = weight != NULL ? (double)weight[s] : 1.0;
+        top += w * numerator[s];
+        bottom += w * denominator[s];
+    }
+    od_metric out = {0.0, OD_METRIC_UNDEFINED};
+    if (bottom > 0.0) {
+        out.value = top / bottom;
+        out.status = OD_METRIC_DEFINED;
+    }
+    return out;
+}
+
+int od_bootstrap_ratio(const double *numerator, const double *denominator, int64_t scene_count,
+                       int64_t resamples, double level, uint64_t seed, od_interval *out, od_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->estimate.status = OD_METRIC_UNDEFINED;
+    if (check_boot_args(resamples, level, OD_BOOT_ACCURACY, err) != 0)
+        return -1;
+    if (scene_count < 0 || scene_count > OD_METRICS_MAX_OBJECTS)
+        return od_fail(err, "bootstrap of a ratio: scene count %lld out of range [0, %d]", (long long)scene_count,
+                       OD_METRICS_MAX_OBJECTS);
+    if (scene_count > 0 && (numerator == NULL || denominator == NULL))
+        return od_fail(err, "bootstrap of a ratio: numerators or denominators missing (NULL)");
+    for (int64_t s = 0; s < scene_count; s++)
+        if (!isfinite(numerator[s]) || !isfinite(denominator[s]) || denominator[s] < 0.0)
+            return od_fail(err,
+                           "bootstrap of a ratio: scene %lld has numerator %g and denominator %g; expected "
+                           "finite values and a denominator >= 0",
+                           (long long)s, numerator[s], denominator[s]);
+    double *value = malloc((size_t)resamples * sizeof *value);
+    uint8_t *defined = malloc((size_t)resamples);
+    if (value == NULL || defined == NULL) {
+        free(value);
+        free(defined);
+        return od_fail(err, "bootstrap: out of memory for %lld resamples", (long long)resamples);
+    }
+    od_rng base;
+    od_rng_seed(&base, seed);
+    int failed = 0;
+#pragma omp parallel
+    {
+        int32_t *weight = malloc((size_t)(scene_count > 0 ? scene_count : 1) * sizeof *weight);
+        if (weight == NULL) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < resamples; r++) {
+            if (weight == NULL)
+                continue;
+            draw_scenes(&base, r, scene_count, weight);
+            od_metric m = weighted_ratio(numerator, denominator, scene_count, weight);
+            defined[r] = m.status == OD_METRIC_DEFINED;
+            value[r] = m.value;
+        }
+        free(weight);
+    }
+    if (failed) {
+        free(value);
+        free(defined);
+        return od_fail(err, "bootstrap: out of memory for %lld scene weights", (long long)scene_count);
+    }
+    out->estimate = weighted_ratio(numerator, denominator, scene_count, NULL);
+    int64_t used = compact_defined(value, defined, resamples);
+    out->resamples_used = used;
+    out->resamples_skipped = resamples - used;
+    if (used > 0) {
+        out->lower = od_percentile_sorted(value, used, (1.0 - level) / 2.0);
+        out->upper = od_percentile_sorted(value, used, (1.0 + level) / 2.0);
+    }
+    free(value);
+    free(defined);
+    return 0;
+}

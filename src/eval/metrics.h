@@ -168,6 +168,16 @@ typedef struct od_interval {
 int od_bootstrap_ci(const od_eval_set *set, od_boot_metric metric, int64_t resamples, double level,
                     uint64_t seed, od_interval *out, od_error *err);
 
+/* A percentile bootstrap interval of a ratio of per-scene sums,
+ * sum(numerator[s]) / sum(denominator[s]) (a mean over objects when the
+ * denominators are object counts, over scenes when they are 1). Each
+ * resample draws scenes exactly as od_bootstrap_ci does with the same seed,
+ * so intervals of different metrics share their resamples. A resample
+ * whose denominators sum to 0 is undefined and counted as skipped.
+ * numerator and denominator are (scene_count); denominators are >= 0. */
+int od_bootstrap_ratio(const double *numerator, const double *denominator, int64_t scene_count,
+                       int64_t resamples, double level, uint64_t seed, od_interval *out, od_error *err);
+
 /* Returns the q-quantile (q in [0, 1]) of sorted (n > 0, ascending) with
  * linear interpolation between neighbours, as numpy.percentile's default
  * method; the bootstrap uses it for its interval ends. */
