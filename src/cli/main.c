@@ -5,6 +5,7 @@
 #include <oneapi/dnnl/dnnl.h>
 
 #include "cli/detect.h"
+#include "cli/eval.h"
 #include "cli/generate.h"
 #include "cli/show.h"
 #include "core/threads.h"
@@ -18,6 +19,7 @@ static void print_usage(FILE *stream)
             "\n"
             "commands:\n"
             "  detect      find the objects of a scene and the odd one among them\n"
+            "  eval        run a detector on a dataset split and score it against the ground truth\n"
             "  generate    write synthetic scenes in the release format\n"
             "  show        load a scene, print what was read and draw its boxes on every view\n"
             "  version     print the version and the libraries in use\n"
@@ -51,6 +53,8 @@ int main(int argc, char **argv)
         return od_cli_show(argc - 2, argv + 2);
     if (strcmp(command, "detect") == 0)
         return od_cli_detect(argc - 2, argv + 2);
+    if (strcmp(command, "eval") == 0)
+        return od_cli_eval(argc - 2, argv + 2);
     if (strcmp(command, "generate") == 0)
         return od_cli_generate(argc - 2, argv + 2);
     fprintf(stderr, "oddone: unknown command \"%s\"; run \"oddone help\" for the list\n", command);
