@@ -312,14 +312,141 @@ static void test_part_missing(void)
     od_mesh_free(&torus);
 }
 
+/* A sphere whose faces above z = 0.25 form a second group, "cap", sharing the ring of vertices at its
+ * edge with the body. */
+static void make_capped_sphere(od_mesh *sphere)
+{
+    od_error err = {{0}};
+    OD_CHECK(od_mesh_make_sphere(0.5f, 12, 24, sphere, &err) == 0);
+    for (int64_t f = 0; f < sphere->face_count; f++) {
+        float z = 0;
+        for (int k = 0; k < 3; k++)
+            z += sphere->positions[sphere->faces[f * 3 + k] * 3 + 2] / 3;
+        sphere->face_parts[f] = z > 0.25f;
+    }
+    char **names = realloc(sphere->part_names, 2 * sizeof(char *));
+    OD_CHECK(names != NULL);
+    sphere->part_names = names;
+    sphere->part_names[1] = strdup("cap");
+    sphere->part_count = 2;
+}
+
+/* Checks that out moved only the faces of one part rigidly: every other face keeps its corners, and the
+ * moved faces' corners keep their pairwise distances. Returns the moved part. */
+static int check_rigid_part(const od_mesh *mesh, const od_mesh *out)
+{
+    OD_CHECK(out->face_count == mesh->face_count);
+    int moved_part = -1;
+    for (int64_t f = 0; f < mesh->face_count; f++) {
+        int same = 1;
+        for (int k = 0; k < 3; k++)
+            for (int d = 0; d < 3; d++)
+                same &= mesh->positions[mesh->faces[f * 3 + k] * 3 + d] == out->positions[out->faces[f * 3 + k] * 3 + d];
+        if (!same) {
+            OD_CHECK(moved_part < 0 || moved_part == mesh->face_parts[f]);
+            moved_part = mesh->face_parts[f];
+        }
+        const float *a = mesh->positions + mesh->faces[f * 3] * 3, *b = mesh->positions + mesh->faces[f * 3 + 1] * 3;
+        const float *p = out->positions + out->faces[f * 3] * 3, *q = out->positions + out->faces[f * 3 + 1] * 3;
+        float before = sqrtf((a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) + (a[2] - b[2]) * (a[2] - b[2]));
+        float after = sqrtf((p[0] - q[0]) * (p[0] - q[0]) + (p[1] - q[1]) * (p[1] - q[1]) + (p[2] - q[2]) * (p[2] - q[2]));
+        OD_CHECK(fabsf(before - after) < 1e-4f);
+    }
+    OD_CHECK(moved_part >= 0);
+    return moved_part;
+}
+
+/* The smallest distance between a vertex of part `part` and a vertex of another part. */
+static float part_distance(const od_mesh *mesh, int part)
+{
+    float best = INFINITY;
+    for (int64_t f = 0; f < mesh->face_count; f++) {
+        if (mesh->face_parts[f] != part)
+            continue;
+        for (int64_t g = 0; g < mesh->face_count; g++) {
+            if (mesh->face_parts[g] == part)
+                continue;
+            for (int j = 0; j < 3; j++)
+                for (int k = 0; k < 3; k++) {
+                    const float *p = mesh->positions + mesh->faces[f * 3 + j] * 3;
+                    const float *q = mesh->positions + mesh->faces[g * 3 + k] * 3;
+                    float d = sqrtf((p[0] - q[0]) * (p[0] - q[0]) + (p[1] - q[1]) * (p[1] - q[1]) +
+                                    (p[2] - q[2]) * (p[2] - q[2]));
+                    best = fminf(best, d);
+                }
+        }
+    }
+    return best;
+}
+
+static void test_part_moved(void)
+{
+    od_error err = {{0}};
+    od_mesh chain = {0}, cap = {0};
+    make_chain(&chain, 0.3f); /* touching boxes: the left one (first of equal areas) is the body */
+    make_capped_sphere(&cap);
+    const od_mesh *meshes[2] = {&chain, &cap};
+    anomaly_fn fns[2] = {od_synth_translate_part, od_synth_rotate_part};
+    for (int m = 0; m < 2; m++)
+        for (int which = 0; which < 2; which++) {
+            int successes = 0;
+            for (uint64_t seed = 1; seed <= 8; seed++) {
+                od_mesh out = {0};
+                od_synth_anomaly_info info = {0};
+                if (run_twice(fns[which], meshes[m], seed, &out, &info) != 0)
+                    continue;
+                successes++;
+                int part = check_rigid_part(meshes[m], &out);
+                OD_CHECK(part != 0); /* the body stays */
+                float size = extent(meshes[m]);
+                OD_CHECK(info.measure >= 0.03f);
+                if (which == 0)
+                    OD_CHECK(info.parameter >= 0.05f && info.parameter <= 0.15f);
+                else
+                    OD_CHECK(fabsf(info.parameter) >= 15 && fabsf(info.parameter) <= 60);
+                if (m == 0) {
+                    /* Box corners are 0.3 apart, so an attached box keeps a corner within a side of the rest. */
+                    OD_CHECK(part_distance(&out, part) <= 0.3f + 0.02f * size);
+                } else {
+                    /* The cap's edge ring is split from the body: 24 more vertices. */
+                    OD_CHECK(out.vertex_count == cap.vertex_count + 24);
+                }
+                if (seed == 1)
+                    printf("  mesh %d, %s: part %d, parameter %.3f, measure %.3f, %d rejected\n", m,
+                           which ? "rotated" : "translated", part, (double)info.parameter, (double)info.measure,
+                           info.rejected);
+                od_mesh_free(&out);
+            }
+            OD_CHECK(successes >= 6);
+        }
+    od_mesh_free(&chain);
+    od_mesh_free(&cap);
+
+    /* Boxes 0.3 m apart never touch, so nothing moves and stays attached. */
+    make_chain(&chain, 0.6f);
+    od_mesh out = {0};
+    od_rng rng;
+    od_rng_seed(&rng, 1);
+    OD_CHECK(od_synth_translate_part(&chain, &rng, &out, NULL, &err) != 0);
+    OD_CHECK(strstr(err.message, "detached") != NULL);
+    OD_CHECK(od_synth_rotate_part(&chain, &rng, &out, NULL, &err) != 0);
+    od_mesh_free(&chain);
+    od_mesh sphere = {0};
+    OD_CHECK(od_mesh_make_sphere(0.5f, 8, 16, &sphere, &err) == 0);
+    OD_CHECK(od_synth_translate_part(&sphere, &rng, &out, NULL, &err) != 0);
+    OD_CHECK(strstr(err.message, "1 part") != NULL);
+    od_mesh_free(&sphere);
+}
+
 static void test_errors(void)
 {
     od_error err = {{0}};
     od_mesh empty = {0}, out = {0};
     od_rng rng;
     od_rng_seed(&rng, 1);
-    anomaly_fn fns[5] = {od_synth_bend, od_synth_twist, od_synth_fracture, od_synth_crack, od_synth_remove_part};
-    for (int i = 0; i < 5; i++) {
+    anomaly_fn fns[7] = {od_synth_bend,        od_synth_twist,          od_synth_fracture,    od_synth_crack,
+                         od_synth_remove_part, od_synth_translate_part, od_synth_rotate_part};
+    for (int i = 0; i < 7; i++) {
         err.message[0] = 0;
         OD_CHECK(fns[i](&empty, &rng, &out, NULL, &err) != 0);
         OD_CHECK(strstr(err.message, "no faces") != NULL);
@@ -333,6 +460,7 @@ int main(void)
     OD_RUN(test_fracture);
     OD_RUN(test_crack);
     OD_RUN(test_part_missing);
+    OD_RUN(test_part_moved);
     OD_RUN(test_errors);
     return od_test_finish();
 }

@@ -425,7 +425,8 @@ static void test_geometric_kinds(void)
         const char *name;
     } cases[] = {{OD_SYNTH_ANOMALY_BEND, &torus, "bend"},         {OD_SYNTH_ANOMALY_TWIST, &bar, "twist"},
                  {OD_SYNTH_ANOMALY_FRACTURE, &sphere, "fracture"}, {OD_SYNTH_ANOMALY_CRACK, &sphere, "crack"},
-                 {OD_SYNTH_ANOMALY_PART_MISSING, &parts, "missing"}};
+                 {OD_SYNTH_ANOMALY_PART_MISSING, &parts, "missing"}, {OD_SYNTH_ANOMALY_TRANSLATED, &parts, "translated"},
+                 {OD_SYNTH_ANOMALY_ROTATED, &parts, "rotated"}};
     int rejected = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         od_synth_anomaly parsed = OD_SYNTH_ANOMALY_RANDOM;

@@ -814,3 +814,492 @@ done:
     free(part_faces);
     return rc;
 }
+
+/* ---- part translated, part rotated ------------------------------------------------------ */
+
+/* Points on the surface of a set of faces: the faces' vertices and centroids, plus points spread over
+ * each face in proportion to its area, `spacing` apart on average. The extra points come from a fixed
+ * stream, so a mesh always gives the same points. */
+typedef struct point_set {
+    float *points; /* (count, 3) */
+    int64_t count, capacity;
+} point_set;
+
+static int point_set_add(point_set *set, const float p[3])
+{
+    if (set->count == set->capacity) {
+        int64_t capacity = set->capacity ? set->capacity * 2 : 1024;
+        float *grown = realloc(set->points, (size_t)capacity * 3 * sizeof(float));
+        if (!grown)
+            return -1;
+        set->points = grown;
+        set->capacity = capacity;
+    }
+    memcpy(set->points + set->count * 3, p, 3 * sizeof(float));
+    set->count++;
+    return 0;
+}
+
+/* Adds the surface points of the faces with (labels[f] == label) == want. */
+static int surface_points(const od_mesh *mesh, const int32_t *labels, int32_t label, int want, float spacing,
+                          point_set *set)
+{
+    od_rng rng;
+    od_rng_seed(&rng, 0x706f696e74);
+    for (int64_t f = 0; f < mesh->face_count; f++) {
+        if ((labels[f] == label) != want)
+            continue;
+        const float *a = mesh->positions + mesh->faces[f * 3] * 3, *b = mesh->positions + mesh->faces[f * 3 + 1] * 3,
+                    *c = mesh->positions + mesh->faces[f * 3 + 2] * 3;
+        float centroid[3];
+        for (int k = 0; k < 3; k++)
+            centroid[k] = (a[k] + b[k] + c[k]) / 3;
+        if (point_set_add(set, a) != 0 || point_set_add(set, b) != 0 || point_set_add(set, c) != 0 ||
+            point_set_add(set, centroid) != 0)
+            return -1;
+        int64_t extra = (int64_t)(face_area(mesh, f) / ((double)spacing * spacing));
+        for (int64_t i = 0; i < extra && i < 4096; i++) {
+            float s = od_rng_uniform(&rng), t = od_rng_uniform(&rng);
+            if (s + t > 1) {
+                s = 1 - s;
+                t = 1 - t;
+            }
+            float p[3];
+            for (int k = 0; k < 3; k++)
+                p[k] = a[k] + s * (b[k] - a[k]) + t * (c[k] - a[k]);
+            if (point_set_add(set, p) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* A uniform grid over a point set: the points' indices sorted by cell, for queries within one cell size. */
+typedef struct point_grid {
+    const float *points;
+    cell_key *cells; /* (count) sorted by cell; `vertex` is the point's index */
+    int64_t count;
+    float cell;
+} point_grid;
+
+static int grid_build(point_grid *grid, const point_set *set, float cell)
+{
+    grid->points = set->points;
+    grid->count = set->count;
+    grid->cell = cell;
+    grid->cells = malloc((size_t)set->count * sizeof(cell_key) + 1);
+    if (!grid->cells)
+        return -1;
+    for (int64_t i = 0; i < set->count; i++) {
+        const float *p = set->points + i * 3;
+        grid->cells[i] = (cell_key){(int64_t)floorf(p[0] / cell), (int64_t)floorf(p[1] / cell),
+                                    (int64_t)floorf(p[2] / cell), (int32_t)i};
+    }
+    qsort(grid->cells, (size_t)set->count, sizeof(cell_key), compare_cells);
+    return 0;
+}
+
+/* Returns 1 when some grid point lies within grid->cell of p. */
+static int grid_near(const point_grid *grid, const float p[3])
+{
+    int64_t x = (int64_t)floorf(p[0] / grid->cell), y = (int64_t)floorf(p[1] / grid->cell),
+            z = (int64_t)floorf(p[2] / grid->cell);
+    float limit = grid->cell * grid->cell;
+    for (int64_t dx = -1; dx <= 1; dx++)
+        for (int64_t dy = -1; dy <= 1; dy++)
+            for (int64_t dz = -1; dz <= 1; dz++) {
+                cell_key key = {x + dx, y + dy, z + dz, -1};
+                /* The first entry of the cell: every entry of a cell has vertex >= 0 > -1. */
+                int64_t low = 0, high = grid->count;
+                while (low < high) {
+                    int64_t mid = (low + high) / 2;
+                    if (compare_cells(&grid->cells[mid], &key) < 0)
+                        low = mid + 1;
+                    else
+                        high = mid;
+                }
+                for (int64_t i = low; i < grid->count; i++) {
+                    const cell_key *c = &grid->cells[i];
+                    if (c->x != key.x || c->y != key.y || c->z != key.z)
+                        break;
+                    const float *q = grid->points + (int64_t)c->vertex * 3;
+                    float d2 = (p[0] - q[0]) * (p[0] - q[0]) + (p[1] - q[1]) * (p[1] - q[1]) +
+                               (p[2] - q[2]) * (p[2] - q[2]);
+                    if (d2 <= limit)
+                        return 1;
+                }
+            }
+    return 0;
+}
+
+/* Copies `mesh` so that the faces of part `label` use vertices of their own: a vertex that the part
+ * shares with the rest is duplicated, the part's faces take the copy. moving (out->vertex_count) is
+ * set to 1 for the vertices the part's faces use. */
+static int split_part(const od_mesh *mesh, const int32_t *labels, int32_t label, od_mesh *out, uint8_t **moving,
+                      od_error *err)
+{
+    int64_t V = mesh->vertex_count, F = mesh->face_count;
+    uint8_t *use = calloc((size_t)V + 1, 1); /* bit 1: the part uses it; bit 2: the rest does */
+    int32_t *copy_of = malloc((size_t)V * sizeof(int32_t) + 1);
+    if (!use || !copy_of) {
+        free(use);
+        free(copy_of);
+        return od_fail(err, "part moved: out of memory for %lld vertices", (long long)V);
+    }
+    for (int64_t f = 0; f < F; f++)
+        for (int k = 0; k < 3; k++)
+            use[mesh->faces[f * 3 + k]] |= labels[f] == label ? 1 : 2;
+    int64_t shared = 0;
+    for (int64_t v = 0; v < V; v++)
+        copy_of[v] = use[v] == 3 ? (int32_t)(V + shared++) : (int32_t)v;
+    int rc = -1;
+    if (od_mesh_new(V + shared, F, mesh->normals != NULL, mesh->uvs != NULL, mesh->colors != NULL, out, err) != 0)
+        goto done;
+    od_mesh copy = {0};
+    if (od_mesh_copy(mesh, &copy, err) != 0) {
+        od_mesh_free(out);
+        goto done;
+    }
+    /* The arrays of `out` with the copy's materials and part names. */
+    for (int64_t v = 0; v < V; v++) {
+        int64_t targets[2] = {v, copy_of[v]};
+        for (int t = 0; t < (copy_of[v] != v ? 2 : 1); t++) {
+            int64_t w = targets[t];
+            memcpy(out->positions + w * 3, mesh->positions + v * 3, 3 * sizeof(float));
+            if (mesh->normals)
+                memcpy(out->normals + w * 3, mesh->normals + v * 3, 3 * sizeof(float));
+            if (mesh->uvs)
+                memcpy(out->uvs + w * 2, mesh->uvs + v * 2, 2 * sizeof(float));
+            if (mesh->colors)
+                memcpy(out->colors + w * 3, mesh->colors + v * 3, 3 * sizeof(float));
+        }
+    }
+    for (int64_t f = 0; f < F; f++)
+        for (int k = 0; k < 3; k++) {
+            int32_t v = mesh->faces[f * 3 + k];
+            out->faces[f * 3 + k] = labels[f] == label ? copy_of[v] : v;
+        }
+    memcpy(out->face_materials, mesh->face_materials, (size_t)F * sizeof(int32_t));
+    memcpy(out->face_parts, mesh->face_parts, (size_t)F * sizeof(int32_t));
+    for (int i = 0; i < out->part_count; i++)
+        free(out->part_names[i]);
+    free(out->part_names);
+    out->part_names = copy.part_names;
+    out->part_count = copy.part_count;
+    out->materials = copy.materials;
+    out->material_count = copy.material_count;
+    copy.part_names = NULL;
+    copy.part_count = 0;
+    copy.materials = NULL;
+    copy.material_count = 0;
+    od_mesh_free(&copy);
+    *moving = calloc((size_t)(V + shared) + 1, 1);
+    if (!*moving) {
+        od_mesh_free(out);
+        od_fail(err, "part moved: out of memory");
+        goto done;
+    }
+    for (int64_t f = 0; f < F; f++)
+        if (labels[f] == label)
+            for (int k = 0; k < 3; k++)
+                (*moving)[out->faces[f * 3 + k]] = 1;
+    rc = 0;
+done:
+    free(use);
+    free(copy_of);
+    return rc;
+}
+
+/* The parts of a mesh with what moving one of them needs. */
+typedef struct part_setup {
+    int32_t *labels;   /* (F) part per face */
+    int parts;
+    double *areas;     /* (parts) surface area */
+    int largest;       /* the part of the largest area: the body, which stays */
+    float size, gap;   /* the mesh's size and the attachment distance, 2 % of it */
+} part_setup;
+
+static void part_setup_free(part_setup *s)
+{
+    free(s->labels);
+    free(s->areas);
+}
+
+static int part_setup_make(const od_mesh *mesh, const char *what, part_setup *s, od_error *err)
+{
+    memset(s, 0, sizeof *s);
+    if (check_mesh(mesh, what, err) != 0)
+        return -1;
+    float min[3], max[3];
+    s->size = mesh_extent(mesh, min, max);
+    s->gap = 0.02f * s->size;
+    s->labels = malloc((size_t)mesh->face_count * sizeof(int32_t));
+    if (!s->labels)
+        return od_fail(err, "%s: out of memory for %lld faces", what, (long long)mesh->face_count);
+    s->parts = part_labels(mesh, s->size, s->labels, err);
+    if (s->parts < 0) {
+        part_setup_free(s);
+        return -1;
+    }
+    if (s->parts < 2) {
+        part_setup_free(s);
+        return od_fail(err, "%s: the mesh has %d part (no groups, one connected piece); nothing can move", what,
+                       s->parts);
+    }
+    s->areas = calloc((size_t)s->parts, sizeof(double));
+    if (!s->areas) {
+        part_setup_free(s);
+        return od_fail(err, "%s: out of memory for %d parts", what, s->parts);
+    }
+    for (int64_t f = 0; f < mesh->face_count; f++)
+        s->areas[s->labels[f]] += face_area(mesh, f);
+    for (int i = 1; i < s->parts; i++)
+        if (s->areas[i] > s->areas[s->largest])
+            s->largest = i;
+    return 0;
+}
+
+/* Surface points of part `label` and of the rest, `gap` / 2 apart on average, and a grid of the rest
+ * with cells of `gap`. */
+typedef struct part_points {
+    point_set part, rest;
+    point_grid grid;
+} part_points;
+
+static void part_points_free(part_points *p)
+{
+    free(p->part.points);
+    free(p->rest.points);
+    free(p->grid.cells);
+}
+
+static int part_points_make(const od_mesh *mesh, const part_setup *s, int label, part_points *p, od_error *err)
+{
+    memset(p, 0, sizeof *p);
+    float spacing = 0.5f * s->gap;
+    if (surface_points(mesh, s->labels, label, 1, spacing, &p->part) != 0 ||
+        surface_points(mesh, s->labels, label, 0, spacing, &p->rest) != 0 || grid_build(&p->grid, &p->rest, s->gap) != 0) {
+        part_points_free(p);
+        return od_fail(err, "part moved: out of memory for the surface points");
+    }
+    return 0;
+}
+
+/* Returns 1 when some moved point of the part lies within the gap of the rest. `transform` maps a point
+ * of the part to its moved place (a 3x4 row-major [A t]). */
+static int attached(const part_points *p, const float transform[12])
+{
+    for (int64_t i = 0; i < p->part.count; i++) {
+        const float *q = p->part.points + i * 3;
+        float moved[3];
+        for (int r = 0; r < 3; r++)
+            moved[r] = transform[r * 4] * q[0] + transform[r * 4 + 1] * q[1] + transform[r * 4 + 2] * q[2] +
+                       transform[r * 4 + 3];
+        if (grid_near(&p->grid, moved))
+            return 1;
+    }
+    return 0;
+}
+
+/* Applies the transform to the moving vertices of out (positions, and normals by its rotation), and
+ * returns the largest displacement. */
+static float move_vertices(od_mesh *out, const uint8_t *moving, const float transform[12])
+{
+    float largest = 0;
+    for (int64_t v = 0; v < out->vertex_count; v++) {
+        if (!moving[v])
+            continue;
+        float *q = out->positions + v * 3;
+        float moved[3];
+        for (int r = 0; r < 3; r++)
+            moved[r] = transform[r * 4] * q[0] + transform[r * 4 + 1] * q[1] + transform[r * 4 + 2] * q[2] +
+                       transform[r * 4 + 3];
+        float d2 = 0;
+        for (int k = 0; k < 3; k++)
+            d2 += (moved[k] - q[k]) * (moved[k] - q[k]);
+        largest = fmaxf(largest, sqrtf(d2));
+        memcpy(q, moved, sizeof moved);
+        if (out->normals) {
+            float *n = out->normals + v * 3, turned[3];
+            for (int r = 0; r < 3; r++)
+                turned[r] = transform[r * 4] * n[0] + transform[r * 4 + 1] * n[1] + transform[r * 4 + 2] * n[2];
+            memcpy(n, turned, sizeof turned);
+        }
+    }
+    return largest;
+}
+
+/* A drawn order of the parts other than the largest (Fisher-Yates); returns the count. */
+static int movable_order(const part_setup *s, od_rng *rng, int *order)
+{
+    int count = 0;
+    for (int i = 0; i < s->parts; i++)
+        if (i != s->largest)
+            order[count++] = i;
+    for (int i = count - 1; i > 0; i--) {
+        int j = (int)od_rng_below(rng, (uint64_t)i + 1);
+        int t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    return count;
+}
+
+static void random_direction(od_rng *rng, float d[3])
+{
+    for (;;) {
+        for (int k = 0; k < 3; k++)
+            d[k] = od_rng_normal(rng);
+        float length = sqrtf(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
+        if (length > 1e-3f) {
+            for (int k = 0; k < 3; k++)
+                d[k] /= length;
+            return;
+        }
+    }
+}
+
+int od_synth_translate_part(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anomaly_info *info,
+                            od_error *err)
+{
+    /* positions (V, 3), faces (F, 3) and face_parts (F) are read; out has the part's vertices moved. */
+    part_setup s;
+    if (part_setup_make(mesh, "part translated", &s, err) != 0)
+        return -1;
+    int rc = -1;
+    int *order = malloc((size_t)s.parts * sizeof(int));
+    if (!order) {
+        part_setup_free(&s);
+        return od_fail(err, "part translated: out of memory");
+    }
+    int count = movable_order(&s, rng, order);
+    od_synth_anomaly_info local = {0};
+    for (int i = 0; i < count; i++) {
+        part_points points;
+        if (part_points_make(mesh, &s, order[i], &points, err) != 0)
+            goto done;
+        for (int attempt = 0; attempt < OD_SYNTH_ANOMALY_TRIES / 4; attempt++) {
+            float direction[3];
+            random_direction(rng, direction);
+            float distance = uniform(rng, 0.05f, 0.15f) * s.size;
+            float transform[12] = {1, 0, 0, distance * direction[0], 0, 1, 0, distance * direction[1],
+                                   0, 0, 1, distance * direction[2]};
+            if (!attached(&points, transform)) {
+                local.rejected++;
+                continue;
+            }
+            uint8_t *moving = NULL;
+            if (split_part(mesh, s.labels, order[i], out, &moving, err) != 0) {
+                part_points_free(&points);
+                goto done;
+            }
+            float moved = move_vertices(out, moving, transform);
+            free(moving);
+            local.parameter = distance / s.size;
+            local.measure = moved / s.size;
+            if (info)
+                *info = local;
+            part_points_free(&points);
+            rc = 0;
+            goto done;
+        }
+        part_points_free(&points);
+    }
+    od_fail(err, "part translated: every move of the %d movable parts left the part detached from the rest", count);
+done:
+    free(order);
+    part_setup_free(&s);
+    return rc;
+}
+
+int od_synth_rotate_part(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anomaly_info *info,
+                         od_error *err)
+{
+    /* positions (V, 3), faces (F, 3) and face_parts (F) are read; out has the part's vertices turned. */
+    part_setup s;
+    if (part_setup_make(mesh, "part rotated", &s, err) != 0)
+        return -1;
+    int rc = -1;
+    int *order = malloc((size_t)s.parts * sizeof(int));
+    if (!order) {
+        part_setup_free(&s);
+        return od_fail(err, "part rotated: out of memory");
+    }
+    int count = movable_order(&s, rng, order);
+    od_synth_anomaly_info local = {0};
+    for (int i = 0; i < count; i++) {
+        part_points points;
+        if (part_points_make(mesh, &s, order[i], &points, err) != 0)
+            goto done;
+        /* The joint: the centroid of the part's points within the gap of the rest. */
+        double joint[3] = {0, 0, 0};
+        int64_t touching = 0;
+        for (int64_t j = 0; j < points.part.count; j++) {
+            const float *q = points.part.points + j * 3;
+            if (!grid_near(&points.grid, q))
+                continue;
+            for (int k = 0; k < 3; k++)
+                joint[k] += q[k];
+            touching++;
+        }
+        if (touching == 0) {
+            /* The part does not touch the rest even before it turns. */
+            local.rejected++;
+            part_points_free(&points);
+            continue;
+        }
+        float c[3];
+        for (int k = 0; k < 3; k++)
+            c[k] = (float)(joint[k] / (double)touching);
+        for (int attempt = 0; attempt < OD_SYNTH_ANOMALY_TRIES / 4; attempt++) {
+            float axis[3];
+            random_direction(rng, axis);
+            float degrees = uniform(rng, 15, 60) * (od_rng_below(rng, 2) ? 1.0f : -1.0f);
+            /* Rodrigues' rotation about `axis` through the joint c: p' = R (p - c) + c. */
+            float a = degrees * PI_F / 180, cs = cosf(a), sn = sinf(a), t = 1 - cs;
+            float x = axis[0], y = axis[1], z = axis[2];
+            float R[9] = {cs + x * x * t,     x * y * t - z * sn, x * z * t + y * sn,
+                          y * x * t + z * sn, cs + y * y * t,     y * z * t - x * sn,
+                          z * x * t - y * sn, z * y * t + x * sn, cs + z * z * t};
+            float transform[12];
+            for (int r = 0; r < 3; r++) {
+                transform[r * 4] = R[r * 3];
+                transform[r * 4 + 1] = R[r * 3 + 1];
+                transform[r * 4 + 2] = R[r * 3 + 2];
+                transform[r * 4 + 3] = c[r] - (R[r * 3] * c[0] + R[r * 3 + 1] * c[1] + R[r * 3 + 2] * c[2]);
+            }
+            if (!attached(&points, transform)) {
+                local.rejected++;
+                continue;
+            }
+            uint8_t *moving = NULL;
+            if (split_part(mesh, s.labels, order[i], out, &moving, err) != 0) {
+                part_points_free(&points);
+                goto done;
+            }
+            float moved = move_vertices(out, moving, transform);
+            free(moving);
+            if (moved < 0.03f * s.size) {
+                /* A small part near its joint hardly moves. */
+                od_mesh_free(out);
+                local.rejected++;
+                continue;
+            }
+            local.parameter = degrees;
+            local.measure = moved / s.size;
+            if (info)
+                *info = local;
+            part_points_free(&points);
+            rc = 0;
+            goto done;
+        }
+        part_points_free(&points);
+    }
+    od_fail(err, "part rotated: no turn of the %d movable parts about their joints moved them by 3 %% of the size "
+                 "and kept them attached",
+            count);
+done:
+    free(order);
+    part_setup_free(&s);
+    return rc;
+}

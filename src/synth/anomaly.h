@@ -1,5 +1,5 @@
 /* Geometric anomalies for the scene generator: bend, twist, fracture,
- * crack and part missing. Each takes a mesh (normalised or not), draws its
+ * crack, part missing, part translated and part rotated. Each takes a mesh (normalised or not), draws its
  * parameters from an od_rng the caller owns, writes an altered copy to
  * *out and checks its own quality criterion; a candidate that fails the
  * check is drawn again from the same rng, up to OD_SYNTH_ANOMALY_TRIES
@@ -76,6 +76,30 @@ int od_synth_crack(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anom
  * pieces but touch). The remainder is never empty. Fails on a mesh with
  * fewer than two parts or when no part can go. */
 int od_synth_remove_part(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anomaly_info *info,
+                         od_error *err);
+
+/* Moves one part along a drawn direction by 5 to 15 % of the size. The
+ * parts are those of od_synth_remove_part. The part of the largest
+ * surface area is the body and stays. The others are tried in a drawn
+ * order, four directions each. A vertex that the part shares with the
+ * rest is split in two, so the part comes loose at the seam and the rest
+ * keeps its shape. Check: the moved part stays attached. Some point of its
+ * surface (vertices, face centroids, points 1 % of the size apart) must
+ * lie within 2 % of the size of a point of the rest's surface.
+ * info->parameter is the distance / size, measure the largest vertex
+ * displacement / size. Fails on a mesh with fewer than two parts or when
+ * every move detaches the part. */
+int od_synth_translate_part(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anomaly_info *info,
+                            od_error *err);
+
+/* Turns one part by 15 to 60 degrees (either sense) about a drawn axis
+ * through its joint. The joint is the centroid of the part's surface
+ * points that lie within 2 % of the size of the rest. A part that touches
+ * nothing is skipped. Parts, seams and the attachment check are those of
+ * od_synth_translate_part. A turn that moves no vertex by 3 % of the size
+ * is drawn again. info->parameter is the signed angle in degrees, measure
+ * the largest vertex displacement / size. */
+int od_synth_rotate_part(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anomaly_info *info,
                          od_error *err);
 
 /* Returns the count of parts od_synth_remove_part would see, or -1 on

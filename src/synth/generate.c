@@ -175,6 +175,10 @@ const char *od_synth_anomaly_name(od_synth_anomaly kind)
         return "crack";
     case OD_SYNTH_ANOMALY_PART_MISSING:
         return "missing";
+    case OD_SYNTH_ANOMALY_TRANSLATED:
+        return "translated";
+    case OD_SYNTH_ANOMALY_ROTATED:
+        return "rotated";
     default:
         return "random";
     }
@@ -461,11 +465,12 @@ static int generate_attempt(const od_synth_scene_options *options, const od_mesh
     if (o.anomalous) {
         anomalous_index = (int)od_rng_below(&rng, (uint64_t)o.object_count);
         if (kind == OD_SYNTH_ANOMALY_RANDOM) {
-            /* Part missing only where the shape has parts to remove. */
-            int kinds = OD_SYNTH_ANOMALY_LAST - 1;
+            /* The part kinds (missing, translated, rotated, last in the enum) only where the shape has
+             * parts. */
+            int kinds = OD_SYNTH_ANOMALY_LAST;
             od_error ignored;
             if (od_synth_part_count(&normal, &ignored) < 2)
-                kinds--;
+                kinds = OD_SYNTH_ANOMALY_PART_MISSING - 1;
             kind = (od_synth_anomaly)(OD_SYNTH_ANOMALY_BUMP + (int)od_rng_below(&rng, (uint64_t)kinds));
         }
         float where = od_rng_uniform(&rng);
@@ -483,6 +488,10 @@ static int generate_attempt(const od_synth_scene_options *options, const od_mesh
             geometric = od_synth_crack;
         else if (kind == OD_SYNTH_ANOMALY_PART_MISSING)
             geometric = od_synth_remove_part;
+        else if (kind == OD_SYNTH_ANOMALY_TRANSLATED)
+            geometric = od_synth_translate_part;
+        else if (kind == OD_SYNTH_ANOMALY_ROTATED)
+            geometric = od_synth_rotate_part;
         if (geometric && geometric(&normal, &anomaly_rng, &odd, NULL, err) != 0) {
             rc = ANOMALY_REJECTED;
             goto done;
