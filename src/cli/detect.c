@@ -15,9 +15,12 @@
 
 #include "core/log.h"
 #include "detect/compare.h"
+#include "detect/heat.h"
+#include "detect/match.h"
 #include "io/atomic_file.h"
 #include "io/folder.h"
 #include "io/image.h"
+#include "io/ply_write.h"
 #include "scene/overlay.h"
 #include "scene/scene.h"
 #include "teacher/mobilenetv2.h"
@@ -35,8 +38,11 @@ static void print_detect_usage(FILE *stream)
             "splits them into objects, and each object's worst-matching parts are compared with\n"
             "every other object. The scene needs object masks (the release format has them).\n"
             "\n"
-            "Writes DIR/result.json (boxes, scores, labels, the pairwise distance matrix, timings)\n"
-            "and DIR/overlays/NNNN.png (each view used, the top-scoring object red, others green).\n"
+            "Writes DIR/result.json (boxes, scores, labels, the pairwise distance and similarity\n"
+            "matrices, each score's reference group, timings), DIR/overlays/NNNN.png (each view\n"
+            "used, the top-scoring object red, others green), DIR/heat/NNNN.png (each voxel's\n"
+            "difference from its best matches in the other objects, over the view) and\n"
+            "DIR/scene.ply (the occupied voxels coloured by difference, for MeshLab).\n"
             "\n"
             "An object is labelled \"odd\" when it has the highest score and that score is at\n"
             "least %.1f times the median score of the other objects; every other object is\n"
@@ -48,12 +54,13 @@ static void print_detect_usage(FILE *stream)
             "  --views I,J,...        view indices to use (default: every view)\n"
             "  --layer NAME           MobileNetV2 layer (default: %s; e.g. block_13_expand_relu)\n"
             "  --input-size N         side in pixels that views are resized to (default: %d, >= 32)\n"
+            "  --top-k K              best matches per voxel in each other object (default: %d, 1 to %d)\n"
             "  --weights PATH         MobileNetV2 weights (default: %s,\n"
             "                         written by scripts/fetch_weights.sh)\n"
             "  --quiet                print errors only\n"
             "  -h, --help             print this text\n",
             OD_COMPARE_DEFAULT_ODD_RATIO, OD_COMPARE_DEFAULT_LAYER, OD_COMPARE_DEFAULT_INPUT_SIZE,
-            OD_MOBILENETV2_DEFAULT_PATH);
+            OD_COMPARE_DEFAULT_TOP_K, OD_MATCH_MAX_K, OD_MOBILENETV2_DEFAULT_PATH);
 }
 
 typedef struct detect_arguments {
@@ -110,7 +117,7 @@ static int parse_arguments(int argc, char **argv, detect_arguments *arguments)
         int takes_value = strcmp(argument, "-o") == 0 || strcmp(argument, "--output") == 0 ||
                           strcmp(argument, "--method") == 0 || strcmp(argument, "--views") == 0 ||
                           strcmp(argument, "--layer") == 0 || strcmp(argument, "--input-size") == 0 ||
-                          strcmp(argument, "--weights") == 0;
+                          strcmp(argument, "--weights") == 0 || strcmp(argument, "--top-k") == 0;
         if (takes_value && value == NULL) {
             fprintf(stderr, "oddone detect: %s needs a value; run \"oddone detect --help\"\n", argument);
             return 2;
@@ -138,6 +145,16 @@ static int parse_arguments(int argc, char **argv, detect_arguments *arguments)
                 return 2;
             }
             arguments->options.input_size = (int)size;
+        } else if (strcmp(argument, "--top-k") == 0) {
+            char *end;
+            errno = 0;
+            long k = strtol(value, &end, 10);
+            if (end == value || *end != '\0' || errno != 0 || k < 1 || k > OD_MATCH_MAX_K) {
+                fprintf(stderr, "oddone detect: --top-k expects an integer from 1 to %d; got \"%s\"\n",
+                        OD_MATCH_MAX_K, value);
+                return 2;
+            }
+            arguments->options.top_k = (int)k;
         } else if (strcmp(argument, "--quiet") == 0) {
             arguments->quiet = 1;
         } else if (argument[0] == '-' && argument[1] != '\0') {
@@ -194,9 +211,13 @@ static cJSON *result_json(const od_scene *scene, const detect_arguments *argumen
              arguments->options.odd_ratio);
     cJSON_AddStringToObject(root, "label_rule", rule);
     cJSON_AddStringToObject(root, "score",
-                            "median over the other objects of the distance row: the mean of the largest "
-                            "fraction of the object's voxels' nearest-neighbour cosine distances");
+                            "mean of the distance row over the object's reference group (the consensus group "
+                            "of the most typical objects, without the object itself); distance[a][b] is the "
+                            "mean of the largest top_fraction of a's voxels' match distances to b, and a "
+                            "voxel's match distance is the largest cosine distance among its top_k best "
+                            "matches in b");
     cJSON_AddNumberToObject(root, "top_fraction", arguments->options.top_fraction);
+    cJSON_AddNumberToObject(root, "top_k", arguments->options.top_k);
     cJSON_AddNumberToObject(root, "dropped_clusters", result->dropped_clusters);
     if (result->note[0] != '\0')
         cJSON_AddStringToObject(root, "note", result->note);
@@ -228,6 +249,10 @@ static cJSON *result_json(const od_scene *scene, const detect_arguments *argumen
             if (object->seen_by[i])
                 cJSON_AddItemToArray(seen, cJSON_CreateNumber(result->views[i]));
         cJSON_AddBoolToObject(item, "few_views", object->few_views);
+        cJSON_AddBoolToObject(item, "truncated", object->truncated);
+        cJSON *reference = cJSON_AddArrayToObject(item, "reference_group");
+        for (int r = 0; r < object->reference_count; r++)
+            cJSON_AddItemToArray(reference, cJSON_CreateNumber(object->reference[r]));
         cJSON_AddItemToArray(objects, item);
     }
     /* Row a, column b: how far object a's worst parts are from their
@@ -237,6 +262,16 @@ static cJSON *result_json(const od_scene *scene, const detect_arguments *argumen
         cJSON_AddItemToArray(matrix,
                              cJSON_CreateDoubleArray(result->distance + (size_t)a * result->object_count,
                                                      result->object_count));
+    /* Symmetric: 1 - the mean of the two directions' distances. */
+    cJSON *similarity = cJSON_AddArrayToObject(root, "similarity_matrix");
+    for (int a = 0; a < result->object_count; a++)
+        cJSON_AddItemToArray(similarity,
+                             cJSON_CreateDoubleArray(result->similarity + (size_t)a * result->object_count,
+                                                     result->object_count));
+    cJSON *consensus = cJSON_AddArrayToObject(root, "consensus_group");
+    for (int o = 0; o < result->object_count; o++)
+        if (result->consensus[o])
+            cJSON_AddItemToArray(consensus, cJSON_CreateNumber(o));
     cJSON *timings = cJSON_AddObjectToObject(root, "seconds");
     cJSON_AddNumberToObject(timings, "load_teacher", result->seconds_load);
     cJSON_AddNumberToObject(timings, "features", result->seconds_features);
@@ -266,9 +301,107 @@ static int write_result(const char *output, cJSON *root, od_error *err)
     return od_atomic_commit(&file, err);
 }
 
+/* ---- heat maps and the point cloud ------------------------------------------------ */
+
+static int compare_floats(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) ? -1 : (x > y);
+}
+
+/* Writes the colour map's range: from the median voxel difference (so the
+ * typical parts are dark) to the largest. Returns 0 when no voxel has a
+ * difference. */
+static int heat_range(const od_compare_result *result, float *low, float *high)
+{
+    float *values = malloc((size_t)(result->occupied_count > 0 ? result->occupied_count : 1) * sizeof *values);
+    if (values == NULL)
+        return 0;
+    int64_t n = 0;
+    for (int64_t q = 0; q < result->occupied_count; q++)
+        if (!isnan(result->occupied_difference[q]))
+            values[n++] = result->occupied_difference[q];
+    if (n > 0) {
+        qsort(values, (size_t)n, sizeof *values, compare_floats);
+        *low = values[n / 2];
+        *high = values[n - 1] > *low ? values[n - 1] : *low + 1e-6f;
+    }
+    free(values);
+    return n > 0;
+}
+
+/* DIR/heat/NNNN.png: each view with every object's voxel differences drawn
+ * over it, and the predicted boxes. */
+static int write_heat_maps(const od_scene *scene, const char *output, const od_compare_result *result,
+                           const od_overlay_box *boxes, float low, float high, od_error *err)
+{
+    char folder[4096];
+    snprintf(folder, sizeof folder, "%s/heat", output);
+    if (od_make_folders(folder, err) != 0)
+        return -1;
+    for (int i = 0; i < result->view_count; i++) {
+        int v = result->views[i];
+        od_image image;
+        if (od_scene_read_view_image(scene, v, &image, err) != 0)
+            return -1;
+        const od_camera *camera = &scene->views[v].camera;
+        int status = od_heat_draw(&image, camera, &result->grid, result->occupied_voxels,
+                                  result->occupied_difference, result->occupied_count, low, high, err);
+        if (status == 0) {
+            od_overlay_draw_boxes(&image, camera, boxes, result->object_count);
+            char path[4200];
+            snprintf(path, sizeof path, "%s/%04d.png", folder, v);
+            status = od_image_write_png(path, &image, err);
+        }
+        od_image_free(&image);
+        if (status != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* DIR/scene.ply: every occupied voxel's centre, coloured by its difference
+ * on the heat maps' colour map; voxels without one (DBSCAN noise, dropped
+ * clusters, no view) grey. */
+static int write_point_cloud(const char *output, const od_compare_result *result, float low, float high,
+                             od_error *err)
+{
+    int64_t count = result->occupied_count;
+    float *positions = malloc((size_t)(count > 0 ? count : 1) * 3 * sizeof *positions);
+    uint8_t *colors = malloc((size_t)(count > 0 ? count : 1) * 3);
+    if (positions == NULL || colors == NULL) {
+        free(positions);
+        free(colors);
+        return od_fail(err, "out of memory for the point cloud");
+    }
+    for (int64_t q = 0; q < count; q++) {
+        const int32_t *voxel = result->occupied_voxels + 3 * q;
+        double centre[3];
+        od_grid_voxel_center(&result->grid, voxel[0], voxel[1], voxel[2], centre);
+        float rgb[3] = {0.5f, 0.5f, 0.5f};
+        if (!isnan(result->occupied_difference[q]))
+            od_heat_color((result->occupied_difference[q] - low) / (high - low), rgb);
+        for (int a = 0; a < 3; a++) {
+            positions[3 * q + a] = (float)centre[a];
+            colors[3 * q + a] = (uint8_t)lrintf(255.0f * rgb[a]);
+        }
+    }
+    char path[4200], comment[160];
+    snprintf(path, sizeof path, "%s/scene.ply", output);
+    snprintf(comment, sizeof comment,
+             "oddone detect: occupied voxel centres (metres), coloured by difference from %.4f to %.4f", low,
+             high);
+    int status = od_ply_write_points(path, positions, colors, count, comment, err);
+    free(positions);
+    free(colors);
+    return status;
+}
+
 /* ---- overlays ----------------------------------------------------------------------- */
 
-static int write_overlays(const od_scene *scene, const char *output, const od_compare_result *result,
+/* DIR/overlays/NNNN.png (each view with the predicted boxes), the heat
+ * maps and the point cloud. */
+static int write_pictures(const od_scene *scene, const char *output, const od_compare_result *result,
                           od_error *err)
 {
     char folder[4096];
@@ -308,6 +441,12 @@ static int write_overlays(const od_scene *scene, const char *output, const od_co
         status = od_image_write_png(path, &image, err);
         od_image_free(&image);
     }
+    float low = 0.0f, high = 1.0f;
+    int has_heat = heat_range(result, &low, &high);
+    if (status == 0 && has_heat)
+        status = write_heat_maps(scene, output, result, boxes, low, high, err);
+    if (status == 0)
+        status = write_point_cloud(output, result, low, high, err);
     free(boxes);
     free(labels);
     return status;
@@ -382,11 +521,11 @@ int od_cli_detect(int argc, char **argv)
         cJSON_Delete(root);
     }
     if (status == 0)
-        status = write_overlays(scene, arguments.output, &result, &err);
+        status = write_pictures(scene, arguments.output, &result, &err);
     if (status == 0 && !arguments.quiet) {
         print_summary(&result);
-        fprintf(stderr, "detect: wrote %s/result.json and %d overlays to %s/overlays\n", arguments.output,
-                result.view_count, arguments.output);
+        fprintf(stderr, "detect: wrote %s/result.json, %s/scene.ply and %d views to %s/overlays and %s/heat\n",
+                arguments.output, arguments.output, result.view_count, arguments.output, arguments.output);
     }
     if (status != 0)
         fprintf(stderr, "oddone detect: %s\n", err.message);

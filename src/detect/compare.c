@@ -10,6 +10,7 @@
 #include "core/gemm.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "detect/match.h"
 #include "geometry/dbscan.h"
 #include "geometry/lift.h"
 #include "geometry/obb.h"
@@ -33,6 +34,7 @@ od_compare_options od_compare_options_default(void)
         .eps = OD_COMPARE_DEFAULT_EPS,
         .min_points = OD_COMPARE_DEFAULT_MIN_POINTS,
         .top_fraction = OD_COMPARE_DEFAULT_TOP_FRACTION,
+        .top_k = OD_COMPARE_DEFAULT_TOP_K,
         .odd_ratio = OD_COMPARE_DEFAULT_ODD_RATIO,
         .min_object_fraction = OD_COMPARE_DEFAULT_MIN_OBJECT_FRACTION,
         .grid = od_grid_default(),
@@ -44,11 +46,18 @@ void od_compare_result_free(od_compare_result *result)
 {
     if (result == NULL)
         return;
-    for (int o = 0; o < result->object_count && result->objects != NULL; o++)
+    for (int o = 0; o < result->object_count && result->objects != NULL; o++) {
         free(result->objects[o].seen_by);
+        free(result->objects[o].reference);
+    }
     free(result->objects);
     free(result->views);
     free(result->distance);
+    free(result->similarity);
+    free(result->consensus);
+    free(result->occupied_voxels);
+    free(result->occupied_object);
+    free(result->occupied_difference);
     memset(result, 0, sizeof *result);
 }
 
@@ -56,12 +65,6 @@ static int compare_doubles(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x < y) ? -1 : (x > y);
-}
-
-static int compare_floats_descending(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) ? -1 : (x < y);
 }
 
 /* Median of values (count >= 1); sorts values in place. */
@@ -100,26 +103,285 @@ int od_compare_label(od_compare_result *result, double odd_ratio)
     return top;
 }
 
-/* distance[a * n + b]: for every row of fa (na, C), 1 - max cosine with the
- * rows of fb (nb, C); both L2-normalised. The largest `top` of the na
- * nearest-neighbour distances are averaged. sim is scratch (na, nb) and
- * nearest scratch (na). */
-static double top_nearest_distance(const float *fa, int64_t na, const float *fb, int64_t nb, int64_t channels,
-                                   int64_t top, float *sim, float *nearest)
+/* Returns 1 when a voxel lies on the grid's side faces or top, where an
+ * object that goes on would be cut. The bottom is the floor, which objects
+ * rest on. */
+static int on_grid_edge(const od_grid *grid, const int32_t voxel[3])
 {
-    od_sgemm('N', 'T', na, nb, channels, 1.0f, fa, channels, fb, channels, 0.0f, sim, nb);
-    for (int64_t i = 0; i < na; i++) {
-        float best = -2.0f;
-        const float *row = sim + i * nb;
-        for (int64_t j = 0; j < nb; j++)
-            best = row[j] > best ? row[j] : best;
-        nearest[i] = 1.0f - best;
+    return voxel[0] == 0 || voxel[0] == grid->dims[0] - 1 || voxel[1] == 0 || voxel[1] == grid->dims[1] - 1 ||
+           voxel[2] == grid->dims[2] - 1;
+}
+
+/* Clusters the occupied voxels (result->grid) into objects: fills the
+ * result's occupied voxels, objects, boxes, truncation and view flags, and
+ * allocates its matrices. */
+static int localize(const od_scene *scene, const int *views, int view_count, const od_compare_options *options,
+                    const uint8_t *occupied, od_compare_result *result, od_error *err)
+{
+    const od_grid *grid = &result->grid;
+    int64_t voxels = od_grid_voxel_count(grid), point_count = 0;
+    for (int64_t i = 0; i < voxels; i++)
+        point_count += occupied[i] != 0;
+    if (point_count == 0)
+        return 0;
+    int32_t *points = malloc((size_t)point_count * 3 * sizeof *points);
+    int32_t *labels = malloc((size_t)point_count * sizeof *labels);
+    float *difference = malloc((size_t)point_count * sizeof *difference);
+    result->occupied_voxels = points;
+    result->occupied_object = labels;
+    result->occupied_difference = difference;
+    if (points == NULL || labels == NULL || difference == NULL)
+        return od_fail(err, "compare: out of memory");
+    result->occupied_count = point_count;
+    int64_t X = grid->dims[0], Y = grid->dims[1], Z = grid->dims[2], p = 0;
+    for (int64_t k = 0; k < Z; k++)
+        for (int64_t j = 0; j < Y; j++)
+            for (int64_t i = 0; i < X; i++)
+                if (occupied[od_grid_index(grid, i, j, k)]) {
+                    points[3 * p] = (int32_t)i;
+                    points[3 * p + 1] = (int32_t)j;
+                    points[3 * p + 2] = (int32_t)k;
+                    difference[p] = NAN;
+                    p++;
+                }
+
+    od_dbscan *dbscan = od_dbscan_new(options->eps, options->min_points);
+    if (dbscan == NULL)
+        return od_fail(err, "compare: invalid DBSCAN eps %g or min_points %d", options->eps, options->min_points);
+    int status = od_dbscan_run(dbscan, points, point_count, labels, err);
+    int clusters = (int)od_dbscan_cluster_count(dbscan);
+    od_dbscan_free(dbscan);
+    if (status != 0)
+        return -1;
+
+    /* Clusters far smaller than the largest are dropped: with few views the
+     * hull keeps small ghost regions where only two or three views' masks
+     * overlap by chance, away from any object. */
+    int64_t *sizes = calloc((size_t)(clusters > 0 ? clusters : 1), sizeof *sizes);
+    int32_t *renumber = malloc((size_t)(clusters > 0 ? clusters : 1) * sizeof *renumber);
+    if (sizes == NULL || renumber == NULL) {
+        free(sizes);
+        free(renumber);
+        return od_fail(err, "compare: out of memory");
     }
-    qsort(nearest, (size_t)na, sizeof *nearest, compare_floats_descending);
-    double sum = 0.0;
-    for (int64_t i = 0; i < top; i++)
-        sum += nearest[i];
-    return sum / (double)top;
+    int64_t biggest = 0;
+    for (int64_t q = 0; q < point_count; q++)
+        if (labels[q] >= 0)
+            sizes[labels[q]]++;
+    for (int c = 0; c < clusters; c++)
+        biggest = sizes[c] > biggest ? sizes[c] : biggest;
+    int objects = 0;
+    for (int c = 0; c < clusters; c++)
+        renumber[c] = (double)sizes[c] >= options->min_object_fraction * (double)biggest ? objects++ : -1;
+    for (int64_t q = 0; q < point_count; q++)
+        if (labels[q] >= 0)
+            labels[q] = renumber[labels[q]];
+    result->dropped_clusters = clusters - objects;
+    free(sizes);
+    free(renumber);
+
+    size_t cells = (size_t)(objects > 0 ? objects * objects : 1);
+    result->objects = calloc((size_t)(objects > 0 ? objects : 1), sizeof *result->objects);
+    result->distance = calloc(cells, sizeof *result->distance);
+    result->similarity = calloc(cells, sizeof *result->similarity);
+    result->consensus = calloc((size_t)(objects > 0 ? objects : 1), 1);
+    if (result->objects == NULL || result->distance == NULL || result->similarity == NULL ||
+        result->consensus == NULL)
+        return od_fail(err, "compare: out of memory");
+    result->object_count = objects;
+
+    /* Boxes. od_box_fit_voxels puts voxel (i, j, k)'s centre at
+     * origin + size * (i, j, k). */
+    double centre_origin[3];
+    for (int a = 0; a < 3; a++)
+        centre_origin[a] = grid->origin[a] + 0.5 * grid->voxel_size;
+    for (int64_t q = 0; q < point_count; q++)
+        if (labels[q] >= 0 && on_grid_edge(grid, points + 3 * q))
+            result->objects[labels[q]].truncated = 1;
+    for (int o = 0; o < objects; o++) {
+        od_compare_object *object = &result->objects[o];
+        if (od_box_fit_voxels(points, labels, point_count, o, centre_origin, grid->voxel_size, &object->box, err) != 0)
+            return -1;
+        object->seen_by = calloc((size_t)view_count, 1);
+        if (object->seen_by == NULL)
+            return od_fail(err, "compare: out of memory");
+        for (int i = 0; i < view_count; i++) {
+            object->seen_by[i] = (uint8_t)od_camera_sees(&scene->views[views[i]].camera, object->box.center);
+            object->view_count += object->seen_by[i];
+        }
+        object->few_views = object->view_count < 2;
+    }
+    for (int64_t q = 0; q < point_count; q++)
+        if (labels[q] >= 0)
+            result->objects[labels[q]].voxel_count++;
+    return 0;
+}
+
+/* Picks every scored object's reference group: the consensus group of
+ * the eligible objects without the object itself, or every other scored
+ * object when that leaves none. Writes the scores as the mean distance to
+ * the group. */
+static int assign_references(od_compare_result *result, od_error *err)
+{
+    int objects = result->object_count;
+    uint8_t scored[objects], eligible[objects];
+    int eligible_count = 0;
+    for (int o = 0; o < objects; o++) {
+        const od_compare_object *object = &result->objects[o];
+        scored[o] = object->scored_voxels > 0;
+        eligible[o] = scored[o] && !object->truncated && !object->few_views;
+        eligible_count += eligible[o];
+    }
+    od_match_consensus_group(result->distance, eligible_count >= 2 ? eligible : scored, objects, result->consensus);
+    for (int a = 0; a < objects; a++) {
+        od_compare_object *object = &result->objects[a];
+        if (!scored[a])
+            continue;
+        object->reference = malloc((size_t)objects * sizeof *object->reference);
+        if (object->reference == NULL)
+            return od_fail(err, "compare: out of memory");
+        for (int b = 0; b < objects; b++)
+            if (b != a && result->consensus[b])
+                object->reference[object->reference_count++] = b;
+        if (object->reference_count == 0)
+            for (int b = 0; b < objects; b++)
+                if (b != a && scored[b])
+                    object->reference[object->reference_count++] = b;
+        if (object->reference_count == 0)
+            continue;
+        double sum = 0.0;
+        for (int r = 0; r < object->reference_count; r++)
+            sum += result->distance[a * objects + object->reference[r]];
+        object->has_score = 1;
+        object->score = sum / object->reference_count;
+    }
+    return 0;
+}
+
+/* Scores the objects of a localized result (detect/match.h): gathers each
+ * object's L2-normalised voxel features, matches every pair of objects,
+ * picks the reference groups and writes the scores, the similarity matrix
+ * and every occupied voxel's difference. mean is the lifted feature
+ * volume (D, H, W, channels) and count its views per voxel. */
+static int score_objects(od_compare_result *result, const od_compare_options *options, const float *mean,
+                         const int32_t *count, int64_t channels, od_error *err)
+{
+    const od_grid *grid = &result->grid;
+    int objects = result->object_count;
+    int64_t point_count = result->occupied_count;
+    const int32_t *points = result->occupied_voxels;
+    const int32_t *labels = result->occupied_object;
+    int status = -1;
+    int64_t *offsets = calloc((size_t)objects + 1, sizeof *offsets);
+    int64_t *fill = calloc((size_t)objects, sizeof *fill);
+    int64_t *row_of_point = malloc((size_t)point_count * sizeof *row_of_point);
+    float *features = NULL, *match = NULL, *topk = NULL, *scratch = NULL;
+    if (offsets == NULL || fill == NULL || row_of_point == NULL) {
+        od_fail(err, "compare: out of memory");
+        goto done;
+    }
+
+    /* Per object rows: occupied voxels seen by a view, grouped by object. */
+    for (int64_t q = 0; q < point_count; q++) {
+        int64_t v = od_grid_index(grid, points[3 * q], points[3 * q + 1], points[3 * q + 2]);
+        if (labels[q] >= 0 && count[v] > 0)
+            offsets[labels[q] + 1]++;
+    }
+    for (int o = 0; o < objects; o++) {
+        result->objects[o].scored_voxels = offsets[o + 1];
+        offsets[o + 1] += offsets[o];
+    }
+    int64_t total = offsets[objects], largest = 1;
+    for (int o = 0; o < objects; o++)
+        largest = result->objects[o].scored_voxels > largest ? result->objects[o].scored_voxels : largest;
+    features = od_alloc_floats((total > 0 ? total : 1) * channels);
+    /* match[b * total + row]: the match distance of a row to object b. */
+    match = od_alloc_floats((total > 0 ? total : 1) * objects);
+    topk = od_alloc_floats(largest * options->top_k);
+    scratch = od_alloc_floats(largest);
+    if (features == NULL || match == NULL || topk == NULL || scratch == NULL) {
+        od_fail(err, "compare: out of memory");
+        goto done;
+    }
+    for (int64_t q = 0; q < point_count; q++) {
+        int64_t v = od_grid_index(grid, points[3 * q], points[3 * q + 1], points[3 * q + 2]);
+        row_of_point[q] = -1;
+        if (labels[q] < 0 || count[v] <= 0)
+            continue;
+        int64_t row_index = offsets[labels[q]] + fill[labels[q]]++;
+        row_of_point[q] = row_index;
+        float *row = features + row_index * channels;
+        const float *source = mean + v * channels;
+        double norm = 0.0;
+        for (int64_t c = 0; c < channels; c++)
+            norm += (double)source[c] * source[c];
+        float scale = norm > 0.0 ? (float)(1.0 / sqrt(norm)) : 0.0f;
+        for (int64_t c = 0; c < channels; c++)
+            row[c] = source[c] * scale;
+    }
+    for (int64_t i = 0; i < total * objects; i++)
+        match[i] = NAN;
+
+    for (int a = 0; a < objects; a++)
+        result->similarity[a * objects + a] = 1.0;
+    if (objects < 2) {
+        snprintf(result->note, sizeof result->note, "one object only: nothing to compare it with, so no score");
+        status = 0;
+        goto done;
+    }
+
+    /* Every ordered pair: match distances, then distance[a][b]. */
+    for (int a = 0; a < objects; a++) {
+        int64_t na = result->objects[a].scored_voxels;
+        for (int b = 0; b < objects; b++) {
+            int64_t nb = result->objects[b].scored_voxels;
+            if (b == a || na == 0 || nb == 0)
+                continue;
+            int k = options->top_k < nb ? options->top_k : (int)nb;
+            if (od_match_topk(features + offsets[a] * channels, na, features + offsets[b] * channels, nb, channels,
+                              k, topk, NULL, err) != 0)
+                goto done;
+            float *row_match = match + (int64_t)b * total + offsets[a];
+            for (int64_t i = 0; i < na; i++) {
+                row_match[i] = topk[i * k + k - 1];
+                scratch[i] = row_match[i];
+            }
+            result->distance[a * objects + b] = od_match_top_fraction_mean(scratch, na, options->top_fraction);
+        }
+    }
+    for (int a = 0; a < objects; a++)
+        for (int b = 0; b < objects; b++)
+            if (a != b)
+                result->similarity[a * objects + b] =
+                    1.0 - 0.5 * (result->distance[a * objects + b] + result->distance[b * objects + a]);
+
+    if (assign_references(result, err) != 0)
+        goto done;
+
+    /* Each voxel's difference: its mean match distance to the reference group. */
+    for (int64_t q = 0; q < point_count; q++) {
+        result->occupied_difference[q] = NAN;
+        int a = labels[q];
+        if (a < 0 || row_of_point[q] < 0 || !result->objects[a].has_score)
+            continue;
+        const od_compare_object *object = &result->objects[a];
+        double sum = 0.0;
+        for (int r = 0; r < object->reference_count; r++)
+            sum += match[(int64_t)object->reference[r] * total + row_of_point[q]];
+        result->occupied_difference[q] = (float)(sum / object->reference_count);
+    }
+    od_compare_label(result, options->odd_ratio);
+    status = 0;
+
+done:
+    free(offsets);
+    free(fill);
+    free(row_of_point);
+    od_free(features);
+    od_free(match);
+    od_free(topk);
+    od_free(scratch);
+    return status;
 }
 
 int od_compare_detect(const od_scene *scene, const int *views, int view_count, const od_compare_options *options,
@@ -138,6 +400,8 @@ int od_compare_detect(const od_scene *scene, const int *views, int view_count, c
         return od_fail(err, "compare: input size %d is below 32 pixels", options->input_size);
     if (!(options->top_fraction > 0.0 && options->top_fraction <= 1.0))
         return od_fail(err, "compare: top fraction %g is not in (0, 1]", options->top_fraction);
+    if (options->top_k < 1 || options->top_k > OD_MATCH_MAX_K)
+        return od_fail(err, "compare: top k %d is not in [1, %d]", options->top_k, OD_MATCH_MAX_K);
     if (!(options->min_object_fraction >= 0.0 && options->min_object_fraction <= 1.0))
         return od_fail(err, "compare: minimum object fraction %g is not in [0, 1]", options->min_object_fraction);
     if (od_grid_validate(&options->grid, err) != 0)
@@ -150,11 +414,9 @@ int od_compare_detect(const od_scene *scene, const int *views, int view_count, c
     od_mobilenetv2 *net = NULL;
     od_lift *lift = NULL;
     od_visual_hull *hull = NULL;
-    od_dbscan *dbscan = NULL;
-    float *features = NULL, *mean = NULL, *object_features = NULL, *sim = NULL, *nearest = NULL;
-    int32_t *count = NULL, *points = NULL, *labels = NULL;
+    float *features = NULL, *mean = NULL;
+    int32_t *count = NULL;
     uint8_t *occupied = NULL;
-    int64_t *object_offsets = NULL;
     od_image image = {0}, resized = {0}, mask = {0};
 
     result->views = malloc((size_t)view_count * sizeof *result->views);
@@ -249,173 +511,25 @@ int od_compare_detect(const od_scene *scene, const int *views, int view_count, c
 
     /* Localization. */
     double t_cluster = now_seconds();
-    int64_t point_count = 0;
-    for (int64_t i = 0; i < voxels; i++)
-        point_count += occupied[i] != 0;
-    if (point_count == 0) {
+    result->grid = *grid;
+    if (localize(scene, views, view_count, options, occupied, result, err) != 0)
+        goto done;
+    result->seconds_cluster = now_seconds() - t_cluster;
+    if (result->occupied_count == 0) {
         snprintf(result->note, sizeof result->note, "no occupied voxels: the masks do not intersect in the grid");
         status = 0;
         goto done;
     }
-    points = malloc((size_t)point_count * 3 * sizeof *points);
-    labels = malloc((size_t)point_count * sizeof *labels);
-    dbscan = od_dbscan_new(options->eps, options->min_points);
-    if (points == NULL || labels == NULL || dbscan == NULL) {
-        od_fail(err, dbscan == NULL ? "compare: invalid DBSCAN eps %g or min_points %d" : "compare: out of memory",
-                options->eps, options->min_points);
-        goto done;
-    }
-    int64_t X = grid->dims[0], Y = grid->dims[1], Z = grid->dims[2], p = 0;
-    for (int64_t k = 0; k < Z; k++)
-        for (int64_t j = 0; j < Y; j++)
-            for (int64_t i = 0; i < X; i++)
-                if (occupied[od_grid_index(grid, i, j, k)]) {
-                    points[3 * p] = (int32_t)i;
-                    points[3 * p + 1] = (int32_t)j;
-                    points[3 * p + 2] = (int32_t)k;
-                    p++;
-                }
-    if (od_dbscan_run(dbscan, points, point_count, labels, err) != 0)
-        goto done;
-    /* Clusters far smaller than the largest are dropped: with few views the
-     * hull keeps small ghost regions where only two or three views' masks
-     * overlap by chance, away from any object. */
-    int clusters = (int)od_dbscan_cluster_count(dbscan);
-    int64_t *sizes = calloc((size_t)(clusters > 0 ? clusters : 1), sizeof *sizes);
-    int32_t *renumber = malloc((size_t)(clusters > 0 ? clusters : 1) * sizeof *renumber);
-    if (sizes == NULL || renumber == NULL) {
-        free(sizes);
-        free(renumber);
-        od_fail(err, "compare: out of memory");
-        goto done;
-    }
-    int64_t biggest = 0;
-    for (int64_t q = 0; q < point_count; q++)
-        if (labels[q] >= 0)
-            sizes[labels[q]]++;
-    for (int c = 0; c < clusters; c++)
-        biggest = sizes[c] > biggest ? sizes[c] : biggest;
-    int objects = 0;
-    for (int c = 0; c < clusters; c++)
-        renumber[c] = (double)sizes[c] >= options->min_object_fraction * (double)biggest ? objects++ : -1;
-    for (int64_t q = 0; q < point_count; q++)
-        if (labels[q] >= 0)
-            labels[q] = renumber[labels[q]];
-    result->dropped_clusters = clusters - objects;
-    free(sizes);
-    free(renumber);
-    result->objects = calloc((size_t)(objects > 0 ? objects : 1), sizeof *result->objects);
-    result->distance = calloc((size_t)(objects > 0 ? objects * objects : 1), sizeof *result->distance);
-    if (result->objects == NULL || result->distance == NULL) {
-        od_fail(err, "compare: out of memory");
-        goto done;
-    }
-    result->object_count = objects;
-    /* od_box_fit_voxels puts voxel (i, j, k)'s centre at origin + size * (i, j, k). */
-    double centre_origin[3];
-    for (int a = 0; a < 3; a++)
-        centre_origin[a] = grid->origin[a] + 0.5 * grid->voxel_size;
-    for (int o = 0; o < objects; o++) {
-        od_compare_object *object = &result->objects[o];
-        if (od_box_fit_voxels(points, labels, point_count, o, centre_origin, grid->voxel_size, &object->box, err) != 0)
-            goto done;
-        object->seen_by = calloc((size_t)view_count, 1);
-        if (object->seen_by == NULL) {
-            od_fail(err, "compare: out of memory");
-            goto done;
-        }
-        for (int i = 0; i < view_count; i++) {
-            object->seen_by[i] = (uint8_t)od_camera_sees(&scene->views[views[i]].camera, object->box.center);
-            object->view_count += object->seen_by[i];
-        }
-        object->few_views = object->view_count < 2;
-    }
-    result->seconds_cluster = now_seconds() - t_cluster;
-    if (objects == 0) {
+    if (result->object_count == 0) {
         snprintf(result->note, sizeof result->note, "no object found: every occupied voxel is DBSCAN noise");
         status = 0;
         goto done;
     }
 
-    /* Per object features: occupied voxels seen by a view, L2-normalised,
-     * grouped by object. */
+    /* Scoring. */
     double t_score = now_seconds();
-    object_offsets = calloc((size_t)objects + 1, sizeof *object_offsets);
-    if (object_offsets == NULL) {
-        od_fail(err, "compare: out of memory");
+    if (score_objects(result, options, mean, count, channels, err) != 0)
         goto done;
-    }
-    for (int64_t q = 0; q < point_count; q++) {
-        int64_t v = od_grid_index(grid, points[3 * q], points[3 * q + 1], points[3 * q + 2]);
-        if (labels[q] >= 0) {
-            result->objects[labels[q]].voxel_count++;
-            if (count[v] > 0)
-                object_offsets[labels[q] + 1]++;
-        }
-    }
-    for (int o = 0; o < objects; o++) {
-        result->objects[o].scored_voxels = object_offsets[o + 1];
-        object_offsets[o + 1] += object_offsets[o];
-    }
-    int64_t total = object_offsets[objects], largest = 1;
-    for (int o = 0; o < objects; o++)
-        largest = result->objects[o].scored_voxels > largest ? result->objects[o].scored_voxels : largest;
-    object_features = od_alloc_floats((total > 0 ? total : 1) * channels);
-    sim = od_alloc_floats(largest * largest);
-    nearest = od_alloc_floats(largest);
-    int64_t *fill = calloc((size_t)objects, sizeof *fill);
-    if (object_features == NULL || sim == NULL || nearest == NULL || fill == NULL) {
-        free(fill);
-        od_fail(err, "compare: out of memory");
-        goto done;
-    }
-    for (int64_t q = 0; q < point_count; q++) {
-        int64_t v = od_grid_index(grid, points[3 * q], points[3 * q + 1], points[3 * q + 2]);
-        if (labels[q] < 0 || count[v] <= 0)
-            continue;
-        float *row = object_features + (object_offsets[labels[q]] + fill[labels[q]]++) * channels;
-        const float *source = mean + v * channels;
-        double norm = 0.0;
-        for (int64_t c = 0; c < channels; c++)
-            norm += (double)source[c] * source[c];
-        float scale = norm > 0.0 ? (float)(1.0 / sqrt(norm)) : 0.0f;
-        for (int64_t c = 0; c < channels; c++)
-            row[c] = source[c] * scale;
-    }
-    free(fill);
-
-    if (objects < 2) {
-        snprintf(result->note, sizeof result->note, "one object only: nothing to compare it with, so no score");
-    } else {
-        for (int a = 0; a < objects; a++) {
-            int64_t na = result->objects[a].scored_voxels;
-            if (na == 0)
-                continue;
-            int64_t top = (int64_t)ceil(options->top_fraction * (double)na);
-            top = top < 1 ? 1 : top;
-            for (int b = 0; b < objects; b++) {
-                int64_t nb = result->objects[b].scored_voxels;
-                if (b == a || nb == 0)
-                    continue;
-                result->distance[a * objects + b] =
-                    top_nearest_distance(object_features + object_offsets[a] * channels, na,
-                                         object_features + object_offsets[b] * channels, nb, channels, top, sim,
-                                         nearest);
-            }
-        }
-        for (int a = 0; a < objects; a++) {
-            double others[objects];
-            int n = 0;
-            for (int b = 0; b < objects; b++)
-                if (b != a && result->objects[a].scored_voxels > 0 && result->objects[b].scored_voxels > 0)
-                    others[n++] = result->distance[a * objects + b];
-            if (n > 0) {
-                result->objects[a].has_score = 1;
-                result->objects[a].score = median(others, n);
-            }
-        }
-        od_compare_label(result, options->odd_ratio);
-    }
     result->seconds_score = now_seconds() - t_score;
     status = 0;
 
@@ -427,17 +541,10 @@ done:
     od_mobilenetv2_free(net);
     od_lift_free(lift);
     od_visual_hull_free(hull);
-    od_dbscan_free(dbscan);
     od_free(features);
     od_free(mean);
-    od_free(object_features);
-    od_free(sim);
-    od_free(nearest);
     free(count);
-    free(points);
-    free(labels);
     free(occupied);
-    free(object_offsets);
     if (status != 0)
         od_compare_result_free(result);
     else

@@ -16,13 +16,22 @@
  * 4. localization: DBSCAN on the occupied voxels, clusters under
  *    min_object_fraction of the largest dropped, then one oriented box per
  *    cluster (geometry/dbscan.h, geometry/obb.h);
- * 5. scoring: each occupied voxel's lifted feature, L2-normalised. For
- *    objects a and b, every voxel of a has a nearest voxel of b by cosine
- *    distance (1 - cosine); distance[a][b] is the mean of the largest
- *    top_fraction of those nearest-neighbour distances, so that a local
- *    defect counts even when most of the object matches. An object's score
- *    is the median of distance[a][b] over the other objects b, which stays
- *    low for a normal object when one other object is odd too.
+ * 5. scoring (detect/match.h): each occupied voxel's lifted feature,
+ *    L2-normalised. Every voxel of object a has its top_k best matches
+ *    among the voxels of object b by cosine similarity, and its match
+ *    distance to b is the largest of those k cosine distances.
+ *    distance[a][b] is the mean of the largest top_fraction of a's match
+ *    distances, so that a local defect counts even when most of the object
+ *    matches. The most typical objects form a consensus group, and an
+ *    object's score is the mean of distance[a][b] over that group without a
+ *    (its reference group). A normal object's score thus stays low when
+ *    another object is odd too. Each voxel's difference, shown in heat
+ *    maps, is the mean of its match distances to the reference group.
+ *
+ * Objects with a voxel on the grid's side faces or top are cut by the grid:
+ * their box covers the part inside the grid and they are marked truncated.
+ * Truncated objects and objects seen by fewer than two views are scored
+ * but join no reference group, unless fewer than two objects remain.
  *
  * The object with the highest score is labelled odd; see od_compare_label
  * for the rule. */
@@ -44,6 +53,8 @@
 /* Fraction of an object's voxels, the worst-matching ones, whose
  * nearest-neighbour distances are averaged. */
 #define OD_COMPARE_DEFAULT_TOP_FRACTION 0.1
+/* Best matches per voxel among another object's voxels. */
+#define OD_COMPARE_DEFAULT_TOP_K 3
 /* The top-scoring object is "odd" when its score exceeds the median score
  * of the others by at least this factor. */
 #define OD_COMPARE_DEFAULT_ODD_RATIO 1.2
@@ -60,6 +71,7 @@ typedef struct od_compare_options {
     double eps;               /* DBSCAN radius, voxels */
     int min_points;           /* DBSCAN core threshold, itself included */
     double top_fraction;      /* in (0, 1] */
+    int top_k;                /* best matches per voxel, in [1, OD_MATCH_MAX_K] */
     double odd_ratio;         /* >= 1 */
     double min_object_fraction; /* in [0, 1] */
     od_grid grid;
@@ -72,6 +84,9 @@ typedef struct od_compare_object {
     int view_count;        /* selected views that see the box centre */
     uint8_t *seen_by;      /* (selected view count): 1 when that view sees the box centre */
     int few_views;         /* 1 when fewer than 2 views see it */
+    int truncated;         /* 1 when the grid's side faces or top cut the object */
+    int reference_count;
+    int *reference;        /* (reference_count) objects its score was measured against */
     int has_score;         /* 0 with one object only */
     double score;
     int odd;               /* 1 for the object labelled odd */
@@ -84,6 +99,17 @@ typedef struct od_compare_result {
     int dropped_clusters;       /* DBSCAN clusters dropped as too small */
     od_compare_object *objects; /* (object_count) in DBSCAN's cluster order */
     double *distance;           /* (object_count, object_count); row a against column b; 0 on the diagonal */
+    double *similarity;         /* (object_count, object_count): 1 - (distance[a][b] + distance[b][a]) / 2 */
+    uint8_t *consensus;         /* (object_count): 1 for members of the consensus group */
+    /* Occupied voxels after localization, in (z, y, x) order: the grid
+     * indices (occupied_count, 3) as (x, y, z), the object of each (-1 for
+     * DBSCAN noise and dropped clusters) and each voxel's difference (NAN
+     * where there is no score). */
+    od_grid grid;
+    int64_t occupied_count;
+    int32_t *occupied_voxels;
+    int32_t *occupied_object;
+    float *occupied_difference;
     int feature_height, feature_width, feature_channels, stride;
     char note[256];             /* e.g. why there is no score; "" otherwise */
     /* Seconds per stage. */
