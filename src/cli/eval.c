@@ -357,14 +357,14 @@ static void compute_scene_figures(const od_eval_results *results, int64_t s, sce
         .scene_offsets = offsets,
         .correct = results->correct + begin,
     };
-    /* The inputs were validated when the scene was added, so these cannot fail. */
+    /* od_eval_add_scene rejected NaN scores and labels other than 0 and 1, so these calls cannot fail. */
     od_auroc(one.scores, one.labels, one.count, &figures->auroc, NULL);
     od_top1_hit_rate(&one, &figures->top1, NULL);
 }
 
 /* ---- output files ------------------------------------------------------------------ */
 
-/* Writes a CSV field, quoted when it holds a comma, a quote or a line break. */
+/* Writes a CSV field, quoted when it contains a comma, a quote or a line break. */
 static void write_csv_text(FILE *stream, const char *text)
 {
     if (strpbrk(text, ",\"\n\r") == NULL) {
@@ -752,8 +752,8 @@ int od_cli_eval(int argc, char **argv)
     run_scenes(&arguments, &dataset, results, runs);
     od_log_set_level(saved_level);
     if (results->scene_count == 0) {
-        fprintf(stderr, "oddone eval: all %d scenes failed; the first error: %s\n", dataset.scene_count,
-                runs[0].error);
+        fprintf(stderr, "oddone eval: all %d scenes failed (errors above); nothing written\n",
+                dataset.scene_count);
         goto done;
     }
 

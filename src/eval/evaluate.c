@@ -45,10 +45,10 @@ int od_eval_match(const od_box *truth, int truth_count, const od_box *predicted,
 
     size_t slots = (size_t)truth_count * (size_t)predicted_count;
     candidate_pair *pairs = malloc(slots * sizeof *pairs);
-    uint8_t *taken = calloc((size_t)predicted_count, 1);
-    if (pairs == NULL || taken == NULL) {
+    uint8_t *prediction_used = calloc((size_t)predicted_count, 1);
+    if (pairs == NULL || prediction_used == NULL) {
         free(pairs);
-        free(taken);
+        free(prediction_used);
         return od_fail(err, "matching: out of memory for %d x %d box pairs", truth_count, predicted_count);
     }
     size_t pair_count = 0;
@@ -66,14 +66,14 @@ int od_eval_match(const od_box *truth, int truth_count, const od_box *predicted,
     qsort(pairs, pair_count, sizeof *pairs, compare_pairs);
     for (size_t i = 0; i < pair_count; i++) {
         const candidate_pair *pair = &pairs[i];
-        if (match[pair->truth] >= 0 || taken[pair->prediction])
+        if (match[pair->truth] >= 0 || prediction_used[pair->prediction])
             continue;
         match[pair->truth] = pair->prediction;
         match_iou[pair->truth] = pair->iou;
-        taken[pair->prediction] = 1;
+        prediction_used[pair->prediction] = 1;
     }
     free(pairs);
-    free(taken);
+    free(prediction_used);
     return 0;
 }
 
@@ -414,15 +414,15 @@ static int matched_auroc(const od_eval_results *results, od_metric *out, od_erro
         free(labels);
         return od_fail(err, "evaluation: out of memory for %lld objects", (long long)n);
     }
-    int64_t kept = 0;
+    int64_t scored_count = 0;
     for (int64_t i = 0; i < n; i++) {
         if (!results->objects[i].has_score)
             continue;
-        scores[kept] = results->objects[i].eval_score;
-        labels[kept] = results->objects[i].label;
-        kept++;
+        scores[scored_count] = results->objects[i].eval_score;
+        labels[scored_count] = results->objects[i].label;
+        scored_count++;
     }
-    int status = od_auroc(scores, labels, kept, out, err);
+    int status = od_auroc(scores, labels, scored_count, out, err);
     free(scores);
     free(labels);
     return status;
