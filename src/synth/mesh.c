@@ -3,6 +3,7 @@
 #include "synth/mesh.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -493,4 +494,433 @@ int od_mesh_components(const od_mesh *mesh, float tolerance, int32_t *face_compo
     free(parent);
     free(label);
     return count;
+}
+
+/* ---- parts ------------------------------------------------------------------------ */
+
+static double triangle_area(const od_mesh *mesh, int64_t f)
+{
+    const int32_t *tri = mesh->faces + f * 3;
+    const float *a = mesh->positions + (int64_t)tri[0] * 3, *b = mesh->positions + (int64_t)tri[1] * 3,
+                *c = mesh->positions + (int64_t)tri[2] * 3;
+    double u[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]}, v[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
+    double n[3] = {u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]};
+    double area = 0.5 * sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+    return isfinite(area) ? area : 0;
+}
+
+/* Renumbers labels (F) to 0..count-1 in the order of each label's first face; returns count. */
+static int compact_labels(int32_t *labels, int64_t face_count, int32_t label_limit, int32_t *map)
+{
+    for (int32_t i = 0; i < label_limit; i++)
+        map[i] = -1;
+    int32_t count = 0;
+    for (int64_t f = 0; f < face_count; f++) {
+        if (map[labels[f]] < 0)
+            map[labels[f]] = count++;
+        labels[f] = map[labels[f]];
+    }
+    return count;
+}
+
+/* Merges each label whose area is under min_fraction of the total into
+ * the label whose bounding box is nearest (the gap between the boxes, 0
+ * when they overlap; ties go to the lower label). Small labels are
+ * merged smallest first, and a label that has grown past the threshold
+ * stays. Returns the new count after compacting, or -1 when out of memory. */
+static int merge_small_by_box(const od_mesh *mesh, int32_t *labels, int count, double min_fraction)
+{
+    double *area = calloc((size_t)count + 1, sizeof(double));
+    float *box = malloc(((size_t)count * 6 + 1) * sizeof(float));
+    int32_t *target = malloc(((size_t)count + 1) * sizeof(int32_t));
+    if (!area || !box || !target) {
+        free(area);
+        free(box);
+        free(target);
+        return -1;
+    }
+    for (int i = 0; i < count; i++) {
+        target[i] = i;
+        for (int c = 0; c < 3; c++) {
+            box[i * 6 + c] = INFINITY;
+            box[i * 6 + 3 + c] = -INFINITY;
+        }
+    }
+    double total = 0;
+    for (int64_t f = 0; f < mesh->face_count; f++) {
+        int32_t l = labels[f];
+        double a = triangle_area(mesh, f);
+        area[l] += a;
+        total += a;
+        for (int k = 0; k < 3; k++) {
+            const float *p = mesh->positions + (int64_t)mesh->faces[f * 3 + k] * 3;
+            for (int c = 0; c < 3; c++) {
+                if (p[c] < box[l * 6 + c])
+                    box[l * 6 + c] = p[c];
+                if (p[c] > box[l * 6 + 3 + c])
+                    box[l * 6 + 3 + c] = p[c];
+            }
+        }
+    }
+    for (;;) {
+        /* The smallest label still under the threshold (and not merged away). */
+        int smallest = -1;
+        for (int i = 0; i < count; i++)
+            if (target[i] == i && area[i] < min_fraction * total && (smallest < 0 || area[i] < area[smallest]))
+                smallest = i;
+        if (smallest < 0)
+            break;
+        int best = -1;
+        double best_gap = 0;
+        for (int j = 0; j < count; j++) {
+            if (j == smallest || target[j] != j)
+                continue;
+            double gap = 0;
+            for (int c = 0; c < 3; c++) {
+                double d = fmax(box[smallest * 6 + c] - box[j * 6 + 3 + c], box[j * 6 + c] - box[smallest * 6 + 3 + c]);
+                if (d > 0)
+                    gap += d * d;
+            }
+            if (best < 0 || gap < best_gap) {
+                best = j;
+                best_gap = gap;
+            }
+        }
+        if (best < 0)
+            break; /* the only label left */
+        target[smallest] = best;
+        area[best] += area[smallest];
+        for (int c = 0; c < 3; c++) {
+            box[best * 6 + c] = fminf(box[best * 6 + c], box[smallest * 6 + c]);
+            box[best * 6 + 3 + c] = fmaxf(box[best * 6 + 3 + c], box[smallest * 6 + 3 + c]);
+        }
+    }
+    for (int64_t f = 0; f < mesh->face_count; f++) {
+        int32_t l = labels[f];
+        while (target[l] != l)
+            l = target[l];
+        labels[f] = l;
+    }
+    int result = compact_labels(labels, mesh->face_count, count, target);
+    free(area);
+    free(box);
+    free(target);
+    return result;
+}
+
+#define NECK_BINS 64
+#define NECK_MAX_PIECES 16
+
+/* Finds the neck along the longest axis (see od_mesh_find_parts); returns
+ * 1 and writes the axis and the cut position when there is one. */
+static int find_neck(const od_mesh *mesh, int *axis_out, float *cut_out)
+{
+    float min[3], max[3];
+    od_mesh_bounds(mesh, min, max);
+    int axis = 0;
+    for (int c = 1; c < 3; c++)
+        if (max[c] - min[c] > max[axis] - min[axis])
+            axis = c;
+    double lo = min[axis], length = (double)max[axis] - lo;
+    if (!(length > 0) || !isfinite(length))
+        return 0;
+    double bins[NECK_BINS] = {0};
+    double width = length / NECK_BINS;
+    for (int64_t f = 0; f < mesh->face_count; f++) {
+        double a = triangle_area(mesh, f);
+        double p0 = INFINITY, p1 = -INFINITY;
+        for (int k = 0; k < 3; k++) {
+            double p = mesh->positions[(int64_t)mesh->faces[f * 3 + k] * 3 + axis];
+            p0 = fmin(p0, p);
+            p1 = fmax(p1, p);
+        }
+        double s0 = (p0 - lo) / width, s1 = (p1 - lo) / width;
+        int b0 = (int)fmin(fmax(floor(s0), 0), NECK_BINS - 1), b1 = (int)fmin(fmax(floor(s1), 0), NECK_BINS - 1);
+        if (b0 == b1 || !(s1 > s0)) {
+            bins[b0] += a;
+            continue;
+        }
+        /* Spread the area over the slices in proportion to the span in each. */
+        for (int b = b0; b <= b1; b++) {
+            double overlap = fmin(s1, b + 1.0) - fmax(s0, (double)b);
+            if (overlap > 0)
+                bins[b] += a * overlap / (s1 - s0);
+        }
+    }
+    int first = (int)(0.15 * NECK_BINS), last = (int)(0.85 * NECK_BINS);
+    int best = -1;
+    double best_ratio = 0.5;
+    for (int b = first; b < last; b++) {
+        double left = 0, right = 0;
+        for (int i = 0; i < b; i++)
+            left = fmax(left, bins[i]);
+        for (int i = b + 1; i < NECK_BINS; i++)
+            right = fmax(right, bins[i]);
+        double lighter = fmin(left, right);
+        if (!(lighter > 0))
+            continue;
+        double ratio = bins[b] / lighter;
+        if (ratio <= best_ratio && (best < 0 || ratio < best_ratio)) {
+            best = b;
+            best_ratio = ratio;
+        }
+    }
+    if (best < 0)
+        return 0;
+    /* Centre the cut on the run of slices about as narrow as the best, so
+     * that a long even neck is cut in its middle. */
+    int run_start = best, run_end = best;
+    while (run_start > first && bins[run_start - 1] <= 1.1 * bins[best])
+        run_start--;
+    while (run_end + 1 < last && bins[run_end + 1] <= 1.1 * bins[best])
+        run_end++;
+    *axis_out = axis;
+    *cut_out = (float)(lo + (0.5 * (run_start + run_end) + 0.5) * width);
+    return 1;
+}
+
+/* Splits a one-piece mesh at its neck into connected pieces on each side;
+ * returns the piece count (1 when there is no neck), or -1 on failure. */
+static int segment_at_neck(const od_mesh *mesh, float tolerance, int32_t *labels, od_error *err)
+{
+    int64_t F = mesh->face_count, V = mesh->vertex_count;
+    int axis;
+    float cut;
+    if (!find_neck(mesh, &axis, &cut)) {
+        for (int64_t f = 0; f < F; f++)
+            labels[f] = 0;
+        return 1;
+    }
+    cell_key *keys = sorted_cells(mesh, tolerance, err);
+    if (!keys)
+        return -1;
+    /* Each vertex's representative: the smallest vertex of its cell. */
+    int64_t *representative = malloc(((size_t)V + 1) * sizeof(int64_t));
+    int64_t *last_face = malloc(((size_t)V * 2 + 1) * sizeof(int64_t));
+    int64_t *parent = malloc(((size_t)F + 1) * sizeof(int64_t));
+    unsigned char *side = malloc((size_t)F + 1);
+    int32_t *map = malloc(((size_t)F + 1) * sizeof(int32_t));
+    if (!representative || !last_face || !parent || !side || !map) {
+        free(keys);
+        free(representative);
+        free(last_face);
+        free(parent);
+        free(side);
+        free(map);
+        return od_fail(err, "mesh parts: out of memory for %lld faces", (long long)F);
+    }
+    for (int64_t i = 0, start = 0; i < V; i++) {
+        if (memcmp(keys[start].cell, keys[i].cell, sizeof keys[i].cell) != 0)
+            start = i;
+        representative[keys[i].vertex] = keys[start].vertex;
+    }
+    free(keys);
+    for (int64_t i = 0; i < 2 * V; i++)
+        last_face[i] = -1;
+    for (int64_t f = 0; f < F; f++) {
+        parent[f] = f;
+        double centroid = 0;
+        for (int k = 0; k < 3; k++)
+            centroid += mesh->positions[(int64_t)mesh->faces[f * 3 + k] * 3 + axis];
+        side[f] = centroid / 3 >= cut;
+    }
+    /* Faces on the same side that share a vertex position are one piece. */
+    for (int64_t f = 0; f < F; f++)
+        for (int k = 0; k < 3; k++) {
+            int64_t slot = representative[mesh->faces[f * 3 + k]] * 2 + side[f];
+            if (last_face[slot] >= 0)
+                join_sets(parent, last_face[slot], f);
+            last_face[slot] = f;
+        }
+    for (int64_t f = 0; f < F; f++)
+        labels[f] = (int32_t)find_root(parent, f);
+    int count = compact_labels(labels, F, (int32_t)F, map);
+    if (count > NECK_MAX_PIECES) {
+        /* A cut through many pieces (a comb, a grille) is not a useful split. */
+        for (int64_t f = 0; f < F; f++)
+            labels[f] = 0;
+        count = 1;
+    }
+
+    /* Pieces under 2 % of the area join the neighbour (across a shared
+     * vertex position) with which they share the most corners. */
+    double *area = calloc((size_t)count + 1, sizeof(double));
+    int64_t *shared = calloc((size_t)count + 1, sizeof(int64_t));
+    int64_t *owner = malloc(((size_t)V + 1) * sizeof(int64_t));
+    if (!area || !shared || !owner) {
+        free(area);
+        free(shared);
+        free(owner);
+        free(representative);
+        free(last_face);
+        free(parent);
+        free(side);
+        free(map);
+        return od_fail(err, "mesh parts: out of memory for %d pieces", count);
+    }
+    double total = 0;
+    for (int64_t f = 0; f < F; f++) {
+        double a = triangle_area(mesh, f);
+        area[labels[f]] += a;
+        total += a;
+    }
+    for (int round = 0; round < count; round++) {
+        int smallest = -1;
+        for (int i = 0; i < count; i++)
+            if (area[i] > 0 && area[i] < 0.02 * total && (smallest < 0 || area[i] < area[smallest]))
+                smallest = i;
+        if (smallest < 0)
+            break;
+        /* owner[v]: a label other than smallest that touches the position, if any. */
+        for (int64_t v = 0; v < V; v++)
+            owner[v] = -1;
+        for (int64_t f = 0; f < F; f++)
+            if (labels[f] != smallest)
+                for (int k = 0; k < 3; k++)
+                    owner[representative[mesh->faces[f * 3 + k]]] = labels[f];
+        memset(shared, 0, (size_t)count * sizeof(int64_t));
+        for (int64_t f = 0; f < F; f++)
+            if (labels[f] == smallest)
+                for (int k = 0; k < 3; k++) {
+                    int64_t o = owner[representative[mesh->faces[f * 3 + k]]];
+                    if (o >= 0)
+                        shared[o]++;
+                }
+        int best = -1;
+        for (int i = 0; i < count; i++)
+            if (shared[i] > 0 && (best < 0 || shared[i] > shared[best]))
+                best = i;
+        if (best < 0) {
+            area[smallest] = -area[smallest]; /* touches nothing: leave it, skip it from now on */
+            continue;
+        }
+        for (int64_t f = 0; f < F; f++)
+            if (labels[f] == smallest)
+                labels[f] = best;
+        area[best] += area[smallest];
+        area[smallest] = 0;
+    }
+    count = compact_labels(labels, F, count, map);
+    free(area);
+    free(shared);
+    free(owner);
+    free(representative);
+    free(last_face);
+    free(parent);
+    free(side);
+    free(map);
+    return count;
+}
+
+int od_mesh_find_parts(const od_mesh *mesh, int32_t *face_labels, od_mesh_parts_method *method, od_error *err)
+{
+    int64_t F = mesh->face_count;
+    if (F <= 0 || mesh->vertex_count <= 0)
+        return od_fail(err, "mesh parts: the mesh has no faces");
+    int32_t *map = malloc(((size_t)(mesh->part_count > 0 ? mesh->part_count : 1) + 1) * sizeof(int32_t));
+    if (!map)
+        return od_fail(err, "mesh parts: out of memory");
+    /* Groups, when two or more have faces. */
+    for (int64_t f = 0; f < F; f++) {
+        int32_t p = mesh->face_parts[f];
+        face_labels[f] = p >= 0 && p < mesh->part_count ? p : 0;
+    }
+    int count = compact_labels(face_labels, F, mesh->part_count > 0 ? mesh->part_count : 1, map);
+    free(map);
+    if (count >= 2) {
+        if (method)
+            *method = OD_MESH_PARTS_GROUPS;
+        return count;
+    }
+    float min[3], max[3];
+    od_mesh_bounds(mesh, min, max);
+    float size = 0;
+    for (int c = 0; c < 3; c++)
+        size = fmaxf(size, max[c] - min[c]);
+    if (!(size > 0) || !isfinite(size))
+        return od_fail(err, "mesh parts: the bounding box extent is %g (expected positive and finite)", (double)size);
+    float tolerance = 1e-5f * size;
+    count = od_mesh_components(mesh, tolerance, face_labels, err);
+    if (count < 0)
+        return -1;
+    if (count >= 2) {
+        count = merge_small_by_box(mesh, face_labels, count, 0.01);
+        if (count < 0)
+            return od_fail(err, "mesh parts: out of memory for the components");
+    }
+    if (count >= 2) {
+        if (method)
+            *method = OD_MESH_PARTS_COMPONENTS;
+        return count;
+    }
+    count = segment_at_neck(mesh, tolerance, face_labels, err);
+    if (count < 0)
+        return -1;
+    if (method)
+        *method = count >= 2 ? OD_MESH_PARTS_SEGMENTS : OD_MESH_PARTS_WHOLE;
+    return count;
+}
+
+int od_mesh_assign_parts(od_mesh *mesh, od_mesh_parts_method *method, od_error *err)
+{
+    od_mesh_parts_method how;
+    int32_t *labels = malloc(((size_t)mesh->face_count + 1) * sizeof(int32_t));
+    if (!labels)
+        return od_fail(err, "mesh parts: out of memory for %lld faces", (long long)mesh->face_count);
+    int count = od_mesh_find_parts(mesh, labels, &how, err);
+    if (count < 0) {
+        free(labels);
+        return -1;
+    }
+    char **names = calloc((size_t)count + 1, sizeof(char *));
+    int failed = names == NULL;
+    for (int i = 0; i < count && !failed; i++) {
+        char buffer[48];
+        const char *name = buffer;
+        if (how == OD_MESH_PARTS_GROUPS) {
+            /* The group of the part's first face. */
+            for (int64_t f = 0; f < mesh->face_count; f++)
+                if (labels[f] == i) {
+                    int32_t p = mesh->face_parts[f];
+                    name = mesh->part_names[p >= 0 && p < mesh->part_count ? p : 0];
+                    break;
+                }
+        } else if (how == OD_MESH_PARTS_COMPONENTS) {
+            snprintf(buffer, sizeof buffer, "component_%d", i);
+        } else if (how == OD_MESH_PARTS_SEGMENTS) {
+            snprintf(buffer, sizeof buffer, "segment_%d", i);
+        } else {
+            snprintf(buffer, sizeof buffer, "whole");
+        }
+        names[i] = strdup(name);
+        failed = names[i] == NULL;
+    }
+    if (failed) {
+        for (int i = 0; names && i < count; i++)
+            free(names[i]);
+        free(names);
+        free(labels);
+        return od_fail(err, "mesh parts: out of memory for %d part names", count);
+    }
+    for (int i = 0; i < mesh->part_count; i++)
+        free(mesh->part_names[i]);
+    free(mesh->part_names);
+    mesh->part_names = names;
+    mesh->part_count = count;
+    memcpy(mesh->face_parts, labels, (size_t)mesh->face_count * sizeof(int32_t));
+    free(labels);
+    if (method)
+        *method = how;
+    return count;
+}
+
+int od_mesh_prepare(od_mesh *mesh, od_mesh_parts_method *method, od_error *err)
+{
+    if (od_mesh_normalize(mesh, 1.0f, err) != 0 || od_mesh_weld(mesh, 1e-5f, err) != 0)
+        return -1;
+    if (mesh->face_count == 0)
+        return od_fail(err, "mesh prepare: every face collapsed when welding (expected triangles of some area)");
+    if (!mesh->normals && od_mesh_compute_normals(mesh, err) != 0)
+        return -1;
+    return od_mesh_assign_parts(mesh, method, err);
 }

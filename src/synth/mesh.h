@@ -1,6 +1,6 @@
-/* Triangle meshes for the scene generator: the in-memory form, a Wavefront
- * OBJ reader, and the clean-up steps every mesh goes through before it is
- * placed in a scene (normalise, weld, connected components).
+/* Triangle meshes for the scene generator: the in-memory form, readers for
+ * Wavefront OBJ, PLY, STL and OFF, and the clean-up steps every mesh goes
+ * through before it is placed in a scene (normalise, weld, parts).
  *
  * Layout, for a mesh of V vertices and F triangles:
  * - positions (V, 3), always present;
@@ -14,6 +14,7 @@
 #ifndef ODDONE_SYNTH_MESH_H
 #define ODDONE_SYNTH_MESH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/error.h"
@@ -72,6 +73,46 @@ int od_mesh_read_obj(const char *path, const od_mesh_obj_options *options, od_me
 int od_mesh_parse_obj(const char *text, size_t size, const char *source, const char *base_dir,
                       const od_mesh_obj_options *options, od_mesh *out, od_error *err);
 
+/* Reads a Stanford PLY file: ASCII, binary_little_endian or
+ * binary_big_endian. The vertex element gives x y z and optionally
+ * nx ny nz, red green blue and s t (or u v, texture_u texture_v). Colours
+ * in uchar or ushort are scaled to [0, 1], float colours are kept. The
+ * face element's list vertex_indices (or vertex_index) of any length is
+ * fan-triangulated. A face's own red green blue, when present, colours
+ * its triangles, whose corners then get vertices of their own. Other
+ * elements and properties are skipped. Every count is checked against the
+ * bytes left before anything is allocated. Messages name the file, the
+ * line (ASCII) or byte offset (binary), the element, the property and
+ * what was expected. */
+int od_mesh_read_ply(const char *path, od_mesh *out, od_error *err);
+int od_mesh_parse_ply(const void *data, size_t size, const char *source, od_mesh *out, od_error *err);
+
+/* Reads an STL file, binary or ASCII, chosen by content: text
+ * that starts with "solid" and names a facet or endsolid in its first
+ * kilobyte is ASCII, unless the size equals 84 + 50 * (the binary count
+ * at byte 80), which many binary exporters produce with a "solid" header.
+ * Each triangle gets three vertices of its own (od_mesh_weld joins them);
+ * the file's facet normals are not kept. Each ASCII solid becomes a part
+ * named after it. */
+int od_mesh_read_stl(const char *path, od_mesh *out, od_error *err);
+int od_mesh_parse_stl(const void *data, size_t size, const char *source, od_mesh *out, od_error *err);
+
+/* Reads an OFF file. It understands the optional keyword OFF, COFF, NOFF,
+ * CNOFF, STOFF or STCNOFF (binary OFF, 4OFF and nOFF are rejected), '#'
+ * comments and the counts "V F E" (E is ignored). Each vertex is x y z,
+ * then nx ny nz with N, r g b [a] with C and s t with ST. A plain OFF
+ * vertex followed by 3 or 4 more values takes them as a colour. Each face
+ * is "n i1 .. in", optionally followed by a colour map index (ignored) or
+ * r g b [a]. Colours are integers 0-255 or decimals in [0, 1]. Faces are
+ * fan-triangulated, and a coloured face gets vertices of its own, as in
+ * the PLY reader. */
+int od_mesh_read_off(const char *path, od_mesh *out, od_error *err);
+int od_mesh_parse_off(const void *data, size_t size, const char *source, od_mesh *out, od_error *err);
+
+/* Reads a mesh by its file name's extension, in any letter case: .obj
+ * (od_mesh_read_obj with the default options), .ply, .stl or .off. */
+int od_mesh_load(const char *path, od_mesh *out, od_error *err);
+
 /* Writes the axis-aligned bounds of the positions; both are 0 for an empty mesh. */
 void od_mesh_bounds(const od_mesh *mesh, float min[3], float max[3]);
 
@@ -95,6 +136,48 @@ int od_mesh_weld(od_mesh *mesh, float tolerance, od_error *err);
  * labels 0..count-1, numbered in the order of each component's first face.
  * Returns the component count, or -1 on failure. */
 int od_mesh_components(const od_mesh *mesh, float tolerance, int32_t *face_components, od_error *err);
+
+/* How od_mesh_find_parts split a mesh. */
+typedef enum od_mesh_parts_method {
+    OD_MESH_PARTS_GROUPS,     /* two or more non-empty face_parts groups */
+    OD_MESH_PARTS_COMPONENTS, /* two or more connected components */
+    OD_MESH_PARTS_SEGMENTS,   /* one component, cut at a neck */
+    OD_MESH_PARTS_WHOLE       /* one component and no neck: one part */
+} od_mesh_parts_method;
+
+/* Labels each face with a part (labels 0..count-1 in the order of each
+ * part's first face) and returns the count, or -1 on failure:
+ * - the groups (face_parts) when two or more have faces;
+ * - else the connected components (od_mesh_components with a tolerance of
+ *   1e-5 of the largest extent), where a component of under 1 % of the
+ *   surface area joins the component whose bounding box is nearest, so
+ *   that stray slivers are not parts; when two or more remain, they are
+ *   the parts;
+ * - else a cut at the narrowest cross-section along the longest axis: the
+ *   surface area is binned into 64 slices along that axis (each face
+ *   spread over the slices it spans); among the slices between 15 % and
+ *   85 % of the length, the one whose area is the smallest fraction of
+ *   the largest slice area on its lighter side is the neck, if that
+ *   fraction is at most 0.5; the cut is at the centre of the run of
+ *   slices within 10 % of the neck's area. Faces are split by the side of the neck's
+ *   centre their centroid lies on, each side into its connected pieces,
+ *   and pieces of under 2 % of the area join a neighbouring piece (a cut
+ *   that leaves more than 16 pieces is not used). A
+ *   dumbbell splits into its two weights, a table into its top and legs
+ *   when the cut goes through the legs; a sphere or a cylinder stays
+ *   whole.
+ * face_labels has room for face_count labels; method may be NULL. */
+int od_mesh_find_parts(const od_mesh *mesh, int32_t *face_labels, od_mesh_parts_method *method, od_error *err);
+
+/* Replaces face_parts and part_names with od_mesh_find_parts's parts.
+ * Groups keep their names; components are named "component_N" and
+ * segments "segment_N". Returns the part count, or -1 on failure. */
+int od_mesh_assign_parts(od_mesh *mesh, od_mesh_parts_method *method, od_error *err);
+
+/* The preparation every loaded mesh goes through: normalise to a largest
+ * extent of 1, weld at a tolerance of 1e-5, compute normals when the file
+ * had none, and assign parts. Returns the part count, or -1 on failure. */
+int od_mesh_prepare(od_mesh *mesh, od_mesh_parts_method *method, od_error *err);
 
 /* Allocates a mesh of the given sizes: positions and faces zeroed,
  * face_materials -1, face_parts 0, one part "default", and the optional
