@@ -197,6 +197,50 @@ static void test_all_normal_scene(void)
     od_mesh_free(&box);
 }
 
+/* Dropped from a drawn orientation, a bar rests on one of its faces: every instance of a scene shares
+ * one height, 0.02, 0.03 or 0.1 m for a 1 x 0.3 x 0.2 bar of 0.1 m, and the heights vary over seeds. */
+static void test_drawn_pose_scene(void)
+{
+    od_mesh bar;
+    od_error err = {{0}};
+    float size[3] = {1, 0.3f, 0.2f};
+    OD_CHECK(od_mesh_make_box(size, &bar, &err) == 0);
+    int seen[3] = {0, 0, 0};
+    for (uint64_t seed = 1; seed <= 8; seed++) {
+        od_synth_scene_options o = od_synth_scene_options_default();
+        o.seed = seed;
+        o.anomalous = 0;
+        o.pose = OD_SYNTH_POSE_DRAWN;
+        o.object_count = 3;
+        o.view_count = 1;
+        o.image_size = 64;
+        o.focal = 213.3333 * 64 / 256;
+        o.supersample = 1;
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s/drawn_pose_%d", od_test_temp_dir(), (int)seed);
+        int rc = od_synth_generate_scene(&o, &bar, "bar", dir, NULL, &err);
+        if (rc != 0)
+            printf("  %s\n", err.message);
+        OD_CHECK(rc == 0);
+        od_scene *scene = NULL;
+        OD_CHECK(od_scene_load(dir, NULL, &scene, &err) == 0);
+        for (int i = 0; scene && i < scene->object_count; i++) {
+            double height = scene->objects[i].box.size[2];
+            OD_CHECK(fabs(height - scene->objects[0].box.size[2]) < 1e-6);
+            OD_CHECK(fabs(scene->objects[i].box.center[2] - height / 2) < 1e-6);
+            int which = fabs(height - 0.02) < 1e-4 ? 0 : fabs(height - 0.03) < 1e-4 ? 1 : fabs(height - 0.1) < 1e-4 ? 2 : -1;
+            OD_CHECK(which >= 0);
+            if (which >= 0 && i == 0)
+                seen[which]++;
+        }
+        od_scene_free(scene);
+    }
+    printf("  drawn poses over 8 seeds: on the largest face %d, the middle %d, the end %d\n", seen[0], seen[1],
+           seen[2]);
+    OD_CHECK(seen[0] > 0 && seen[1] > 0);
+    od_mesh_free(&bar);
+}
+
 static void test_material_swap_scene(void)
 {
     od_mesh sphere;
@@ -485,6 +529,7 @@ int main(void)
 {
     OD_RUN(test_generated_scene_loads);
     OD_RUN(test_all_normal_scene);
+    OD_RUN(test_drawn_pose_scene);
     OD_RUN(test_material_swap_scene);
     OD_RUN(test_obj_shape_scene);
     OD_RUN(test_generate_errors);

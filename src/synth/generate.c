@@ -15,6 +15,7 @@
 #include "io/image.h"
 #include "synth/anomaly.h"
 #include "synth/depth_png.h"
+#include "synth/pose.h"
 #include "synth/raster.h"
 
 #define PI 3.14159265358979323846
@@ -47,6 +48,7 @@ od_synth_scene_options od_synth_scene_options_default(void)
     o.camera_elevation[1] = 32;
     o.focal = 213.3333;
     o.min_anomaly_pixels = 20;
+    o.pose = OD_SYNTH_POSE_UPRIGHT;
     return o;
 }
 
@@ -344,6 +346,9 @@ static int write_metadata(const char *out_dir, const od_camera *cameras, int vie
     cJSON_AddStringToObject(scene, "generator", "oddone generate");
     cJSON_AddNumberToObject(scene, "seed", (double)o->seed);
     cJSON_AddStringToObject(scene, "shape", shape_name);
+    cJSON_AddStringToObject(scene, "pose", o->pose == OD_SYNTH_POSE_DRAWN   ? "drawn"
+                                           : o->pose == OD_SYNTH_POSE_AS_IS ? "as is"
+                                                                            : "upright");
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     if (!text)
@@ -415,10 +420,29 @@ static int validate_options(const od_synth_scene_options *o, const od_mesh *shap
                        o->camera_distance[0], o->camera_distance[1], o->camera_elevation[0], o->camera_elevation[1]);
     if (o->anomaly < OD_SYNTH_ANOMALY_RANDOM || o->anomaly > OD_SYNTH_ANOMALY_LAST)
         return od_fail(err, "generate: invalid anomaly kind %d", (int)o->anomaly);
+    if (o->pose < OD_SYNTH_POSE_UPRIGHT || o->pose > OD_SYNTH_POSE_AS_IS)
+        return od_fail(err, "generate: invalid pose mode %d (expected upright, drawn or as is)", (int)o->pose);
     if (o->min_anomaly_pixels < 0)
         return od_fail(err, "generate: invalid minimum anomaly pixel count %d (expected >= 0)", o->min_anomaly_pixels);
     if (!shape || shape->face_count == 0)
         return od_fail(err, "generate: the shape has no faces");
+    return 0;
+}
+
+/* Drops the mesh from `start` (NULL for its own orientation) and turns it
+ * into its rest pose in place. After a drawn start the drawn yaw is
+ * replaced by the mesh's main horizontal axis along x. */
+static int rest_mesh(od_mesh *mesh, const double *start, od_error *err)
+{
+    od_synth_rest rest;
+    if (od_synth_rest_pose(mesh, start, &rest, err) != 0)
+        return -1;
+    od_synth_rotate_mesh(mesh, rest.rotation);
+    if (start) {
+        double yaw[9];
+        od_synth_yaw_alignment(mesh, yaw);
+        od_synth_rotate_mesh(mesh, yaw);
+    }
     return 0;
 }
 
@@ -460,6 +484,15 @@ static int generate_attempt(const od_synth_scene_options *options, const od_mesh
         goto done;
     if (od_mesh_normalize(&normal, (float)o.object_size, err) != 0)
         goto done;
+    if (o.pose != OD_SYNTH_POSE_AS_IS) {
+        /* The start orientation draws from its own stream, so the other draws do not depend on the mode. */
+        od_rng pose_rng = od_rng_fork(&rng, 0x706f7365);
+        double start[9];
+        od_synth_random_rotation(&pose_rng, start);
+        if (rest_mesh(&normal, o.pose == OD_SYNTH_POSE_DRAWN ? start : NULL, err) != 0 ||
+            od_mesh_normalize(&normal, (float)o.object_size, err) != 0)
+            goto done;
+    }
     int anomalous_index = -1;
     od_synth_anomaly kind = o.anomaly;
     if (o.anomalous) {
@@ -501,6 +534,8 @@ static int generate_attempt(const od_synth_scene_options *options, const od_mesh
                                                            (float)(0.12 * o.object_size), &odd, err) != 0)
             goto done;
         if (kind == OD_SYNTH_ANOMALY_MATERIAL && od_synth_swap_material(&normal, &odd, err) != 0)
+            goto done;
+        if (o.pose != OD_SYNTH_POSE_AS_IS && rest_mesh(&odd, NULL, err) != 0)
             goto done;
     }
 

@@ -55,6 +55,17 @@ const char *od_synth_anomaly_name(od_synth_anomaly kind);
  * "random"); returns 0, or -1 for an unknown name. */
 int od_synth_anomaly_parse(const char *name, od_synth_anomaly *kind);
 
+/* How the instances come to rest on the floor (synth/pose.h). Every
+ * normal instance of a scene shares one pose and differs in place and
+ * yaw, as in the release, where two normal instances share one bounding
+ * box size. The anomalous instance is dropped from the normal one's rest,
+ * so a bend or a missing part can tip it over. */
+typedef enum od_synth_pose {
+    OD_SYNTH_POSE_UPRIGHT = 0, /* dropped from the mesh's own orientation, z up */
+    OD_SYNTH_POSE_DRAWN,       /* dropped from an orientation drawn per scene */
+    OD_SYNTH_POSE_AS_IS,       /* the mesh's own orientation on its lowest point, not dropped */
+} od_synth_pose;
+
 typedef struct od_synth_scene_options {
     uint64_t seed;
     int object_count;        /* instances of the shape, 2 to 12 */
@@ -71,6 +82,7 @@ typedef struct od_synth_scene_options {
     double focal;               /* focal length in pixels at image_size */
     int min_anomaly_pixels;     /* minimum count of pixels, in the view that shows it best, where the
                                    anomalous instance differs from a normal one */
+    od_synth_pose pose;         /* how the instances come to rest */
 } od_synth_scene_options;
 
 /* What generating one scene took. */
@@ -83,7 +95,8 @@ typedef struct od_synth_scene_stats {
 /* Returns the defaults, close to the release's geometry: 5 instances of
  * 0.1 m within 0.3 m of the origin, 2 cm apart, 20 views of 256 x 256
  * with 2 x 2 supersampling, cameras 0.79 to 0.86 m away at 25 to 32
- * degrees of elevation, focal length 213.3 pixels, one bump. */
+ * degrees of elevation, focal length 213.3 pixels, one bump, instances
+ * dropped from upright. */
 od_synth_scene_options od_synth_scene_options_default(void);
 
 /* Generates one scene of `shape` (any mesh; it is normalised to
