@@ -27,6 +27,8 @@
 #define ANOMALY_REJECTED (-2)
 /* Attempts at a scene whose anomaly is visible enough. */
 #define MAX_SCENE_ATTEMPTS 8
+/* Room for an object's path in the metadata ("<shape>_000-<kind>-001.obj"). */
+#define OBJECT_PATH_SIZE 160
 
 od_synth_scene_options od_synth_scene_options_default(void)
 {
@@ -290,7 +292,7 @@ static cJSON *json_matrix(const double *values, int rows, int cols)
 }
 
 static int write_metadata(const char *out_dir, const od_camera *cameras, int view_count, const instance *objects,
-                          int object_count, int anomalous_index, const char *kind, const char *shape_name,
+                          int object_count, char (*paths)[OBJECT_PATH_SIZE], const char *shape_name,
                           const od_synth_scene_options *o, od_error *err)
 {
     cJSON *root = cJSON_CreateObject();
@@ -310,15 +312,12 @@ static int write_metadata(const char *out_dir, const od_camera *cameras, int vie
     cJSON *items = cJSON_AddArrayToObject(root, "objects");
     for (int i = 0; i < object_count; i++) {
         const instance *object = &objects[i];
-        char name[32], path[256];
+        char name[32];
         if (i == 0)
             snprintf(name, sizeof name, "object");
         else
             snprintf(name, sizeof name, "object.%03d", i);
-        if (i == anomalous_index)
-            snprintf(path, sizeof path, "%s_%03d-%s-001.obj", shape_name, 0, kind);
-        else
-            snprintf(path, sizeof path, "%s_%03d.obj", shape_name, 0);
+        const char *path = paths[i];
         double model_to_world[16];
         instance_pose(object, model_to_world);
         double local_centre[3], centre[3], size[3];
@@ -463,26 +462,59 @@ static int64_t anomaly_pixels(const od_raster_frame *odd, const od_raster_frame 
     return count;
 }
 
+/* Writes an object's path as the release marks it: "<shape>_000.obj", or
+ * "<shape>_000-<kind>-001.obj" for an anomalous one (kind not NULL). */
+static void object_path(char path[OBJECT_PATH_SIZE], const char *shape_name, const char *kind)
+{
+    if (kind)
+        snprintf(path, OBJECT_PATH_SIZE, "%s_%03d-%s-001.obj", shape_name, 0, kind);
+    else
+        snprintf(path, OBJECT_PATH_SIZE, "%s_%03d.obj", shape_name, 0);
+}
+
+/* Copies a shape's name for paths, with '-' and folder separators made '_'. */
+static void clean_shape_name(char *out, size_t size, const char *name)
+{
+    snprintf(out, size, "%s", name && name[0] ? name : "shape");
+    for (char *c = out; *c; c++)
+        if (*c == '-' || *c == '/' || *c == '\\')
+            *c = '_';
+}
+
 /* Generates one candidate scene from o->seed into out_dir; *visible
  * receives the most pixels of the anomaly visible in one view (0 when all
- * normal). */
+ * normal) and *drawn_kind the anomaly kind applied. With specs (not
+ * NULL), object i is specs[i]'s shape, labelled by specs[i].anomaly, and
+ * `shape` and the options' anomaly are not used. */
 static int generate_attempt(const od_synth_scene_options *options, const od_mesh *shape, const char *name,
-                            const char *out_dir, int64_t *visible, od_error *err)
+                            const od_synth_object_spec *specs, const char *out_dir, int64_t *visible,
+                            od_synth_anomaly *drawn_kind, od_error *err)
 {
     od_synth_scene_options o = *options;
     *visible = 0;
+    *drawn_kind = OD_SYNTH_ANOMALY_RANDOM;
     od_raster_frame reference = {0};
     od_rng rng;
     od_rng_seed(&rng, o.seed);
     od_mesh normal = {0}, odd = {0};
+    od_mesh mixed[MAX_OBJECTS] = {{0}};
+    char paths[MAX_OBJECTS][OBJECT_PATH_SIZE];
     od_rasterizer *rasterizer = NULL;
     od_raster_frame frame = {0};
     od_image mask = {0};
     od_camera *cameras = NULL;
     int rc = -1;
-    if (od_mesh_copy(shape, &normal, err) != 0)
+    for (int i = 0; specs && i < o.object_count; i++) {
+        if (od_mesh_copy(specs[i].mesh, &mixed[i], err) != 0 ||
+            od_mesh_normalize(&mixed[i], (float)o.object_size, err) != 0)
+            goto done;
+        char shape_name[64];
+        clean_shape_name(shape_name, sizeof shape_name, specs[i].shape_name);
+        object_path(paths[i], shape_name, specs[i].anomaly);
+    }
+    if (!specs && od_mesh_copy(shape, &normal, err) != 0)
         goto done;
-    if (od_mesh_normalize(&normal, (float)o.object_size, err) != 0)
+    if (!specs && od_mesh_normalize(&normal, (float)o.object_size, err) != 0)
         goto done;
     if (o.pose != OD_SYNTH_POSE_AS_IS) {
         /* The start orientation draws from its own stream, so the other draws do not depend on the mode. */
@@ -495,7 +527,7 @@ static int generate_attempt(const od_synth_scene_options *options, const od_mesh
     }
     int anomalous_index = -1;
     od_synth_anomaly kind = o.anomaly;
-    if (o.anomalous) {
+    if (o.anomalous && !specs) {
         anomalous_index = (int)od_rng_below(&rng, (uint64_t)o.object_count);
         if (kind == OD_SYNTH_ANOMALY_RANDOM) {
             /* The part kinds (missing, translated, rotated, last in the enum) only where the shape has
@@ -539,15 +571,25 @@ static int generate_attempt(const od_synth_scene_options *options, const od_mesh
             goto done;
     }
 
+    if (anomalous_index >= 0)
+        *drawn_kind = kind;
+    for (int i = 0; !specs && i < o.object_count; i++)
+        object_path(paths[i], name, i == anomalous_index ? od_synth_anomaly_name(kind) : NULL);
+
     instance objects[MAX_OBJECTS];
+    double largest_radius = 0;
     for (int i = 0; i < o.object_count; i++) {
         instance *object = &objects[i];
-        object->mesh = i == anomalous_index ? &odd : &normal;
+        object->mesh = specs ? &mixed[i] : i == anomalous_index ? &odd : &normal;
         od_mesh_bounds(object->mesh, object->min, object->max);
         double rx = fmax(fabs(object->min[0]), fabs(object->max[0]));
         double ry = fmax(fabs(object->min[1]), fabs(object->max[1]));
         object->radius = sqrt(rx * rx + ry * ry);
+        largest_radius = fmax(largest_radius, object->radius);
     }
+    /* Mixed shapes share one footprint, so the layout does not depend on which slot holds which shape. */
+    for (int i = 0; specs && i < o.object_count; i++)
+        objects[i].radius = largest_radius;
     if (place_instances(objects, o.object_count, &o, &rng, err) != 0)
         goto done;
 
@@ -647,8 +689,7 @@ static int generate_attempt(const od_synth_scene_options *options, const od_mesh
         if (write_view(out_dir, v, &frame, o.object_count, &mask, err) != 0)
             goto done;
     }
-    rc = write_metadata(out_dir, cameras, o.view_count, objects, o.object_count, anomalous_index,
-                        od_synth_anomaly_name(kind), name, &o, err);
+    rc = write_metadata(out_dir, cameras, o.view_count, objects, o.object_count, paths, name, &o, err);
 
 done:
     od_image_free(&mask);
@@ -658,6 +699,8 @@ done:
     free(cameras);
     od_mesh_free(&normal);
     od_mesh_free(&odd);
+    for (int i = 0; i < MAX_OBJECTS; i++)
+        od_mesh_free(&mixed[i]);
     return rc;
 }
 
@@ -668,10 +711,7 @@ int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh
     if (validate_options(&o, shape, err) != 0)
         return -1;
     char name[64];
-    snprintf(name, sizeof name, "%s", shape_name && shape_name[0] ? shape_name : "shape");
-    for (char *c = name; *c; c++)
-        if (*c == '-' || *c == '/' || *c == '\\')
-            *c = '_';
+    clean_shape_name(name, sizeof name, shape_name);
     od_synth_scene_stats local = {0};
     stats = stats ? stats : &local;
     memset(stats, 0, sizeof *stats);
@@ -686,7 +726,7 @@ int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh
         od_synth_scene_options attempt_options = o;
         attempt_options.seed = seed;
         int64_t visible = 0;
-        int status = generate_attempt(&attempt_options, shape, name, out_dir, &visible, err);
+        int status = generate_attempt(&attempt_options, shape, name, NULL, out_dir, &visible, &stats->kind, err);
         if (status != 0 && status != ANOMALY_REJECTED)
             return -1;
         stats->anomaly_pixels = visible;
@@ -701,10 +741,46 @@ int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh
                            od_synth_anomaly_name(o.anomaly), MAX_SCENE_ATTEMPTS, reason);
         }
         stats->rejected++;
+        stats->rejected_check += status == ANOMALY_REJECTED;
         od_rng next = od_rng_fork(&base, (uint64_t)attempt + 1);
         seed = od_rng_next_u64(&next);
     }
     return od_fail(err, "generate: the anomaly showed in fewer than %d pixels of every view in %d attempts; "
                         "lower the threshold or enlarge the anomaly",
                    o.min_anomaly_pixels, MAX_SCENE_ATTEMPTS);
+}
+
+int od_synth_generate_mixed_scene(const od_synth_scene_options *options, const od_synth_object_spec *objects,
+                                  int object_count, const char *out_dir, od_error *err)
+{
+    od_synth_scene_options o = options ? *options : od_synth_scene_options_default();
+    o.object_count = object_count;
+    o.anomalous = 0;
+    o.anomaly = OD_SYNTH_ANOMALY_RANDOM;
+    if (!objects)
+        return od_fail(err, "generate: no object specs given");
+    if (validate_options(&o, objects[0].mesh, err) != 0)
+        return -1;
+    /* The metadata's "shape" lists the distinct shape names in order of first use. */
+    char names[256] = "";
+    for (int i = 0; i < object_count; i++) {
+        if (!objects[i].mesh || objects[i].mesh->face_count == 0)
+            return od_fail(err, "generate: object %d: the shape has no faces", i);
+        char name[64];
+        clean_shape_name(name, sizeof name, objects[i].shape_name);
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++) {
+            char other[64];
+            clean_shape_name(other, sizeof other, objects[j].shape_name);
+            seen = strcmp(name, other) == 0;
+        }
+        if (!seen && strlen(names) + strlen(name) + 2 < sizeof names) {
+            if (names[0])
+                strcat(names, "+");
+            strcat(names, name);
+        }
+    }
+    int64_t visible = 0;
+    od_synth_anomaly kind;
+    return generate_attempt(&o, NULL, names, objects, out_dir, &visible, &kind, err) == 0 ? 0 : -1;
 }

@@ -87,7 +87,10 @@ typedef struct od_synth_scene_options {
 
 /* What generating one scene took. */
 typedef struct od_synth_scene_stats {
-    int rejected;           /* candidate scenes rejected because the anomaly showed too little */
+    int rejected;           /* candidate scenes rejected: the anomaly showed too little or failed its own check */
+    int rejected_check;     /* of those, the candidates whose anomaly failed its own quality check */
+    od_synth_anomaly kind;  /* the accepted scene's anomaly kind (the drawn one for RANDOM); RANDOM when all
+                               normal */
     int64_t anomaly_pixels; /* the accepted scene's count, as min_anomaly_pixels measures it */
     uint64_t seed;          /* the seed of the accepted candidate */
 } od_synth_scene_stats;
@@ -115,6 +118,29 @@ od_synth_scene_options od_synth_scene_options_default(void);
  * every instance, when every candidate is rejected, or on a write error. */
 int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh *shape, const char *shape_name,
                             const char *out_dir, od_synth_scene_stats *stats, od_error *err);
+
+/* One object of a scene whose objects need not share a shape. */
+typedef struct od_synth_object_spec {
+    const od_mesh *mesh;    /* any mesh; a copy is normalised to the options' object_size */
+    const char *shape_name; /* names the shape in the object's path ('-' is replaced by '_') */
+    const char *anomaly;    /* NULL for a normal object, else the kind its path carries ("distinct") */
+} od_synth_object_spec;
+
+/* Generates one scene of object_count objects (2 to 12), object i of
+ * shape objects[i].mesh, into out_dir, with the placement, cameras,
+ * lighting and files of od_synth_generate_scene. options->object_count,
+ * anomalous, anomaly and min_anomaly_pixels are not used: no anomaly is
+ * applied, and an object's label is its spec's anomaly name alone, so an
+ * odd object here is one whose shape differs from the others'. The
+ * objects are placed as if each had the largest footprint among them, so
+ * one seed gives the same layout, floor, light and cameras to every
+ * scene that mixes the same two shapes in another ratio (the cameras may
+ * still differ where a view shows an object in fewer than 4 pixels).
+ * Deterministic for a seed. Fails on invalid options or specs, when the
+ * objects cannot be placed, when no camera shows every object, or on a
+ * write error. */
+int od_synth_generate_mixed_scene(const od_synth_scene_options *options, const od_synth_object_spec *objects,
+                                  int object_count, const char *out_dir, od_error *err);
 
 /* Adds a smooth bump to a copy of `mesh`. The bump's centre is vertex
  * floor(rng_value * vertex_count), with rng_value in [0, 1). Vertices
