@@ -1,7 +1,9 @@
 #!/bin/sh
 # Runs the README's first command in an empty folder: generate a scene
 # into a nested output path that does not exist yet, then show it. Also
-# checks that a path through an existing file is rejected.
+# checks that a path through an existing file is rejected, the dataset
+# options (--recipe, --split-sizes, --objects, a rerun, --contact-sheet)
+# and the usage errors.
 # usage: tests/cli_generate_check.sh ODDONE_BINARY
 set -u
 oddone=$1
@@ -36,6 +38,43 @@ touch plain-file
 "$oddone" generate -o plain-file/below --views 4 >/dev/null 2>"$work/stderr"
 check "a path through a file is an error" test $? -eq 1
 check "the error names the file" grep -q "plain-file" "$work/stderr"
+
+# A tiny dataset: split lists, manifest, and a rerun that skips every scene.
+"$oddone" generate -o data --recipe procedural --split-sizes train=2,test=1 --objects 3-4 --views 2 --size 64 \
+    --supersample 1 --quiet >/dev/null 2>"$work/stderr"
+check "a recipe writes a dataset" test $? -eq 0
+check "the train list has 2 scenes" test "$(grep -c scene_ data/splits/train.txt)" -eq 2
+check "the test list names its scene" grep -q "^test/scene_0000$" data/splits/test.txt
+check "the manifest names the recipe" grep -q '"recipe":.*"procedural"' data/manifest.json
+"$oddone" generate -o data --recipe procedural --split-sizes train=2,test=1 --objects 3-4 --views 2 --size 64 \
+    --supersample 1 >"$work/stdout" 2>"$work/stderr"
+check "a rerun skips the complete scenes" grep -q "3 already complete" "$work/stdout"
+check "the progress line counts scenes" grep -q "3/3 scenes" "$work/stderr"
+"$oddone" generate --contact-sheet data -o sheet.png --quiet >/dev/null 2>"$work/stderr"
+check "the contact sheet is written" test -s sheet.png
+
+# Usage errors exit with 2 and name the option.
+expect_usage_error() {
+    description=$1
+    pattern=$2
+    shift 2
+    "$oddone" generate "$@" >/dev/null 2>"$work/stderr"
+    check "$description exits with 2" test $? -eq 2
+    check "$description names $pattern" grep -q -- "$pattern" "$work/stderr"
+}
+expect_usage_error "an unknown shape word" "--shape" -o bad --shape cube
+expect_usage_error "an unknown recipe" "--recipe" -o bad --recipe cars
+expect_usage_error "2 objects" "--objects" -o bad --objects 2
+expect_usage_error "a reversed object range" "--objects" -o bad --objects 7-3
+expect_usage_error "13 objects" "--objects" -o bad --recipe procedural --objects 3-13
+expect_usage_error "a split size without a count" "--split-sizes" -o bad --recipe procedural --split-sizes train
+expect_usage_error "an unknown option" "--colour" -o bad --colour red
+expect_usage_error "a missing value" "--views" -o bad --views
+expect_usage_error "an unknown benchmark version" "--bench" -o bad --bench v9
+check "usage errors write nothing" test ! -e bad
+"$oddone" generate -o bad --recipe toys --quiet >/dev/null 2>"$work/stderr"
+check "toys without meshes fails" test $? -eq 1
+check "the error asks for --meshes" grep -q -- "--meshes" "$work/stderr"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

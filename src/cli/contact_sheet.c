@@ -1,0 +1,284 @@
+/* The contact sheet of a dataset. See contact_sheet.h. */
+#include "cli/contact_sheet.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "io/draw.h"
+#include "io/image.h"
+
+#define SHEET_COLUMNS 4
+#define SHEET_SCENES 16
+/* Side of one tile: the view is shrunk so that the sheet stays a few hundred KB as PNG. */
+#define TILE_SIZE 192
+#define LABEL_HEIGHT (2 * OD_DRAW_FONT_LINE_HEIGHT + 4)
+#define MAX_CANDIDATES 4096
+#define PATH_SIZE 4096
+#define LABEL_SIZE 96
+
+typedef struct candidate {
+    char split[64];
+    char scene[PATH_SIZE]; /* the scene folder */
+    char label[LABEL_SIZE];
+    int odd[12];           /* object indices with an anomaly */
+    int odd_count;
+    int used;
+} candidate;
+
+static char *read_text(const char *path)
+{
+    FILE *file = fopen(path, "rb");
+    if (!file)
+        return NULL;
+    char *text = NULL;
+    size_t size = 0;
+    char buffer[65536];
+    size_t n;
+    while ((n = fread(buffer, 1, sizeof buffer, file)) > 0) {
+        char *grown = realloc(text, size + n + 1);
+        if (!grown) {
+            free(text);
+            fclose(file);
+            return NULL;
+        }
+        text = grown;
+        memcpy(text + size, buffer, n);
+        size += n;
+        text[size] = 0;
+    }
+    fclose(file);
+    return text;
+}
+
+/* Reads the objects' labels from the scene's metadata: an object is odd when the file name in its
+ * path carries a '-', and the word after it names the kind. */
+static int read_labels(candidate *c, od_error *err)
+{
+    char path[PATH_SIZE + 32];
+    snprintf(path, sizeof path, "%s/scene3d.metadata.json", c->scene);
+    char *text = read_text(path);
+    cJSON *root = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    const cJSON *objects = cJSON_GetObjectItemCaseSensitive(root, "objects");
+    if (!cJSON_IsArray(objects)) {
+        cJSON_Delete(root);
+        return od_fail(err, "%s: missing or invalid (expected an \"objects\" array)", path);
+    }
+    c->label[0] = 0;
+    c->odd_count = 0;
+    int index = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, objects)
+    {
+        const cJSON *object_path = cJSON_GetObjectItemCaseSensitive(item, "path");
+        const char *name = cJSON_IsString(object_path) ? object_path->valuestring : "";
+        const char *slash = strrchr(name, '/');
+        const char *dash = strchr(slash ? slash + 1 : name, '-');
+        if (dash && c->odd_count < 12) {
+            c->odd[c->odd_count++] = index;
+            char kind[32];
+            size_t length = strcspn(dash + 1, "-.");
+            snprintf(kind, sizeof kind, "%.*s", (int)(length < sizeof kind ? length : sizeof kind - 1), dash + 1);
+            if (!strstr(c->label, kind))
+                snprintf(c->label + strlen(c->label), LABEL_SIZE - strlen(c->label), "%s%s",
+                         c->label[0] ? "+" : "", kind);
+        }
+        index++;
+    }
+    cJSON_Delete(root);
+    if (!c->label[0])
+        snprintf(c->label, LABEL_SIZE, "normal");
+    return 0;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Lists the scenes of every split file under dataset/splits, split by split in name order. */
+static int list_candidates(const char *dataset, candidate *candidates, int *count, od_error *err)
+{
+    char folder[PATH_SIZE];
+    snprintf(folder, sizeof folder, "%s/splits", dataset);
+    DIR *dir = opendir(folder);
+    if (!dir)
+        return od_fail(err, "%s: cannot open (%s); a contact sheet needs a dataset with split lists", folder,
+                       strerror(errno));
+    char *names[64];
+    int name_count = 0;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL && name_count < 64) {
+        size_t length = strlen(entry->d_name);
+        if (length > 4 && strcmp(entry->d_name + length - 4, ".txt") == 0)
+            names[name_count++] = strdup(entry->d_name);
+    }
+    closedir(dir);
+    qsort(names, (size_t)name_count, sizeof *names, compare_names);
+    *count = 0;
+    for (int s = 0; s < name_count; s++) {
+        char path[PATH_SIZE + 80];
+        snprintf(path, sizeof path, "%s/%s", folder, names[s]);
+        char *text = read_text(path);
+        for (char *line = text ? strtok(text, "\n") : NULL; line && *count < MAX_CANDIDATES;
+             line = strtok(NULL, "\n")) {
+            if (!line[0] || line[0] == '#')
+                continue;
+            candidate *c = &candidates[(*count)++];
+            snprintf(c->split, sizeof c->split, "%.*s", (int)(strlen(names[s]) - 4), names[s]);
+            snprintf(c->scene, sizeof c->scene, "%s/%s", dataset, line);
+        }
+        free(text);
+        free(names[s]);
+    }
+    return *count > 0 ? 0 : od_fail(err, "%s: no scenes listed in the split files", folder);
+}
+
+/* Picks up to SHEET_SCENES scenes, taking the splits in turn and preferring labels not yet shown. */
+static int pick_scenes(candidate *candidates, int count, int picked[SHEET_SCENES], od_error *err)
+{
+    char splits[64][64];
+    int split_count = 0;
+    for (int i = 0; i < count; i++) {
+        int known = 0;
+        for (int s = 0; s < split_count && !known; s++)
+            known = strcmp(splits[s], candidates[i].split) == 0;
+        if (!known && split_count < 64)
+            snprintf(splits[split_count++], 64, "%s", candidates[i].split);
+    }
+    int total = 0;
+    char shown[SHEET_SCENES][LABEL_SIZE];
+    /* Labels are read lazily: a split of thousands of scenes costs only the scenes looked at. */
+    while (total < SHEET_SCENES && total < count) {
+        int progress = 0;
+        for (int s = 0; s < split_count && total < SHEET_SCENES; s++) {
+            int fallback = -1, chosen = -1, seen = 0;
+            for (int i = 0; i < count && chosen < 0 && seen < 200; i++) {
+                candidate *c = &candidates[i];
+                if (c->used || strcmp(c->split, splits[s]) != 0)
+                    continue;
+                seen++;
+                if (!c->label[0] && read_labels(c, err) != 0)
+                    return -1;
+                int repeated = 0;
+                for (int k = 0; k < total && !repeated; k++)
+                    repeated = strcmp(shown[k], c->label) == 0;
+                if (!repeated)
+                    chosen = i;
+                else if (fallback < 0)
+                    fallback = i;
+            }
+            if (chosen < 0)
+                chosen = fallback;
+            if (chosen < 0)
+                continue;
+            candidates[chosen].used = 1;
+            snprintf(shown[total], LABEL_SIZE, "%s", candidates[chosen].label);
+            picked[total++] = chosen;
+            progress = 1;
+        }
+        if (!progress)
+            break;
+    }
+    return total;
+}
+
+static void outline_mask(od_image *tile, const od_image *mask, const float color[3])
+{
+    int x0 = mask->width, y0 = mask->height, x1 = -1, y1 = -1;
+    for (int y = 0; y < mask->height; y++)
+        for (int x = 0; x < mask->width; x++)
+            if (mask->pixels[(int64_t)y * mask->width + x] > 0.5f) {
+                x0 = x < x0 ? x : x0;
+                x1 = x > x1 ? x : x1;
+                y0 = y < y0 ? y : y0;
+                y1 = y > y1 ? y : y1;
+            }
+    if (x1 < 0)
+        return;
+    double sx = (double)tile->width / mask->width, sy = (double)tile->height / mask->height;
+    double corners[8] = {(x0 - 2) * sx, (y0 - 2) * sy, (x1 + 2) * sx, (y0 - 2) * sy,
+                         (x1 + 2) * sx, (y1 + 2) * sy, (x0 - 2) * sx, (y1 + 2) * sy};
+    od_draw_polygon(tile, corners, 4, color, 2);
+}
+
+/* Renders one scene's first view into the sheet at (left, top). */
+static int draw_tile(od_image *sheet, const candidate *c, int left, int top, od_error *err)
+{
+    char path[PATH_SIZE + 128];
+    snprintf(path, sizeof path, "%s/RGB/0000.png", c->scene);
+    od_image view = {0}, tile = {0};
+    if (od_image_read(path, NULL, &view, err) != 0)
+        return -1;
+    int rc = od_image_resize(&view, TILE_SIZE, TILE_SIZE, &tile, err);
+    od_image_free(&view);
+    if (rc != 0)
+        return -1;
+    static const float red[3] = {0.9f, 0.1f, 0.1f};
+    for (int k = 0; k < c->odd_count; k++) {
+        char name[32];
+        if (c->odd[k] == 0)
+            snprintf(name, sizeof name, "object");
+        else
+            snprintf(name, sizeof name, "object.%03d", c->odd[k]);
+        snprintf(path, sizeof path, "%s/segmentations/%s/%s_0000.png", c->scene, name, name);
+        od_image mask = {0};
+        od_error ignored;
+        /* An object outside the first view has no mask pixels and gets no outline. */
+        if (od_image_read_gray(path, &mask, &ignored) == 0)
+            outline_mask(&tile, &mask, red);
+        od_image_free(&mask);
+    }
+    for (int y = 0; y < TILE_SIZE; y++)
+        memcpy(sheet->pixels + ((int64_t)(top + LABEL_HEIGHT + y) * sheet->width + left) * 3,
+               tile.pixels + (int64_t)y * TILE_SIZE * 3, (size_t)TILE_SIZE * 3 * sizeof(float));
+    od_image_free(&tile);
+    static const float white[3] = {1, 1, 1};
+    const char *slash = strrchr(c->scene, '/');
+    char line[2 * LABEL_SIZE];
+    snprintf(line, sizeof line, "%s: %s\n%.*s", c->split, c->label, 30, slash ? slash + 1 : c->scene);
+    od_draw_text(sheet, left + 3, top + 2, line, white, 1);
+    return 0;
+}
+
+int od_cli_contact_sheet(const char *dataset, const char *output, int quiet)
+{
+    od_error err = {{0}};
+    candidate *candidates = calloc(MAX_CANDIDATES, sizeof *candidates);
+    od_image sheet = {0};
+    int count = 0, status = 1;
+    int picked[SHEET_SCENES];
+    if (!candidates) {
+        fprintf(stderr, "oddone generate: out of memory\n");
+        return 1;
+    }
+    if (list_candidates(dataset, candidates, &count, &err) != 0)
+        goto done;
+    int total = pick_scenes(candidates, count, picked, &err);
+    if (total < 0)
+        goto done;
+    int rows = (total + SHEET_COLUMNS - 1) / SHEET_COLUMNS;
+    if (od_image_new(SHEET_COLUMNS * TILE_SIZE, rows * (TILE_SIZE + LABEL_HEIGHT), 3, &sheet, &err) != 0)
+        goto done;
+    for (int i = 0; i < total; i++)
+        if (draw_tile(&sheet, &candidates[picked[i]], (i % SHEET_COLUMNS) * TILE_SIZE,
+                      (i / SHEET_COLUMNS) * (TILE_SIZE + LABEL_HEIGHT), &err) != 0)
+            goto done;
+    if (od_image_write_png(output, &sheet, &err) != 0)
+        goto done;
+    if (!quiet)
+        printf("contact sheet of %d scenes of %s written to %s\n", total, dataset, output);
+    status = 0;
+
+done:
+    if (status != 0)
+        fprintf(stderr, "oddone generate: %s\n", err.message);
+    od_image_free(&sheet);
+    free(candidates);
+    return status;
+}
