@@ -521,9 +521,14 @@ static int generate_attempt(const od_synth_scene_options *options, const od_mesh
         od_rng pose_rng = od_rng_fork(&rng, 0x706f7365);
         double start[9];
         od_synth_random_rotation(&pose_rng, start);
-        if (rest_mesh(&normal, o.pose == OD_SYNTH_POSE_DRAWN ? start : NULL, err) != 0 ||
-            od_mesh_normalize(&normal, (float)o.object_size, err) != 0)
+        if (!specs && (rest_mesh(&normal, o.pose == OD_SYNTH_POSE_DRAWN ? start : NULL, err) != 0 ||
+                       od_mesh_normalize(&normal, (float)o.object_size, err) != 0))
             goto done;
+        /* Mixed shapes each rest from the same start, so copies of one shape rest alike. */
+        for (int i = 0; specs && i < o.object_count; i++)
+            if (rest_mesh(&mixed[i], o.pose == OD_SYNTH_POSE_DRAWN ? start : NULL, err) != 0 ||
+                od_mesh_normalize(&mixed[i], (float)o.object_size, err) != 0)
+                goto done;
     }
     int anomalous_index = -1;
     od_synth_anomaly kind = o.anomaly;
