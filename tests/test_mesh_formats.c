@@ -95,7 +95,7 @@ static const char *ply_header(const char *format)
              "property uchar red\nproperty uchar green\nproperty uchar blue\n"
              "property float s\nproperty float t\n"
              "element face 2\nproperty list uchar int vertex_indices\n"
-             "element edge 1\nproperty int vertex1\nproperty int vertex2\nend_header\n",
+             "element edge 1\nproperty int vertex1\nproperty list uchar int others\nend_header\n",
              format);
     return header;
 }
@@ -122,8 +122,10 @@ static void binary_square_ply(bytes *b, int big)
     put_int(b, 0, big);
     put_int(b, 1, big);
     put_int(b, 4, big);
-    put_int(b, 0, big); /* the edge element */
+    put_int(b, 0, big); /* the edge element, skipped */
+    put_u8(b, 2);
     put_int(b, 1, big);
+    put_int(b, 4, big);
 }
 
 static void check_square(const od_mesh *mesh)
@@ -154,7 +156,7 @@ static void test_ply_ascii_and_binary(void)
                       (double)square_positions[v][0], (double)square_positions[v][1], (double)square_positions[v][2],
                       square_colors[v][0], square_colors[v][1], square_colors[v][2], (double)square_positions[v][0],
                       (double)square_positions[v][1]);
-    snprintf(text + n, sizeof text - (size_t)n, "4 0 1 2 3\n3 0 1 4\n0 1\n");
+    snprintf(text + n, sizeof text - (size_t)n, "4 0 1 2 3\n3 0 1 4\n0 2 1 4\n");
     od_mesh mesh;
     od_error err = {{0}};
     int rc = od_mesh_parse_ply(text, strlen(text), "square.ply", &mesh, &err);

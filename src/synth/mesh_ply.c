@@ -518,8 +518,9 @@ static int skip_element(ply_reader *r, const ply_element *e, od_error *err)
             if (value < 0 || value > (double)left)
                 return od_fail(err, "%s: %s %lld, %s: list of %g items does not fit in the %zu bytes left", r->source,
                                e->name, (long long)i, p->name, value, left);
+            double item;
             for (int64_t k = 0; k < (int64_t)value; k++)
-                if (read_value(r, p->type, &value, e->name, i, p->name, err) != 0)
+                if (read_value(r, p->type, &item, e->name, i, p->name, err) != 0)
                     return -1;
         }
     return 0;
