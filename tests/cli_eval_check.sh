@@ -54,6 +54,7 @@ check "metrics.json names the method" grep -q '"method":[[:space:]]*"compare"' "
 check "metrics.json records the views" grep -q '"views":[[:space:]]*3' "$metrics"
 check "metrics.json carries the manifest version" grep -q '"benchmark_version":[[:space:]]*"check-1"' "$metrics"
 check "metrics.json counts the failed scene" grep -q '"failed":[[:space:]]*1' "$metrics"
+check "metrics.json lists the failure" grep -q '"scene":[[:space:]]*"scene_0003"' "$metrics"
 check "metrics.json counts the evaluated scenes" grep -q '"evaluated":[[:space:]]*3' "$metrics"
 for field in pooled scene_mean scenes_skipped accuracy top1_hit_rate box_miou count_accuracy \
     accuracy_per_kind accuracy_per_object_count interval; do
@@ -66,9 +67,11 @@ check "objects.csv has a row per true object" test "$(wc -l <result/objects.csv)
 check "roc.svg is written" grep -q "<svg" result/roc.svg
 check "no temporary file is left" test "$(find result -name '*.tmp.*' | wc -l)" -eq 0
 
-"$oddone" eval --paired result result --resamples 100 >"$work/stdout" 2>"$work/stderr"
+"$oddone" eval --paired result result --resamples 100 -o paired >"$work/stdout" 2>"$work/stderr"
 check "paired comparison of a folder with itself exits 0" test $? -eq 0
-check "paired comparison prints the AUROC difference" grep -q "AUROC, pooled" "$work/stdout"
+check "paired comparison prints the AUROC difference" grep -q "AUROC, pooled .* +0.000" "$work/stdout"
+check "paired comparison writes paired.json" grep -q '"pooled_auroc"' paired/paired.json
+check "paired.json has the interval" grep -q '"interval"' paired/paired.json
 
 mkdir fewer
 head -n 3 result/scenes.csv >fewer/scenes.csv

@@ -277,7 +277,16 @@ typedef struct reference_scenes {
 
 static const char *const reference_kind_names[4] = {"bend", "crack", "fracture", ""};
 
-static int load_reference_scenes(reference_scenes *reference)
+typedef double (*score_transform)(double score);
+
+static double identity(double score)
+{
+    return score;
+}
+
+/* Loads the reference scenes; each prediction's score passes through
+ * transform first. */
+static int load_transformed_scenes(reference_scenes *reference, score_transform transform)
 {
     memset(reference, 0, sizeof *reference);
     reference->st = od_test_load_reference("evaluate_scenes");
@@ -320,7 +329,7 @@ static int load_reference_scenes(reference_scenes *reference)
             const double *b = prediction_boxes + 7 * i;
             predictions[j].box = (od_box){{b[0], b[1], b[2]}, {b[3], b[4], b[5]}, b[6]};
             predictions[j].has_score = has_score[i];
-            predictions[j].score = scores->data[i];
+            predictions[j].score = transform(scores->data[i]);
             predictions[j].odd = (uint8_t)odd[i];
         }
         char name[32];
@@ -340,6 +349,11 @@ done:
     free(has_score);
     free(odd);
     return status;
+}
+
+static int load_reference_scenes(reference_scenes *reference)
+{
+    return load_transformed_scenes(reference, identity);
 }
 
 static void free_reference_scenes(reference_scenes *reference)
@@ -544,6 +558,51 @@ static void built_scenes_round_trip(void)
     free_reference_scenes(&reference);
 }
 
+static double scale_up(double score)
+{
+    return ldexp(score, 40) - 1e15;
+}
+
+static double sigmoid(double score)
+{
+    return 1.0 / (1.0 + exp(-score));
+}
+
+/* Scores of any range rank the same, so every figure stays the same
+ * under a monotonic map: a large scale and shift (exact in float for
+ * these scores, so ties stay ties), and the sigmoid of logits. */
+static void score_range_keeps_figures(void)
+{
+    reference_scenes plain, scaled, squashed;
+    int loaded = load_reference_scenes(&plain) == 0;
+    loaded &= load_transformed_scenes(&scaled, scale_up) == 0;
+    loaded &= load_transformed_scenes(&squashed, sigmoid) == 0;
+    OD_CHECK(loaded);
+    if (loaded) {
+        od_eval_summary a, b, c;
+        od_error err;
+        OD_CHECK(od_eval_summarize(plain.results, RESAMPLES, 4, &a, &err) == 0);
+        OD_CHECK(od_eval_summarize(scaled.results, RESAMPLES, 4, &b, &err) == 0);
+        OD_CHECK(od_eval_summarize(squashed.results, RESAMPLES, 4, &c, &err) == 0);
+        OD_CHECK(a.auroc.pooled.value == b.auroc.pooled.value);
+        OD_CHECK(a.auroc.pooled.value == c.auroc.pooled.value);
+        OD_CHECK(a.auroc.scene_mean.value == b.auroc.scene_mean.value);
+        OD_CHECK(a.auroc.scene_mean.value == c.auroc.scene_mean.value);
+        OD_CHECK(a.matched_auroc.value == b.matched_auroc.value);
+        OD_CHECK(a.matched_auroc.value == c.matched_auroc.value);
+        OD_CHECK(a.top1.rate.value == b.top1.rate.value);
+        OD_CHECK(a.top1.rate.value == c.top1.rate.value);
+        OD_CHECK(a.pooled_auroc.lower == b.pooled_auroc.lower);
+        OD_CHECK(a.pooled_auroc.upper == c.pooled_auroc.upper);
+        od_eval_summary_free(&a);
+        od_eval_summary_free(&b);
+        od_eval_summary_free(&c);
+    }
+    free_reference_scenes(&plain);
+    free_reference_scenes(&scaled);
+    free_reference_scenes(&squashed);
+}
+
 /* ---- view choice ---- */
 
 static void picked_views_are_seeded(void)
@@ -586,6 +645,7 @@ int main(void)
     OD_RUN(summary_matches_reference);
     OD_RUN(ratio_bootstrap_matches_accuracy);
     OD_RUN(built_scenes_round_trip);
+    OD_RUN(score_range_keeps_figures);
     OD_RUN(picked_views_are_seeded);
     return od_test_finish();
 }

@@ -35,7 +35,7 @@ static void print_eval_usage(FILE *stream)
 {
     fprintf(stream,
             "usage: oddone eval --method compare DATASET [OPTIONS]\n"
-            "       oddone eval --paired A_DIR B_DIR [--resamples N] [--seed N]\n"
+            "       oddone eval --paired A_DIR B_DIR [-o DIR] [--resamples N] [--seed N]\n"
             "\n"
             "Runs the detector on every scene of a dataset split and scores it against the\n"
             "ground truth, object by object. A predicted box matches a true object when their\n"
@@ -323,8 +323,6 @@ static void run_scenes(const eval_arguments *arguments, const od_dataset *datase
             fprintf(stderr, "eval: scene %d/%d %s: %d of %d objects found, %.1f s, ETA %s\n", i + 1,
                     dataset->scene_count, dataset->scene_names[i], scene->matched_count, scene->truth_count,
                     run->seconds, eta);
-        } else {
-            fprintf(stderr, "eval: scene %d/%d, ETA %s\n", i + 1, dataset->scene_count, eta);
         }
     }
 }
@@ -571,6 +569,15 @@ static cJSON *metrics_json(const eval_arguments *arguments, const od_dataset *da
     cJSON_AddNumberToObject(scenes, "evaluated", (double)summary->scene_count);
     cJSON_AddNumberToObject(scenes, "failed", failed);
     cJSON_AddNumberToObject(scenes, "seconds_per_scene", seconds / dataset->scene_count);
+    cJSON *failures = cJSON_AddArrayToObject(scenes, "failures");
+    for (int i = 0; i < dataset->scene_count; i++) {
+        if (runs[i].ok)
+            continue;
+        cJSON *failure = cJSON_CreateObject();
+        cJSON_AddStringToObject(failure, "scene", dataset->scene_names[i]);
+        cJSON_AddStringToObject(failure, "error", runs[i].error);
+        cJSON_AddItemToArray(failures, failure);
+    }
 
     cJSON *objects = cJSON_AddObjectToObject(root, "objects");
     cJSON_AddNumberToObject(objects, "total", (double)summary->object_count);

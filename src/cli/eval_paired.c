@@ -10,8 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli/eval.h"
 #include "eval/evaluate.h"
+#include "io/atomic_file.h"
+#include "io/folder.h"
 
 #define PAIRED_DEFAULT_RESAMPLES 2000
 #define PAIRED_MAX_RESAMPLES 1000000
@@ -359,11 +363,12 @@ static int check_same_scenes(const od_eval_results *a, const od_eval_results *b,
 
 static void print_usage(FILE *stream)
 {
-    fprintf(stream, "usage: oddone eval --paired A_DIR B_DIR [--resamples N] [--seed N]\n"
+    fprintf(stream, "usage: oddone eval --paired A_DIR B_DIR [-o DIR] [--resamples N] [--seed N]\n"
                     "\n"
                     "Compares two folders that oddone eval wrote, on the same scenes, by a paired\n"
                     "bootstrap: both are resampled with the same scenes, and the differences A - B\n"
-                    "get %.0f %% percentile intervals.\n",
+                    "get %.0f %% percentile intervals. Prints a table; -o DIR also writes\n"
+                    "DIR/paired.json. The defaults are 2000 resamples and seed 1.\n",
             OD_EVAL_LEVEL * 100.0);
 }
 
@@ -381,34 +386,124 @@ static int parse_count(const char *option, const char *text, long long low, long
     return 0;
 }
 
+/* One metric of the comparison. */
+typedef struct paired_row {
+    const char *name; /* for the table */
+    const char *key;  /* for paired.json */
+    od_boot_metric metric;
+    od_interval alone[2]; /* metric of A and of B on their own (estimate only) */
+    od_paired_comparison paired;
+} paired_row;
+
+static void print_rows(const char *const folders[2], const od_eval_set *set, long long resamples,
+                       const paired_row *rows, int row_count)
+{
+    printf("A = %s, B = %s: %lld scenes, %lld objects, %lld resamples\n", folders[0], folders[1],
+           (long long)set->scene_count, (long long)set->count, resamples);
+    printf("  %-26s %8s %8s %9s  %-19s %s\n", "metric", "A", "B", "A - B", "95 % interval", "A better in");
+    for (int r = 0; r < row_count; r++) {
+        const paired_row *row = &rows[r];
+        if (row->paired.difference.status != OD_METRIC_DEFINED) {
+            printf("  %-26s %8s %8s %9s  (undefined: one class only)\n", row->name, "-", "-", "-");
+            continue;
+        }
+        char bounds[48] = "-";
+        if (row->paired.resamples_used > 0)
+            snprintf(bounds, sizeof bounds, "[%+.3f, %+.3f]", row->paired.lower, row->paired.upper);
+        printf("  %-26s %8.3f %8.3f %+9.3f  %-19s %.1f %% of resamples\n", row->name, row->alone[0].estimate.value,
+               row->alone[1].estimate.value, row->paired.difference.value, bounds,
+               100.0 * row->paired.fraction_a_better);
+    }
+}
+
+static cJSON *number_or_null(od_metric metric)
+{
+    return metric.status == OD_METRIC_DEFINED ? cJSON_CreateNumber(metric.value) : cJSON_CreateNull();
+}
+
+/* Writes DIR/paired.json atomically. */
+static int write_paired_json(const char *output, const char *const folders[2], const od_eval_set *set,
+                             long long resamples, long long seed, const paired_row *rows, int row_count,
+                             od_error *err)
+{
+    if (od_make_folders(output, err) != 0)
+        return -1;
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "a", folders[0]);
+    cJSON_AddStringToObject(root, "b", folders[1]);
+    cJSON_AddNumberToObject(root, "scenes", (double)set->scene_count);
+    cJSON_AddNumberToObject(root, "objects", (double)set->count);
+    cJSON_AddNumberToObject(root, "resamples", (double)resamples);
+    cJSON_AddNumberToObject(root, "seed", (double)seed);
+    cJSON_AddNumberToObject(root, "level", OD_EVAL_LEVEL);
+    for (int r = 0; r < row_count; r++) {
+        const paired_row *row = &rows[r];
+        cJSON *item = cJSON_AddObjectToObject(root, row->key);
+        cJSON_AddItemToObject(item, "a", number_or_null(row->alone[0].estimate));
+        cJSON_AddItemToObject(item, "b", number_or_null(row->alone[1].estimate));
+        cJSON_AddItemToObject(item, "difference", number_or_null(row->paired.difference));
+        if (row->paired.difference.status == OD_METRIC_DEFINED && row->paired.resamples_used > 0) {
+            double bounds[2] = {row->paired.lower, row->paired.upper};
+            cJSON_AddItemToObject(item, "interval", cJSON_CreateDoubleArray(bounds, 2));
+            cJSON_AddNumberToObject(item, "fraction_a_better", row->paired.fraction_a_better);
+        } else {
+            cJSON_AddNullToObject(item, "interval");
+            cJSON_AddNullToObject(item, "fraction_a_better");
+        }
+        cJSON_AddNumberToObject(item, "resamples_skipped", (double)row->paired.resamples_skipped);
+    }
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (text == NULL)
+        return od_fail(err, "out of memory printing paired.json");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/paired.json", output);
+    od_atomic_file file;
+    if (od_atomic_open(&file, path, err) != 0) {
+        free(text);
+        return -1;
+    }
+    fputs(text, file.stream);
+    fputc('\n', file.stream);
+    free(text);
+    return od_atomic_commit(&file, err);
+}
+
 int od_cli_eval_paired(int argc, char **argv)
 {
     const char *folders[2] = {NULL, NULL};
+    const char *output = NULL;
     int folder_count = 0;
     long long resamples = PAIRED_DEFAULT_RESAMPLES, seed = 1;
     for (int i = 0; i < argc; i++) {
         const char *argument = argv[i];
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes_value = strcmp(argument, "--resamples") == 0 || strcmp(argument, "--seed") == 0 ||
+                          strcmp(argument, "-o") == 0 || strcmp(argument, "--output") == 0;
         if (strcmp(argument, "--paired") == 0)
             continue;
         if (strcmp(argument, "-h") == 0 || strcmp(argument, "--help") == 0) {
             print_usage(stdout);
             return 0;
         }
-        if (strcmp(argument, "--resamples") == 0 || strcmp(argument, "--seed") == 0) {
-            if (value == NULL) {
-                fprintf(stderr, "oddone eval: %s needs a value\n", argument);
+        if (takes_value && value == NULL) {
+            fprintf(stderr, "oddone eval: %s needs a value\n", argument);
+            return 2;
+        }
+        if (strcmp(argument, "-o") == 0 || strcmp(argument, "--output") == 0) {
+            output = value;
+            i++;
+        } else if (strcmp(argument, "--seed") == 0) {
+            if (parse_count(argument, value, 0, LLONG_MAX, &seed) != 0)
                 return 2;
-            }
-            int rc = strcmp(argument, "--seed") == 0 ? parse_count(argument, value, 0, LLONG_MAX, &seed)
-                                                      : parse_count(argument, value, 1, PAIRED_MAX_RESAMPLES,
-                                                                    &resamples);
-            if (rc != 0)
+            i++;
+        } else if (strcmp(argument, "--resamples") == 0) {
+            if (parse_count(argument, value, 1, PAIRED_MAX_RESAMPLES, &resamples) != 0)
                 return 2;
             i++;
         } else if (argument[0] == '-' && argument[1] != '\0') {
-            fprintf(stderr, "oddone eval: %s is not an option of --paired; it takes A_DIR B_DIR [--resamples N] "
-                            "[--seed N]\n",
+            fprintf(stderr, "oddone eval: %s is not an option of --paired; it takes A_DIR B_DIR [-o DIR] "
+                            "[--resamples N] [--seed N]\n",
                     argument);
             return 2;
         } else if (folder_count < 2) {
@@ -444,38 +539,31 @@ int od_cli_eval_paired(int argc, char **argv)
     od_eval_set sets[2];
     od_eval_results_set(results[0], &sets[0]);
     od_eval_results_set(results[1], &sets[1]);
-    static const struct {
-        od_boot_metric metric;
-        const char *name;
-    } metrics[] = {
-        {OD_BOOT_POOLED_AUROC, "AUROC, pooled"},
-        {OD_BOOT_SCENE_AUROC, "AUROC, mean over scenes"},
-        {OD_BOOT_ACCURACY, "accuracy"},
-        {OD_BOOT_TOP1, "top-1 hit rate"},
+    paired_row rows[] = {
+        {.name = "AUROC, pooled", .key = "pooled_auroc", .metric = OD_BOOT_POOLED_AUROC},
+        {.name = "AUROC, mean over scenes", .key = "scene_auroc", .metric = OD_BOOT_SCENE_AUROC},
+        {.name = "accuracy", .key = "accuracy", .metric = OD_BOOT_ACCURACY},
+        {.name = "top-1 hit rate", .key = "top1_hit_rate", .metric = OD_BOOT_TOP1},
     };
-    printf("A = %s, B = %s: %lld scenes, %lld objects, %lld resamples\n", folders[0], folders[1],
-           (long long)sets[0].scene_count, (long long)sets[0].count, resamples);
-    printf("  %-26s %8s %8s %9s  %-19s %s\n", "metric", "A", "B", "A - B", "95 % interval", "A better in");
-    for (size_t m = 0; m < sizeof metrics / sizeof metrics[0]; m++) {
-        od_interval one[2];
-        od_paired_comparison paired;
-        if (od_bootstrap_ci(&sets[0], metrics[m].metric, 1, OD_EVAL_LEVEL, (uint64_t)seed, &one[0], &err) != 0 ||
-            od_bootstrap_ci(&sets[1], metrics[m].metric, 1, OD_EVAL_LEVEL, (uint64_t)seed, &one[1], &err) != 0 ||
-            od_bootstrap_paired(&sets[0], &sets[1], metrics[m].metric, resamples, OD_EVAL_LEVEL, (uint64_t)seed,
-                                &paired, &err) != 0) {
+    int row_count = (int)(sizeof rows / sizeof rows[0]);
+    for (int r = 0; r < row_count; r++) {
+        /* One resample suffices for the estimates on A and B alone. */
+        if (od_bootstrap_ci(&sets[0], rows[r].metric, 1, OD_EVAL_LEVEL, (uint64_t)seed, &rows[r].alone[0], &err) !=
+                0 ||
+            od_bootstrap_ci(&sets[1], rows[r].metric, 1, OD_EVAL_LEVEL, (uint64_t)seed, &rows[r].alone[1], &err) !=
+                0 ||
+            od_bootstrap_paired(&sets[0], &sets[1], rows[r].metric, resamples, OD_EVAL_LEVEL, (uint64_t)seed,
+                                &rows[r].paired, &err) != 0) {
             fprintf(stderr, "oddone eval: %s\n", err.message);
             goto done;
         }
-        if (paired.difference.status != OD_METRIC_DEFINED) {
-            printf("  %-26s %8s %8s %9s  (undefined: one class only)\n", metrics[m].name, "-", "-", "-");
-            continue;
-        }
-        char bounds[48] = "-";
-        if (paired.resamples_used > 0)
-            snprintf(bounds, sizeof bounds, "[%+.3f, %+.3f]", paired.lower, paired.upper);
-        printf("  %-26s %8.3f %8.3f %+9.3f  %-19s %.1f %% of resamples\n", metrics[m].name, one[0].estimate.value,
-               one[1].estimate.value, paired.difference.value, bounds, 100.0 * paired.fraction_a_better);
     }
+    if (output != NULL &&
+        write_paired_json(output, folders, &sets[0], resamples, seed, rows, row_count, &err) != 0) {
+        fprintf(stderr, "oddone eval: %s\n", err.message);
+        goto done;
+    }
+    print_rows(folders, &sets[0], resamples, rows, row_count);
     status = 0;
 done:
     od_eval_results_free(results[0]);
