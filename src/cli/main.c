@@ -8,6 +8,7 @@
 #include "cli/eval.h"
 #include "cli/generate.h"
 #include "cli/show.h"
+#include "cli/teacher.h"
 #include "core/threads.h"
 
 static void print_usage(FILE *stream)
@@ -22,6 +23,7 @@ static void print_usage(FILE *stream)
             "  eval        run a detector on a dataset split and score it against the ground truth\n"
             "  generate    write synthetic scenes in the release format\n"
             "  show        load a scene, print what was read and draw its boxes on every view\n"
+            "  teacher     precompute a frozen 2D teacher's features of every view of a dataset\n"
             "  version     print the version and the libraries in use\n"
             "  help        print this text\n");
 }
@@ -57,6 +59,8 @@ int main(int argc, char **argv)
         return od_cli_eval(argc - 2, argv + 2);
     if (strcmp(command, "generate") == 0)
         return od_cli_generate(argc - 2, argv + 2);
+    if (strcmp(command, "teacher") == 0)
+        return od_cli_teacher(argc - 2, argv + 2);
     fprintf(stderr, "oddone: unknown command \"%s\"; run \"oddone help\" for the list\n", command);
     return 2;
 }

@@ -2,8 +2,11 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "teacher/dinov2.h"
 #include "teacher/keras_graph.h"
@@ -97,6 +100,41 @@ static int parse_dinov2_layer(const char *layer, int64_t layers, int64_t *block,
                    (long long)(layers - 1));
 }
 
+/* Reads num_attention_heads from the Hugging Face config.json beside a
+ * checkpoint, because the weights do not record the head count. *heads
+ * stays 0 (hidden / 64, right for every released DINOv2) when there is no
+ * config.json. */
+static int read_dinov2_heads(const char *weights_path, int64_t *heads, od_error *err)
+{
+    *heads = 0;
+    char path[4200];
+    const char *slash = strrchr(weights_path, '/');
+    if (slash == NULL)
+        snprintf(path, sizeof path, "config.json");
+    else if (snprintf(path, sizeof path, "%.*s/config.json", (int)(slash - weights_path), weights_path) >=
+             (int)sizeof path)
+        return od_fail(err, "the weights path %s is too long", weights_path);
+    FILE *file = fopen(path, "rb");
+    if (file == NULL)
+        return 0;
+    char text[65536];
+    const size_t length = fread(text, 1, sizeof text - 1, file);
+    fclose(file);
+    text[length] = '\0';
+    cJSON *config = cJSON_Parse(text);
+    const cJSON *value = cJSON_GetObjectItemCaseSensitive(config, "num_attention_heads");
+    int status = 0;
+    if (config == NULL)
+        status = od_fail(err, "%s: not valid JSON (expected the checkpoint's Hugging Face config)", path);
+    else if (value != NULL && (!cJSON_IsNumber(value) || value->valuedouble < 1 ||
+                               value->valuedouble != (double)(int64_t)value->valuedouble))
+        status = od_fail(err, "%s: num_attention_heads must be a positive integer", path);
+    else if (value != NULL)
+        *heads = (int64_t)value->valuedouble;
+    cJSON_Delete(config);
+    return status;
+}
+
 /* Opens the network behind a teacher and fills the feature map's shape. */
 static int open_network(od_teacher *t, const char *path, int64_t shape[3], od_error *err)
 {
@@ -115,7 +153,10 @@ static int open_network(od_teacher *t, const char *path, int64_t shape[3], od_er
             return -1;
         return od_mobilenetv2_layer_shape(t->mobilenet, t->layer, shape, err);
     case OD_TEACHER_DINOV2: {
-        t->dinov2 = od_dinov2_load(path, 0, err);
+        int64_t heads;
+        if (read_dinov2_heads(path, &heads, err) != 0)
+            return -1;
+        t->dinov2 = od_dinov2_load(path, heads, err);
         if (t->dinov2 == NULL)
             return -1;
         const od_dinov2_info info = od_dinov2_get_info(t->dinov2);

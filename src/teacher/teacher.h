@@ -1,6 +1,8 @@
 /* One interface over the frozen 2D teachers: InceptionV3 and MobileNetV2
  * (the nsfwjs@4.3.0 networks that scripts/fetch_weights.sh converts) and
  * DINOv2 (a Hugging Face Dinov2Model checkpoint that the user supplies).
+ * DINOv2's head count comes from the config.json beside the checkpoint
+ * when there is one, else from hidden / 64.
  *
  * A teacher is opened for one network, one layer and one square input
  * size. Running it resizes an RGB view to input_size x input_size with
@@ -18,12 +20,17 @@
  *
  * Feature cell (i, j) covers the input around pixel
  *     x = offset + stride * j,  y = offset + stride * i
- * (pixel centres on integers). The grid is centred in the input: offset =
- * (input_size - 1 - stride * (W' - 1)) / 2. That is exact for
- * InceptionV3, whose "valid" convolutions trim the border evenly, and for
- * DINOv2's patches. For MobileNetV2 it is the usual (j + 0.5) * stride -
- * 0.5, which ignores the fraction of a pixel that TensorFlow's asymmetric
- * "same" padding shifts each stride-2 stage by. */
+ * (pixel centres on integers). The grid is taken as centred in the input:
+ * offset = (input_size - 1 - stride * (W' - 1)) / 2. That is exact for
+ * DINOv2's patches and for InceptionV3 at 299 pixels (cell j of mixed0 to
+ * mixed2 sits at 8 j + 13, of mixed3 to mixed7 at 16 j + 21). For MobileNetV2
+ * it is the usual (j + 0.5) * stride - 0.5.
+ * NOTE: at other sizes InceptionV3's "valid" convolutions drop their
+ * leftover pixels at the right and bottom only, so the true centres sit
+ * up to a stride / 2 left of and above the centred grid (2.5 pixels, a
+ * third of a cell, for mixed2 at 448). MobileNetV2's centres are off by
+ * the fraction of a pixel that TensorFlow's asymmetric "same" padding
+ * shifts each stride-2 stage by. */
 #ifndef ODDONE_TEACHER_TEACHER_H
 #define ODDONE_TEACHER_TEACHER_H
 
@@ -39,7 +46,7 @@ typedef enum od_teacher_network {
 } od_teacher_network;
 
 #define OD_TEACHER_NETWORK_COUNT 3
-/* The teacher that `oddone teacher` uses unless told otherwise. */
+/* The teacher that `oddone teacher` uses when --model names no other. */
 #define OD_TEACHER_DEFAULT_NETWORK OD_TEACHER_INCEPTIONV3
 
 /* Sizes of an opened teacher. */
@@ -71,8 +78,8 @@ const char *od_teacher_default_weights(od_teacher_network network);
 /* Opens a teacher. weights_path NULL means the network's default, layer
  * NULL its default layer, input_size 0 its default size. Fails on a
  * missing or invalid weights file, an unknown layer, or an input size
- * that the layer cannot take (DINOv2 needs a multiple of its patch size;
- * each network needs a map of at least 1 x 1). */
+ * that the layer cannot take. DINOv2 needs a multiple of its patch size,
+ * and each network needs a map of at least 1 x 1. */
 od_teacher *od_teacher_open(od_teacher_network network, const char *weights_path, const char *layer,
                             int64_t input_size, od_error *err);
 void od_teacher_free(od_teacher *teacher);
