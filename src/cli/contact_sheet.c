@@ -2,7 +2,6 @@
 #include "cli/contact_sheet.h"
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include "core/error.h"
 #include "io/draw.h"
 #include "io/image.h"
+#include "scene/dataset.h"
 
 #define SHEET_COLUMNS 4
 #define SHEET_SCENES 16
@@ -96,47 +96,47 @@ static int read_labels(candidate *c, od_error *err)
     return 0;
 }
 
-static int compare_names(const void *a, const void *b)
+/* Adds the scenes of one split (NULL: the one od_dataset_open picks) to the candidates. */
+static int add_split(const char *dataset, const char *split, candidate *candidates, int *count, od_error *err)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    od_dataset listed;
+    if (od_dataset_open(dataset, split, &listed, err) != 0)
+        return -1;
+    for (int i = 0; i < listed.scene_count && *count < MAX_CANDIDATES; i++) {
+        candidate *c = &candidates[(*count)++];
+        snprintf(c->split, sizeof c->split, "%s", listed.split);
+        snprintf(c->scene, sizeof c->scene, "%s", listed.scenes[i]);
+    }
+    od_dataset_free(&listed);
+    return 0;
 }
 
-/* Lists the scenes of every split file under dataset/splits, split by split in name order. */
+/* Lists the scenes of every split that the manifest's "sizes" names, in its order; without a
+ * manifest, the split that od_dataset_open picks. */
 static int list_candidates(const char *dataset, candidate *candidates, int *count, od_error *err)
 {
-    char folder[PATH_SIZE];
-    snprintf(folder, sizeof folder, "%s/splits", dataset);
-    DIR *dir = opendir(folder);
-    if (!dir)
-        return od_fail(err, "%s: cannot open (%s); a contact sheet needs a dataset with split lists", folder,
-                       strerror(errno));
-    char *names[64];
-    int name_count = 0;
-    struct dirent *entry;
-    while ((entry = readdir(dir)) != NULL && name_count < 64) {
-        size_t length = strlen(entry->d_name);
-        if (length > 4 && strcmp(entry->d_name + length - 4, ".txt") == 0)
-            names[name_count++] = strdup(entry->d_name);
-    }
-    closedir(dir);
-    qsort(names, (size_t)name_count, sizeof *names, compare_names);
+    char path[PATH_SIZE + 32];
+    snprintf(path, sizeof path, "%s/manifest.json", dataset);
+    char *text = read_text(path);
+    cJSON *manifest = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    const cJSON *sizes = cJSON_GetObjectItemCaseSensitive(manifest, "sizes");
     *count = 0;
-    for (int s = 0; s < name_count; s++) {
-        char path[PATH_SIZE + 80];
-        snprintf(path, sizeof path, "%s/%s", folder, names[s]);
-        char *text = read_text(path);
-        for (char *line = text ? strtok(text, "\n") : NULL; line && *count < MAX_CANDIDATES;
-             line = strtok(NULL, "\n")) {
-            if (!line[0] || line[0] == '#')
-                continue;
-            candidate *c = &candidates[(*count)++];
-            snprintf(c->split, sizeof c->split, "%.*s", (int)(strlen(names[s]) - 4), names[s]);
-            snprintf(c->scene, sizeof c->scene, "%s/%s", dataset, line);
+    int rc = 0;
+    if (cJSON_IsObject(sizes) && cJSON_GetArraySize(sizes) > 0) {
+        const cJSON *split;
+        cJSON_ArrayForEach(split, sizes)
+        {
+            if (rc == 0 && cJSON_IsNumber(split) && split->valueint > 0)
+                rc = add_split(dataset, split->string, candidates, count, err);
         }
-        free(text);
-        free(names[s]);
+    } else {
+        rc = add_split(dataset, NULL, candidates, count, err);
     }
-    return *count > 0 ? 0 : od_fail(err, "%s: no scenes listed in the split files", folder);
+    cJSON_Delete(manifest);
+    if (rc == 0 && *count == 0)
+        rc = od_fail(err, "%s: no scenes found", dataset);
+    return rc;
 }
 
 /* Picks up to SHEET_SCENES scenes, taking the splits in turn and preferring labels not yet shown. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -207,20 +208,30 @@ static void string_list_free(string_list *list)
 
 /* ---- the mesh library -------------------------------------------------------------- */
 
-/* The one place that reads a mesh file and the one place that says which files are read.
- * NOTE: only Wavefront OBJ so far; PLY, STL and OFF files in the meshes folder are not listed
- * until a reader for every format is in the library. */
+/* The one place that says which files are meshes, and the one place that reads them. */
 static int mesh_file_supported(const char *name)
 {
+    static const char *extensions[] = {".obj", ".ply", ".stl", ".off"};
     size_t length = strlen(name);
-    return length > 4 && strcmp(name + length - 4, ".obj") == 0;
+    for (size_t i = 0; i < sizeof extensions / sizeof extensions[0]; i++)
+        if (length > 4 && strcasecmp(name + length - 4, extensions[i]) == 0)
+            return 1;
+    return 0;
 }
 
+/* Reads a mesh and welds it. OBJ files are read with their textures, which od_mesh_load skips. */
 static int load_mesh_file(const char *path, od_mesh *mesh, od_error *err)
 {
-    od_mesh_obj_options options = od_mesh_obj_options_default();
-    options.read_textures = 1;
-    if (od_mesh_read_obj(path, &options, mesh, err) != 0)
+    size_t length = strlen(path);
+    int rc;
+    if (length > 4 && strcasecmp(path + length - 4, ".obj") == 0) {
+        od_mesh_obj_options options = od_mesh_obj_options_default();
+        options.read_textures = 1;
+        rc = od_mesh_read_obj(path, &options, mesh, err);
+    } else {
+        rc = od_mesh_load(path, mesh, err);
+    }
+    if (rc != 0)
         return -1;
     if (od_mesh_weld(mesh, 1e-6f, err) != 0) {
         od_mesh_free(mesh);
@@ -418,7 +429,7 @@ static int mesh_library_open(const char *meshes_dir, const char *kind, mesh_libr
     cJSON_Delete(catalog);
     string_list_free(&files);
     if (rc == 0 && library->count == 0)
-        rc = od_fail(err, "%s: no .obj files in any <group> folder", folder);
+        rc = od_fail(err, "%s: no .obj, .ply, .stl or .off files in any <group> folder", folder);
     if (rc == 0)
         qsort(library->groups.items, (size_t)library->groups.count, sizeof *library->groups.items,
               compare_strings);
