@@ -256,8 +256,9 @@ typedef struct bench_part {
     int needs_meshes; /* toys or parts meshes under --meshes */
 } bench_part;
 
-/* bench-v1: 10 views of 256 x 256 per scene (5 to build, 5 to check, as the paper trains), 3 to 7
- * objects, 20 % all-normal scenes; procedural pairs for context-flip, so that part needs no meshes. */
+/* bench-v1: 10 views of 256 x 256 per scene, 3 to 7 objects and 20 % all-normal scenes. Ten views
+ * let training use 5 to build the volume and 5 to supervise it. Context-flip uses procedural pairs,
+ * so that part needs no meshes. */
 static const bench_part BENCH_V1[] = {
     {"procedural", OD_SYNTH_RECIPE_PROCEDURAL, 1001, "train=400,val=50,test=300", 0},
     {"context_flip", OD_SYNTH_RECIPE_CONTEXT_FLIP, 1002, "context_flip=300", 0},

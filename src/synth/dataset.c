@@ -131,8 +131,8 @@ static int hash_file(const char *path, uint64_t *hash, int64_t *bytes)
 
 /* ---- folders --------------------------------------------------------------------- */
 
-/* Writes "<folder>/<name>" into out (PATH_SIZE bytes); a path that does not fit is cut short and
- * then names no existing file, so the next open or stat fails with the path in its message. */
+/* Writes "<folder>/<name>" into out (PATH_SIZE bytes). A path that does not fit is cut short, so it
+ * names no existing file and the next open or stat fails with the path in its message. */
 static void path_join(char *out, const char *folder, const char *name)
 {
     size_t folder_length = strlen(folder);
@@ -208,7 +208,7 @@ static void string_list_free(string_list *list)
 
 /* ---- the mesh library -------------------------------------------------------------- */
 
-/* The one place that says which files are meshes, and the one place that reads them. */
+/* The one place that decides which files are meshes, and the one place that reads them. */
 static int mesh_file_supported(const char *name)
 {
     static const char *extensions[] = {".obj", ".ply", ".stl", ".off"};
@@ -463,8 +463,8 @@ static int held_out_count(double fraction, int count)
 }
 
 /* toys: the unseen categories are the first round(unseen_fraction * groups) by a seeded hash of their
- * names; of each seen category with 3 or more meshes, a fifth (at least one) by a seeded hash of
- * their paths is held out for test_seen. */
+ * names. Of each seen category with 3 or more meshes, a fifth (at least one), ranked by a seeded
+ * hash of their paths, is held out for test_seen. */
 static int assign_toys_roles(mesh_library *library, uint64_t seed, double unseen_fraction, od_error *err)
 {
     int groups = library->groups.count;
@@ -769,7 +769,7 @@ static const char *reject_name(int reason)
     return names[reason];
 }
 
-/* What one scene holds and what making it took; written to and read from its generation.json. */
+/* What one scene contains and what making it took, as its generation.json stores it. */
 typedef struct scene_record {
     char relative[128]; /* the scene folder under the dataset */
     char split[OD_SYNTH_SPLIT_NAME_SIZE];

@@ -22,7 +22,7 @@
  *   meshes.
  * - toys: meshes under MESHES/toys/<category>/. A seeded rule holds out
  *   unseen_fraction of the categories (ranked by a hash of the seed and
- *   the name); of each seen category with 3 or more meshes, a fifth (at
+ *   the name). Of each seen category with 3 or more meshes, a fifth (at
  *   least one) is held out for test_seen. train and val draw from the
  *   other meshes of seen categories, test_seen from the held-out meshes,
  *   test_unseen from the unseen categories.
@@ -77,8 +77,8 @@ typedef struct od_synth_split_size {
                                             a multiple of 4; each group of 4 adds one context_flip_tie scene */
 } od_synth_split_size;
 
-/* Where a dataset run stands, passed to the progress callback after each
- * scene (or context-flip group). */
+/* The progress of a dataset run, passed to the progress callback after
+ * each scene (or context-flip group). */
 typedef struct od_synth_dataset_progress {
     int scenes_done;      /* written or found complete */
     int scenes_total;
@@ -110,9 +110,9 @@ typedef struct od_synth_dataset_options {
 } od_synth_dataset_options;
 
 /* Returns the defaults: procedural, seed 1, the recipe's splits with 10
- * scenes each, 3 to 7 objects, 20 % all-normal scenes, 12 of 51
- * categories unseen (as in ToysAD-8K), 20 % of the parts held out, the
- * scene defaults with a random anomaly kind per scene. */
+ * scenes each, 3 to 7 objects and 20 % all-normal scenes. 12 of 51
+ * categories are unseen (as in ToysAD-8K) and 20 % of the parts held out.
+ * The scenes take the scene defaults with a random anomaly kind. */
 od_synth_dataset_options od_synth_dataset_options_default(void);
 
 /* What a run did; counts cover the whole dataset (skipped scenes too). */
@@ -125,11 +125,11 @@ typedef struct od_synth_dataset_report {
     double seconds;
 } od_synth_dataset_report;
 
-/* Generates the dataset into out_dir (created when missing). Fails on
- * invalid options, a missing or empty meshes folder where the recipe
- * needs one, a split the recipe does not know, a scene folder left by
- * another seed or recipe, a scene that fails on every one of 8 draws, or
- * a write error. report may be NULL. */
+/* Generates the dataset into out_dir (created when missing); report may
+ * be NULL. Fails on invalid options, on a missing or empty meshes folder
+ * where the recipe needs one, or on a split the recipe does not know. It
+ * also fails on a scene folder left by other settings, on a scene that
+ * fails on every one of 8 draws, and on a write error. */
 int od_synth_generate_dataset(const od_synth_dataset_options *options, const char *out_dir,
                               od_synth_dataset_report *report, od_error *err);
 

@@ -585,14 +585,17 @@ static int generate_attempt(const od_synth_scene_options *options, const od_mesh
     double largest_radius = 0;
     for (int i = 0; i < o.object_count; i++) {
         instance *object = &objects[i];
-        object->mesh = specs ? &mixed[i] : i == anomalous_index ? &odd : &normal;
+        if (specs)
+            object->mesh = &mixed[i];
+        else
+            object->mesh = i == anomalous_index ? &odd : &normal;
         od_mesh_bounds(object->mesh, object->min, object->max);
         double rx = fmax(fabs(object->min[0]), fabs(object->max[0]));
         double ry = fmax(fabs(object->min[1]), fabs(object->max[1]));
         object->radius = sqrt(rx * rx + ry * ry);
         largest_radius = fmax(largest_radius, object->radius);
     }
-    /* Mixed shapes share one footprint, so the layout does not depend on which slot holds which shape. */
+    /* Mixed shapes share one footprint, so the layout does not depend on which shape each slot gets. */
     for (int i = 0; specs && i < o.object_count; i++)
         objects[i].radius = largest_radius;
     if (place_instances(objects, o.object_count, &o, &rng, err) != 0)

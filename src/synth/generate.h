@@ -134,8 +134,8 @@ typedef struct od_synth_object_spec {
  * odd object here is one whose shape differs from the others'. The
  * objects are placed as if each had the largest footprint among them, so
  * one seed gives the same layout, floor, light and cameras to every
- * scene that mixes the same two shapes in another ratio (the cameras may
- * still differ where a view shows an object in fewer than 4 pixels).
+ * scene that mixes the same two shapes in another ratio. The cameras may
+ * still differ where a view shows an object in fewer than 4 pixels.
  * Deterministic for a seed. Fails on invalid options or specs, when the
  * objects cannot be placed, when no camera shows every object, or on a
  * write error. */
