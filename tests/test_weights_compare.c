@@ -234,7 +234,8 @@ static void test_subsets(void)
     od_scene_free(scene);
 }
 
-/* A transforms.json scene has no masks, which this version rejects. */
+/* A transforms.json scene has no masks: occupancy masks rejects it, and
+ * auto falls back to colour occupancy. */
 static void test_scene_without_masks(void)
 {
     static const char *const names[3] = {"images/a.png", "images/b.png", "images/c.png"};
@@ -250,10 +251,57 @@ static void test_scene_without_masks(void)
         return;
     int views[3] = {0, 1, 2};
     od_compare_options options = sample_options();
+    options.occupancy = OD_COMPARE_OCCUPANCY_MASKS;
     od_compare_result result;
     OD_CHECK(od_compare_detect(scene, views, 3, &options, &result, &err) == -1);
     OD_CHECK(strstr(err.message, "no object mask") != NULL);
     OD_CHECK(result.object_count == 0 && result.objects == NULL);
+
+    options.occupancy = OD_COMPARE_OCCUPANCY_AUTO;
+    int status = od_compare_detect(scene, views, 3, &options, &result, &err);
+    if (status != 0)
+        fprintf(stderr, "%s\n", err.message);
+    OD_CHECK(status == 0);
+    OD_CHECK(result.occupancy == OD_COMPARE_OCCUPANCY_COLOR);
+    od_compare_result_free(&result);
+    od_scene_free(scene);
+}
+
+/* With its masks ignored, colour occupancy finds the sample's three
+ * bananas, each box on one of them, and the crack still scores highest. */
+static void test_color_occupancy(void)
+{
+    od_scene *scene = load_sample();
+    if (scene == NULL)
+        return;
+    int crack = crack_index(scene);
+    int views[5] = {0, 4, 8, 12, 16};
+    od_compare_options options = sample_options();
+    options.occupancy = OD_COMPARE_OCCUPANCY_COLOR;
+    od_compare_result result;
+    od_error err;
+    int status = od_compare_detect(scene, views, 5, &options, &result, &err);
+    if (status != 0)
+        fprintf(stderr, "%s\n", err.message);
+    OD_CHECK(status == 0);
+    OD_CHECK(result.occupancy == OD_COMPARE_OCCUPANCY_COLOR);
+    OD_CHECK(result.object_count == 3);
+    int matched[3] = {0, 0, 0}, top_crack = 0;
+    for (int o = 0; o < result.object_count; o++) {
+        double iou;
+        int g = best_match(scene, &result.objects[o].box, &iou);
+        printf("colour object %d: %lld voxels, score %.4f, best match %s IoU %.3f\n", o,
+               (long long)result.objects[o].voxel_count, result.objects[o].score,
+               g >= 0 ? scene->objects[g].name : "none", iou);
+        OD_CHECK(iou > 0.3);
+        if (g >= 0 && g < 3)
+            matched[g]++;
+        if (g == crack && o == od_compare_top(&result))
+            top_crack = 1;
+    }
+    OD_CHECK(matched[0] == 1 && matched[1] == 1 && matched[2] == 1);
+    OD_CHECK(top_crack);
+    od_compare_result_free(&result);
     od_scene_free(scene);
 }
 
@@ -262,6 +310,7 @@ int main(void)
     OD_RUN(test_scene_without_masks);
     OD_RUN(test_five_views);
     OD_RUN(test_truncated_object);
+    OD_RUN(test_color_occupancy);
     OD_RUN(test_subsets);
     return od_test_finish();
 }

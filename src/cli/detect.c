@@ -34,9 +34,9 @@ static void print_detect_usage(FILE *stream)
             "\n"
             "Finds the objects of a scene and scores how much each one differs from the others,\n"
             "with no training: a frozen MobileNetV2's features of the views are lifted into a\n"
-            "voxel grid, the visual hull of the object masks gives the occupied voxels, DBSCAN\n"
-            "splits them into objects, and each object's worst-matching parts are compared with\n"
-            "every other object. The scene needs object masks (the release format has them).\n"
+            "voxel grid, the visual hull of the object masks (or, without masks, colour\n"
+            "consistency across the views) gives the occupied voxels, DBSCAN splits them into\n"
+            "objects, and each object's worst-matching parts are compared with every other object.\n"
             "\n"
             "Writes DIR/result.json (boxes, scores, labels, the pairwise distance and similarity\n"
             "matrices, each score's reference group, timings), DIR/overlays/NNNN.png (each view\n"
@@ -54,6 +54,9 @@ static void print_detect_usage(FILE *stream)
             "  --views I,J,...        view indices to use (default: every view)\n"
             "  --layer NAME           MobileNetV2 layer (default: %s; e.g. block_13_expand_relu)\n"
             "  --input-size N         side in pixels that views are resized to (default: %d, >= 32)\n"
+            "  --occupancy MODE       auto (default: masks when every view has one, else colour),\n"
+            "                         masks (the visual hull) or colour (colour consistency across\n"
+            "                         views against the floor's texture; masks ignored)\n"
             "  --top-k K              best matches per voxel in each other object (default: %d, 1 to %d)\n"
             "  --weights PATH         MobileNetV2 weights (default: %s,\n"
             "                         written by scripts/fetch_weights.sh)\n"
@@ -117,7 +120,8 @@ static int parse_arguments(int argc, char **argv, detect_arguments *arguments)
         int takes_value = strcmp(argument, "-o") == 0 || strcmp(argument, "--output") == 0 ||
                           strcmp(argument, "--method") == 0 || strcmp(argument, "--views") == 0 ||
                           strcmp(argument, "--layer") == 0 || strcmp(argument, "--input-size") == 0 ||
-                          strcmp(argument, "--weights") == 0 || strcmp(argument, "--top-k") == 0;
+                          strcmp(argument, "--weights") == 0 || strcmp(argument, "--top-k") == 0 ||
+                          strcmp(argument, "--occupancy") == 0;
         if (takes_value && value == NULL) {
             fprintf(stderr, "oddone detect: %s needs a value; run \"oddone detect --help\"\n", argument);
             return 2;
@@ -145,6 +149,17 @@ static int parse_arguments(int argc, char **argv, detect_arguments *arguments)
                 return 2;
             }
             arguments->options.input_size = (int)size;
+        } else if (strcmp(argument, "--occupancy") == 0) {
+            if (strcmp(value, "auto") == 0)
+                arguments->options.occupancy = OD_COMPARE_OCCUPANCY_AUTO;
+            else if (strcmp(value, "masks") == 0)
+                arguments->options.occupancy = OD_COMPARE_OCCUPANCY_MASKS;
+            else if (strcmp(value, "colour") == 0 || strcmp(value, "color") == 0)
+                arguments->options.occupancy = OD_COMPARE_OCCUPANCY_COLOR;
+            else {
+                fprintf(stderr, "oddone detect: --occupancy expects auto, masks or colour; got \"%s\"\n", value);
+                return 2;
+            }
         } else if (strcmp(argument, "--top-k") == 0) {
             char *end;
             errno = 0;
@@ -219,6 +234,13 @@ static cJSON *result_json(const od_scene *scene, const detect_arguments *argumen
     cJSON_AddNumberToObject(root, "top_fraction", arguments->options.top_fraction);
     cJSON_AddNumberToObject(root, "top_k", arguments->options.top_k);
     cJSON_AddNumberToObject(root, "dropped_clusters", result->dropped_clusters);
+    cJSON_AddStringToObject(root, "occupancy", result->occupancy == OD_COMPARE_OCCUPANCY_MASKS ? "masks" : "colour");
+    if (result->occupancy == OD_COMPARE_OCCUPANCY_COLOR) {
+        if (result->floor_layer >= 0)
+            cJSON_AddNumberToObject(root, "floor_layer", result->floor_layer);
+        else
+            cJSON_AddNullToObject(root, "floor_layer");
+    }
     if (result->note[0] != '\0')
         cJSON_AddStringToObject(root, "note", result->note);
 

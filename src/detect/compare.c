@@ -14,6 +14,7 @@
 #include "geometry/dbscan.h"
 #include "geometry/lift.h"
 #include "geometry/obb.h"
+#include "geometry/floor.h"
 #include "geometry/visual_hull.h"
 #include "io/image.h"
 #include "teacher/mobilenetv2.h"
@@ -38,6 +39,10 @@ od_compare_options od_compare_options_default(void)
         .odd_ratio = OD_COMPARE_DEFAULT_ODD_RATIO,
         .min_object_fraction = OD_COMPARE_DEFAULT_MIN_OBJECT_FRACTION,
         .grid = od_grid_default(),
+        .occupancy = OD_COMPARE_OCCUPANCY_AUTO,
+        .color = od_color_occupancy_options_default(),
+        .foreground_threshold = OD_COLOR_DEFAULT_FOREGROUND_THRESHOLD,
+        .floor_margin = OD_COMPARE_DEFAULT_FLOOR_MARGIN,
     };
     return options;
 }
@@ -101,6 +106,20 @@ int od_compare_label(od_compare_result *result, double odd_ratio)
         return -1;
     result->objects[top].odd = 1;
     return top;
+}
+
+/* Colour occupancy looks for a dense floor layer up to this height above
+ * z = 0 (world units); objects, not the floor, fill layers higher up. */
+#define OD_COMPARE_FLOOR_SEARCH_HEIGHT 0.1
+
+static int view_has_mask(const od_scene_view *view, int object_count)
+{
+    if (view->mask_path != NULL)
+        return 1;
+    for (int o = 0; o < object_count && view->object_mask_paths != NULL; o++)
+        if (view->object_mask_paths[o] != NULL)
+            return 1;
+    return 0;
 }
 
 /* Returns 1 when a voxel lies on the grid's side faces or top, where an
@@ -202,6 +221,14 @@ static int localize(const od_scene *scene, const int *views, int view_count, con
         od_compare_object *object = &result->objects[o];
         if (od_box_fit_voxels(points, labels, point_count, o, centre_origin, grid->voxel_size, &object->box, err) != 0)
             return -1;
+        /* Colour occupancy loses the layers next to the floor, which the
+         * object stands on: the box reaches down to z = 0. */
+        double bottom = object->box.center[2] - 0.5 * object->box.size[2];
+        if (result->occupancy == OD_COMPARE_OCCUPANCY_COLOR && bottom > 0.0) {
+            double top = bottom + object->box.size[2];
+            object->box.center[2] = 0.5 * top;
+            object->box.size[2] = top;
+        }
         object->seen_by = calloc((size_t)view_count, 1);
         if (object->seen_by == NULL)
             return od_fail(err, "compare: out of memory");
@@ -406,6 +433,11 @@ int od_compare_detect(const od_scene *scene, const int *views, int view_count, c
         return od_fail(err, "compare: minimum object fraction %g is not in [0, 1]", options->min_object_fraction);
     if (od_grid_validate(&options->grid, err) != 0)
         return -1;
+    if (!(options->floor_margin >= 0.0 && options->floor_margin < 1e6))
+        return od_fail(err, "compare: floor margin %g is not a finite value >= 0", options->floor_margin);
+    if (!(options->foreground_threshold >= 0.0 && options->foreground_threshold < 1e6))
+        return od_fail(err, "compare: foreground threshold %g is not a finite value >= 0",
+                       options->foreground_threshold);
 
     double start = now_seconds();
     const od_grid *grid = &options->grid;
@@ -414,6 +446,7 @@ int od_compare_detect(const od_scene *scene, const int *views, int view_count, c
     od_mobilenetv2 *net = NULL;
     od_lift *lift = NULL;
     od_visual_hull *hull = NULL;
+    od_color_consistency *colors = NULL;
     float *features = NULL, *mean = NULL;
     int32_t *count = NULL;
     uint8_t *occupied = NULL;
@@ -445,37 +478,70 @@ int od_compare_detect(const od_scene *scene, const int *views, int view_count, c
     result->stride = stride;
     result->seconds_load = now_seconds() - start;
 
+    /* Occupancy: masks when every view has one, unless colour is requested. */
+    od_compare_occupancy occupancy = options->occupancy;
+    if (occupancy == OD_COMPARE_OCCUPANCY_AUTO) {
+        occupancy = OD_COMPARE_OCCUPANCY_MASKS;
+        for (int i = 0; i < view_count; i++)
+            if (!view_has_mask(&scene->views[views[i]], scene->object_count))
+                occupancy = OD_COMPARE_OCCUPANCY_COLOR;
+    }
+    result->occupancy = occupancy;
+    result->floor_layer = -1;
+
     features = od_alloc_floats(fh * fw * channels);
     lift = od_lift_new(grid, channels);
-    hull = od_visual_hull_new(grid);
-    if (features == NULL || lift == NULL || hull == NULL) {
+    if (occupancy == OD_COMPARE_OCCUPANCY_MASKS)
+        hull = od_visual_hull_new(grid);
+    else
+        colors = od_color_consistency_new(grid, 0.0, options->foreground_threshold);
+    if (features == NULL || lift == NULL || (hull == NULL && colors == NULL)) {
         od_fail(err, "compare: out of memory");
         goto done;
     }
 
-    /* Features, lifting and hull, one view at a time. */
+    /* Colour occupancy's first pass: the floor texture. */
+    if (colors != NULL) {
+        double t0 = now_seconds();
+        for (int i = 0; i < view_count; i++) {
+            int v = views[i];
+            if (od_scene_read_view_image(scene, v, &image, err) != 0 ||
+                od_color_consistency_add_floor_view(colors, &scene->views[v].camera, &image, err) != 0)
+                goto done;
+            od_image_free(&image);
+        }
+        if (od_color_consistency_finish_floor(colors, err) != 0)
+            goto done;
+        result->seconds_hull += now_seconds() - t0;
+    }
+
+    /* Features, lifting and occupancy, one view at a time. */
     for (int i = 0; i < view_count; i++) {
         int v = views[i];
         const od_camera *camera = &scene->views[v].camera;
-        int has_mask = 0;
         double t0 = now_seconds();
-        if (od_scene_read_view_mask(scene, v, &mask, &has_mask, err) != 0)
-            goto done;
-        if (!has_mask) {
-            od_fail(err,
-                    "compare: view %d (%s) has no object mask; detection without masks (occupancy from colour "
-                    "consistency) is not supported yet",
-                    v, scene->views[v].name);
-            goto done;
+        if (hull != NULL) {
+            int has_mask = 0;
+            if (od_scene_read_view_mask(scene, v, &mask, &has_mask, err) != 0)
+                goto done;
+            if (!has_mask) {
+                od_fail(err,
+                        "compare: view %d (%s) has no object mask; use colour occupancy (--occupancy colour) "
+                        "for scenes without masks",
+                        v, scene->views[v].name);
+                goto done;
+            }
+            if (od_visual_hull_add_view(hull, camera, mask.pixels, mask.width, mask.height, err) != 0)
+                goto done;
+            od_image_free(&mask);
         }
-        if (od_visual_hull_add_view(hull, camera, mask.pixels, mask.width, mask.height, err) != 0)
+        if (od_scene_read_view_image(scene, v, &image, err) != 0)
             goto done;
-        od_image_free(&mask);
+        if (colors != NULL && od_color_consistency_add_view(colors, camera, &image, err) != 0)
+            goto done;
         double t1 = now_seconds();
         result->seconds_hull += t1 - t0;
 
-        if (od_scene_read_view_image(scene, v, &image, err) != 0)
-            goto done;
         if (od_image_resize(&image, options->input_size, options->input_size, &resized, err) != 0)
             goto done;
         od_image_free(&image);
@@ -505,8 +571,25 @@ int od_compare_detect(const od_scene *scene, const int *views, int view_count, c
     double t_hull = now_seconds();
     result->seconds_lift += t_hull - t_finish;
     int min_views = view_count < 2 ? 1 : 2;
-    if (od_visual_hull_finish(hull, OD_VISUAL_HULL_DEFAULT_TOLERANCE, min_views, occupied, NULL, err) != 0)
-        goto done;
+    if (hull != NULL) {
+        if (od_visual_hull_finish(hull, OD_VISUAL_HULL_DEFAULT_TOLERANCE, min_views, occupied, NULL, err) != 0)
+            goto done;
+    } else {
+        od_color_occupancy_options color = options->color;
+        color.min_views = color.min_views > view_count ? view_count : color.min_views;
+        if (od_color_consistency_finish(colors, &color, occupied, NULL, NULL, err) != 0)
+            goto done;
+        /* The floor: the plane z = 0 and a dense low layer, if any. */
+        double floor_top = options->floor_margin;
+        result->floor_layer = (int)od_floor_find_layer(grid, occupied, 0.0, OD_COMPARE_FLOOR_SEARCH_HEIGHT,
+                                                       OD_FLOOR_DEFAULT_LAYER_FRACTION);
+        if (result->floor_layer >= 0) {
+            double layer_top = grid->origin[2] + (result->floor_layer + 1) * grid->voxel_size;
+            floor_top = layer_top + options->floor_margin > floor_top ? layer_top + options->floor_margin
+                                                                       : floor_top;
+        }
+        od_floor_remove_below(grid, occupied, floor_top);
+    }
     result->seconds_hull += now_seconds() - t_hull;
 
     /* Localization. */
@@ -516,7 +599,9 @@ int od_compare_detect(const od_scene *scene, const int *views, int view_count, c
         goto done;
     result->seconds_cluster = now_seconds() - t_cluster;
     if (result->occupied_count == 0) {
-        snprintf(result->note, sizeof result->note, "no occupied voxels: the masks do not intersect in the grid");
+        snprintf(result->note, sizeof result->note, "no occupied voxels: %s",
+                 occupancy == OD_COMPARE_OCCUPANCY_MASKS ? "the masks do not intersect in the grid"
+                                                         : "no voxel has consistent colours that differ from the floor");
         status = 0;
         goto done;
     }
@@ -541,6 +626,7 @@ done:
     od_mobilenetv2_free(net);
     od_lift_free(lift);
     od_visual_hull_free(hull);
+    od_color_consistency_free(colors);
     od_free(features);
     od_free(mean);
     free(count);

@@ -11,8 +11,12 @@
  * 2. lifting: the feature maps are averaged into the grid one view at a
  *    time (geometry/lift.h);
  * 3. occupancy: the visual hull of the views' foreground masks, a voxel
- *    seen by at least two views (geometry/visual_hull.h). Scenes without
- *    masks are refused for now;
+ *    seen by at least two views (geometry/visual_hull.h). Without masks,
+ *    or with occupancy OD_COMPARE_OCCUPANCY_COLOR, colour consistency
+ *    across views with a floor texture (geometry/color_consistency.h); the
+ *    floor plane z = 0 and the layers within floor_margin of it are then
+ *    removed (geometry/floor.h), and boxes reach down to the floor, since
+ *    objects rest on it;
  * 4. localization: DBSCAN on the occupied voxels, clusters under
  *    min_object_fraction of the largest dropped, then one oriented box per
  *    cluster (geometry/dbscan.h, geometry/obb.h);
@@ -42,6 +46,7 @@
 
 #include "core/error.h"
 #include "geometry/box.h"
+#include "geometry/color_consistency.h"
 #include "geometry/grid.h"
 #include "scene/scene.h"
 
@@ -64,6 +69,17 @@
  * with them. */
 #define OD_COMPARE_DEFAULT_MIN_OBJECT_FRACTION 0.25
 
+/* Layers whose centre lies within this height of the floor are removed
+ * from colour occupancy: colours near the floor are hardly affected by
+ * parallax, so the floor's texture reads as consistent there. */
+#define OD_COMPARE_DEFAULT_FLOOR_MARGIN 0.02
+
+typedef enum od_compare_occupancy {
+    OD_COMPARE_OCCUPANCY_AUTO = 0, /* masks when every selected view has one, else colour */
+    OD_COMPARE_OCCUPANCY_MASKS,    /* visual hull; fails on a view without a mask */
+    OD_COMPARE_OCCUPANCY_COLOR,    /* colour consistency, masks ignored */
+} od_compare_occupancy;
+
 typedef struct od_compare_options {
     const char *weights_path; /* MobileNetV2 safetensors (OD_MOBILENETV2_DEFAULT_PATH) */
     const char *layer;        /* teacher layer name */
@@ -75,6 +91,10 @@ typedef struct od_compare_options {
     double odd_ratio;         /* >= 1 */
     double min_object_fraction; /* in [0, 1] */
     od_grid grid;
+    od_compare_occupancy occupancy;
+    od_color_occupancy_options color; /* thresholds of colour occupancy */
+    double foreground_threshold;      /* colour distance from the floor texture, see color_consistency.h */
+    double floor_margin;              /* world units above z = 0 removed from colour occupancy, >= 0 */
 } od_compare_options;
 
 typedef struct od_compare_object {
@@ -97,6 +117,8 @@ typedef struct od_compare_result {
     int *views;                 /* (view_count) scene view indices used */
     int object_count;
     int dropped_clusters;       /* DBSCAN clusters dropped as too small */
+    od_compare_occupancy occupancy; /* MASKS or COLOR: what was used */
+    int floor_layer;            /* colour occupancy: the dense layer taken as the floor, or -1 */
     od_compare_object *objects; /* (object_count) in DBSCAN's cluster order */
     double *distance;           /* (object_count, object_count); row a against column b; 0 on the diagonal */
     double *similarity;         /* (object_count, object_count): 1 - (distance[a][b] + distance[b][a]) / 2 */
@@ -121,7 +143,8 @@ od_compare_options od_compare_options_default(void);
 
 /* Runs the detector on views[0 .. view_count) of the scene. On failure
  * *result is left empty (safe to free) and err names the problem: no
- * masks, weights missing, an unknown layer, a bad view index. */
+ * masks with OD_COMPARE_OCCUPANCY_MASKS, weights missing, an unknown
+ * layer, a bad view index. */
 int od_compare_detect(const od_scene *scene, const int *views, int view_count, const od_compare_options *options,
                       od_compare_result *result, od_error *err);
 
