@@ -1,9 +1,9 @@
 /* Volume rendering and RoI pooling against PyTorch autograd in float64
- * (scripts/refs/render.py). The cases: ray sample points and steps (rays
- * that miss the grid, a camera inside it); compositing forward and
- * backward (sigma near 0 and very large, zero steps, the feature gradient
- * kept out of the density); rendering of volumes through trilinear
- * sampling; RoI pooling of oriented boxes partly outside the grid, with
+ * (scripts/refs/render.py). Ray sample points and steps, with rays that
+ * miss the grid and a camera inside it. Compositing forward and backward,
+ * with sigma near 0 and very large, zero steps and the feature gradient
+ * kept out of the density. Rendering of volumes through trilinear
+ * sampling. RoI pooling of oriented boxes partly outside the grid, with
  * empty cells masked. Also: stratified jitter stays in its strata and repeats for a
  * seed, results are bit-identical on 1 and 2 threads, the backward
  * accumulates, and invalid arguments fail.
@@ -359,18 +359,18 @@ static void render_volume_matches_autograd(void)
     if (ok) {
         const int64_t voxels = D * H * W;
         float *feature = od_alloc_floats(R * C), *opacity = od_alloc_floats(R),
-              *x = od_alloc_floats(R * S), *f = od_alloc_floats(R * S * C),
+              *samples = od_alloc_floats(R * S * (1 + C)),
               *d_dv = od_alloc_floats(voxels), *d_fv = od_alloc_floats(voxels * C);
         od_error err;
-        OD_CHECK(od_render_forward(feature, opacity, x, f, t[DV]->data, t[FV]->data,
+        OD_CHECK(od_render_forward(feature, opacity, samples, t[DV]->data, t[FV]->data,
                                    t[POINTS]->data, t[DELTA]->data, D, H, W, C, R, S, &err) == 0);
         OD_CHECK_CLOSE("feature", feature, t[FEATURE]->data, R * C, OUT_ATOL, OUT_RTOL);
         OD_CHECK_CLOSE("opacity", opacity, t[OPACITY]->data, R, OUT_ATOL, OUT_RTOL);
         for (int detached = 0; detached < 2; detached++) {
             memset(d_dv, 0, (size_t)voxels * sizeof(float));
             memset(d_fv, 0, (size_t)(voxels * C) * sizeof(float));
-            OD_CHECK(od_render_backward(d_dv, d_fv, t[D_FEATURE]->data, t[D_OPACITY]->data, x, f,
-                                        t[POINTS]->data, t[DELTA]->data, !detached, D, H, W, C, R,
+            OD_CHECK(od_render_backward(d_dv, d_fv, t[D_FEATURE]->data, t[D_OPACITY]->data,
+                                        samples, t[POINTS]->data, t[DELTA]->data, !detached, D, H, W, C, R,
                                         S, &err) == 0);
             OD_CHECK_CLOSE(detached ? "d_density_volume detached" : "d_density_volume", d_dv,
                            t[detached ? D_DV_DET : D_DV]->data, voxels, VOLUME_GRADIENT_ATOL,
@@ -380,6 +380,21 @@ static void render_volume_matches_autograd(void)
                            VOLUME_GRADIENT_ATOL, GRADIENT_RTOL);
         }
 
+        /* Silhouette only (C = 0): the same opacity, and the density
+         * gradient of the opacity loss alone, which is the detached case. */
+        float *silhouette_samples = od_alloc_floats(R * S);
+        memset(opacity, 0, (size_t)R * sizeof(float));
+        memset(d_dv, 0, (size_t)voxels * sizeof(float));
+        OD_CHECK(od_render_forward(NULL, opacity, silhouette_samples, t[DV]->data, NULL,
+                                   t[POINTS]->data, t[DELTA]->data, D, H, W, 0, R, S, &err) == 0);
+        OD_CHECK_CLOSE("opacity alone", opacity, t[OPACITY]->data, R, OUT_ATOL, OUT_RTOL);
+        OD_CHECK(od_render_backward(d_dv, NULL, NULL, t[D_OPACITY]->data, silhouette_samples,
+                                    t[POINTS]->data, t[DELTA]->data, 1, D, H, W, 0, R, S,
+                                    &err) == 0);
+        OD_CHECK_CLOSE("d_density_volume of the opacity", d_dv, t[D_DV_DET]->data, voxels,
+                       VOLUME_GRADIENT_ATOL, GRADIENT_RTOL);
+        od_free(silhouette_samples);
+
         /* Bit-identical on 1 and 2 threads. */
         float *again = od_alloc_floats(R * C), *d_dv_again = od_alloc_floats(voxels),
               *d_fv_again = od_alloc_floats(voxels * C);
@@ -388,11 +403,11 @@ static void render_volume_matches_autograd(void)
         const int saved_threads = omp_get_max_threads();
         for (int run = 0; run < 2; run++) {
             omp_set_num_threads(run == 0 ? 1 : 2);
-            OD_CHECK(od_render_forward(run == 0 ? feature : again, opacity, x, f, t[DV]->data,
+            OD_CHECK(od_render_forward(run == 0 ? feature : again, opacity, samples, t[DV]->data,
                                        t[FV]->data, t[POINTS]->data, t[DELTA]->data, D, H, W, C,
                                        R, S, &err) == 0);
             OD_CHECK(od_render_backward(run == 0 ? d_dv : d_dv_again, run == 0 ? d_fv : d_fv_again,
-                                        t[D_FEATURE]->data, t[D_OPACITY]->data, x, f,
+                                        t[D_FEATURE]->data, t[D_OPACITY]->data, samples,
                                         t[POINTS]->data, t[DELTA]->data, 1, D, H, W, C, R, S,
                                         &err) == 0);
         }
@@ -405,8 +420,7 @@ static void render_volume_matches_autograd(void)
         od_free(d_fv_again);
         od_free(feature);
         od_free(opacity);
-        od_free(x);
-        od_free(f);
+        od_free(samples);
         od_free(d_dv);
         od_free(d_fv);
     }
@@ -428,7 +442,7 @@ static void rays_render_end_to_end(void)
     const int64_t D = c.grid.dims[2], H = c.grid.dims[1], W = c.grid.dims[0], C = 3;
     float *points = od_alloc_floats(R * S * 3), *delta = od_alloc_floats(R * S);
     float *density = od_alloc_floats(D * H * W), *colour = od_alloc_floats(D * H * W * C);
-    float *x = od_alloc_floats(R * S), *f = od_alloc_floats(R * S * C);
+    float *samples = od_alloc_floats(R * S * (1 + C));
     float *image = od_alloc_floats(R * C), *opacity = od_alloc_floats(R);
     for (int64_t i = 0; i < D * H * W; i++)
         density[i] = 30.0f;
@@ -437,8 +451,8 @@ static void rays_render_end_to_end(void)
     od_error err;
     OD_CHECK(od_rays_sample(&c.camera, c.width, c.height, &c.grid, c.samples, NULL, points, delta,
                             &err) == 0);
-    OD_CHECK(od_render_forward(image, opacity, x, f, density, colour, points, delta, D, H, W, C, R,
-                               S, &err) == 0);
+    OD_CHECK(od_render_forward(image, opacity, samples, density, colour, points, delta, D, H, W, C,
+                               R, S, &err) == 0);
     int64_t wrong = 0;
     for (int64_t r = 0; r < R; r++) {
         if (delta[r * S] == 0.0f)
@@ -451,8 +465,7 @@ static void rays_render_end_to_end(void)
     od_free(delta);
     od_free(density);
     od_free(colour);
-    od_free(x);
-    od_free(f);
+    od_free(samples);
     od_free(image);
     od_free(opacity);
     free_ray_case(&c);

@@ -16,6 +16,19 @@ static inline float softplus(float x)
     return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)));
 }
 
+/* 1 - exp(-tau) for tau >= 0, the opacity of one sample, accurate to a
+ * few float32 ulps relative also for tiny tau. glibc's expm1f took a
+ * sixth of the renderer's time, so small tau takes a Taylor polynomial
+ * (truncation below 2e-9 relative for tau < 1/4) and larger tau takes
+ * expf, whose rounding is then below 3e-7 relative to alpha >= 0.22. */
+static inline float opacity_of(float tau)
+{
+    if (tau < 0.25f)
+        return tau * (1.0f - tau * (1.0f / 2.0f - tau * (1.0f / 6.0f - tau * (1.0f / 24.0f -
+                      tau * (1.0f / 120.0f - tau * (1.0f / 720.0f - tau * (1.0f / 5040.0f)))))));
+    return 1.0f - expf(-tau);
+}
+
 /* The derivative of softplus, 1 / (1 + exp(-x)), without overflow. */
 static inline float logistic(float x)
 {
@@ -58,6 +71,45 @@ static int check_delta(const char *operation, const float *delta, int64_t count,
 
 /* ---- compositing ------------------------------------------------------------ */
 
+/* Where a ray's samples lie: sample i of ray r has its raw density at
+ * density[(r S + i) density_stride] and its C features from
+ * features + (r S + i) feature_stride. The public functions pass separate
+ * buffers (strides 1 and C), the renderer one interleaved buffer
+ * (R, S, 1 + C) with density first (strides 1 + C). */
+typedef struct sample_layout {
+    int64_t density_stride, feature_stride;
+} sample_layout;
+
+static void composite_forward(float *feature, float *opacity, float *weights, const float *density,
+                              const float *features, const float *delta, sample_layout layout,
+                              int64_t R, int64_t S, int64_t C)
+{
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < R; r++) {
+        const float *step = delta + r * S;
+        float *out = feature != NULL ? feature + r * C : NULL;
+        if (out != NULL)
+            memset(out, 0, (size_t)C * sizeof *out);
+        /* depth is the optical depth in front of sample i: T_i = exp(-depth). */
+        float depth = 0.0f;
+        for (int64_t i = 0; i < S; i++) {
+            const int64_t sample = r * S + i;
+            const float tau = softplus(density[sample * layout.density_stride]) * step[i];
+            const float w = expf(-depth) * opacity_of(tau);
+            depth += tau;
+            if (weights != NULL)
+                weights[sample] = w;
+            if (out != NULL) {
+                const float *f = features + sample * layout.feature_stride;
+                for (int64_t c = 0; c < C; c++)
+                    out[c] += w * f[c];
+            }
+        }
+        if (opacity != NULL)
+            opacity[r] = opacity_of(depth);
+    }
+}
+
 int od_composite_forward(float *feature, float *opacity, float *weights, const float *density,
                          const float *features, const float *delta, int64_t R, int64_t S,
                          int64_t C, od_error *err)
@@ -69,30 +121,8 @@ int od_composite_forward(float *feature, float *opacity, float *weights, const f
                             "must not be NULL");
     if (check_delta("composite forward", delta, R * S, err) != 0)
         return -1;
-
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < R; r++) {
-        const float *x = density + r * S, *step = delta + r * S;
-        float *out = feature != NULL ? feature + r * C : NULL;
-        if (out != NULL)
-            memset(out, 0, (size_t)C * sizeof *out);
-        /* depth is the optical depth in front of sample i: T_i = exp(-depth). */
-        float depth = 0.0f;
-        for (int64_t i = 0; i < S; i++) {
-            const float tau = softplus(x[i]) * step[i];
-            const float w = expf(-depth) * -expm1f(-tau);
-            depth += tau;
-            if (weights != NULL)
-                weights[r * S + i] = w;
-            if (out != NULL) {
-                const float *f = features + (r * S + i) * C;
-                for (int64_t c = 0; c < C; c++)
-                    out[c] += w * f[c];
-            }
-        }
-        if (opacity != NULL)
-            opacity[r] = -expm1f(-depth);
-    }
+    const sample_layout layout = {1, C};
+    composite_forward(feature, opacity, weights, density, features, delta, layout, R, S, C);
     return 0;
 }
 
@@ -103,14 +133,16 @@ int od_composite_forward(float *feature, float *opacity, float *weights, const f
  * the features reach the density):
  *     dL / dtau_k = g_k T_{k+1} - sum_{i > k} g_i w_i,
  * a suffix sum, taken from the back so that no large terms cancel.
+ * d_density and d_features follow `layout` like density and features.
  * When `accumulate` is 0 the gradients are written instead of added. */
 static int composite_backward(float *d_density, float *d_features, const float *d_feature,
                               const float *d_opacity, const float *density,
-                              const float *features, const float *delta,
+                              const float *features, const float *delta, sample_layout layout,
                               int features_reach_density, int accumulate, int64_t R, int64_t S,
                               int64_t C, od_error *err)
 {
     const int feature_to_density = features_reach_density && d_feature != NULL && C > 0;
+    const int64_t ds = layout.density_stride, fs = layout.feature_stride;
     int failed = 0;
 #pragma omp parallel
     {
@@ -126,7 +158,7 @@ static int composite_backward(float *d_density, float *d_features, const float *
         for (int64_t r = 0; r < R; r++) {
             if (failed)
                 continue;
-            const float *x = density + r * S, *step = delta + r * S;
+            const float *step = delta + r * S;
             const float *d_out = d_feature != NULL ? d_feature + r * C : NULL;
             const float d_alpha_sum = d_opacity != NULL ? d_opacity[r] : 0.0f;
 
@@ -134,13 +166,14 @@ static int composite_backward(float *d_density, float *d_features, const float *
              * gradient into the features. */
             float depth = 0.0f;
             for (int64_t i = 0; i < S; i++) {
-                const float tau = softplus(x[i]) * step[i];
-                weight[i] = expf(-depth) * -expm1f(-tau);
+                const int64_t sample = r * S + i;
+                const float tau = softplus(density[sample * ds]) * step[i];
+                weight[i] = expf(-depth) * opacity_of(tau);
                 depth += tau;
                 after[i] = expf(-depth);
                 float gi = d_alpha_sum;
-                const float *f = features != NULL ? features + (r * S + i) * C : NULL;
                 if (feature_to_density) {
+                    const float *f = features + sample * fs;
                     float dot = 0.0f;
                     for (int64_t c = 0; c < C; c++)
                         dot += d_out[c] * f[c];
@@ -148,7 +181,7 @@ static int composite_backward(float *d_density, float *d_features, const float *
                 }
                 g[i] = gi;
                 if (d_features != NULL) {
-                    float *df = d_features + (r * S + i) * C;
+                    float *df = d_features + sample * fs;
                     if (d_out == NULL) {
                         if (!accumulate)
                             memset(df, 0, (size_t)C * sizeof *df);
@@ -167,13 +200,15 @@ static int composite_backward(float *d_density, float *d_features, const float *
             /* pass 2, back to front: the density gradient through tau. */
             float behind = 0.0f; /* sum over i > k of g_i w_i */
             for (int64_t k = S - 1; k >= 0; k--) {
+                const int64_t sample = r * S + k;
+                const float x = density[sample * ds];
                 const float d_tau = g[k] * after[k] - behind;
                 behind += g[k] * weight[k];
-                const float d_x = d_tau * step[k] * logistic(x[k]);
+                const float d_x = d_tau * step[k] * logistic(x);
                 if (accumulate)
-                    d_density[r * S + k] += d_x;
+                    d_density[sample * ds] += d_x;
                 else
-                    d_density[r * S + k] = d_x;
+                    d_density[sample * ds] = d_x;
             }
         }
         od_free(scratch);
@@ -198,52 +233,80 @@ int od_composite_backward(float *d_density, float *d_features, const float *d_fe
         return -1;
     if (C == 0)
         d_features = NULL;
+    const sample_layout layout = {1, C};
     return composite_backward(d_density, d_features, d_feature, d_opacity, density, features,
-                              delta, features_reach_density, 1, R, S, C, err);
+                              delta, layout, features_reach_density, 1, R, S, C, err);
 }
 
 /* ---- rendering of volumes ----------------------------------------------------- */
 
-int od_render_forward(float *feature, float *opacity, float *density_samples,
-                      float *feature_samples, const float *density_volume,
-                      const float *feature_volume, const float *points, const float *delta,
-                      int64_t D, int64_t H, int64_t W, int64_t C, int64_t R, int64_t S,
-                      od_error *err)
+/* Both volumes are read at the same points, so they are interleaved into
+ * one (D, H, W, 1 + C) volume, density first, and sampled by one trilinear
+ * call. The corners of each point are then found once, and the backward
+ * sorts the points into cells once, at the price of copying the volumes. */
+static void pack_volumes(float *packed, const float *density_volume, const float *feature_volume,
+                         int64_t voxels, int64_t C)
+{
+#pragma omp parallel for schedule(static)
+    for (int64_t v = 0; v < voxels; v++) {
+        float *row = packed + v * (1 + C);
+        row[0] = density_volume[v];
+        for (int64_t c = 0; c < C; c++)
+            row[1 + c] = feature_volume[v * C + c];
+    }
+}
+
+int od_render_forward(float *feature, float *opacity, float *samples,
+                      const float *density_volume, const float *feature_volume,
+                      const float *points, const float *delta, int64_t D, int64_t H, int64_t W,
+                      int64_t C, int64_t R, int64_t S, od_error *err)
 {
     if (check_sizes("render forward", R, S, C, err) != 0)
         return -1;
-    if (density_samples == NULL || density_volume == NULL || points == NULL || delta == NULL ||
-        (C > 0 && (feature_samples == NULL || feature_volume == NULL)))
-        return od_fail(err, "render forward: the volumes, points, delta and sample buffers "
-                            "must not be NULL");
+    if (samples == NULL || density_volume == NULL || points == NULL || delta == NULL ||
+        (C > 0 && feature_volume == NULL))
+        return od_fail(err, "render forward: the volumes, points, delta and samples must not "
+                            "be NULL");
+    if (D < 1 || H < 1 || W < 1 || D > INT64_MAX / H / W / (C + 1))
+        return od_fail(err, "render forward: volume %lld x %lld x %lld x %lld; expected "
+                            "positive sizes",
+                       (long long)D, (long long)H, (long long)W, (long long)C);
+    if (check_delta("render forward", delta, R * S, err) != 0)
+        return -1;
 
     /* step 1: sample the raw density and the features at every point. */
-    if (od_trilinear_forward(density_samples, density_volume, points, 1, D, H, W, 1, R * S,
-                             err) != 0)
-        return od_fail_context(err, "render forward: density");
-    if (C > 0 && od_trilinear_forward(feature_samples, feature_volume, points, 1, D, H, W, C,
-                                      R * S, err) != 0)
-        return od_fail_context(err, "render forward: features");
+    const int64_t voxels = D * H * W;
+    float *packed = od_alloc_aligned((size_t)(voxels * (1 + C)) * sizeof(float));
+    if (packed == NULL)
+        return od_fail(err, "render forward: out of memory for a %lld-voxel volume",
+                       (long long)voxels);
+    pack_volumes(packed, density_volume, feature_volume, voxels, C);
+    const int status =
+        od_trilinear_forward(samples, packed, points, 1, D, H, W, 1 + C, R * S, err);
+    od_free(packed);
+    if (status != 0)
+        return od_fail_context(err, "render forward");
 
     /* step 2: composite along each ray. */
-    if (od_composite_forward(feature, opacity, NULL, density_samples, feature_samples, delta, R,
-                             S, C, err) != 0)
-        return od_fail_context(err, "render forward");
+    const sample_layout layout = {1 + C, 1 + C};
+    composite_forward(feature, opacity, NULL, samples, samples + 1, delta, layout, R, S, C);
     return 0;
 }
 
 int od_render_backward(float *d_density_volume, float *d_feature_volume, const float *d_feature,
-                       const float *d_opacity, const float *density_samples,
-                       const float *feature_samples, const float *points, const float *delta,
-                       int features_reach_density, int64_t D, int64_t H, int64_t W, int64_t C,
-                       int64_t R, int64_t S, od_error *err)
+                       const float *d_opacity, const float *samples, const float *points,
+                       const float *delta, int features_reach_density, int64_t D, int64_t H,
+                       int64_t W, int64_t C, int64_t R, int64_t S, od_error *err)
 {
     if (check_sizes("render backward", R, S, C, err) != 0)
         return -1;
-    if (density_samples == NULL || points == NULL || delta == NULL ||
-        (C > 0 && feature_samples == NULL))
+    if (samples == NULL || points == NULL || delta == NULL)
         return od_fail(err, "render backward: the saved samples, points and delta must not be "
                             "NULL");
+    if (D < 1 || H < 1 || W < 1 || D > INT64_MAX / H / W / (C + 1))
+        return od_fail(err, "render backward: volume %lld x %lld x %lld x %lld; expected "
+                            "positive sizes",
+                       (long long)D, (long long)H, (long long)W, (long long)C);
     if (check_delta("render backward", delta, R * S, err) != 0)
         return -1;
     const int want_density = d_density_volume != NULL &&
@@ -252,34 +315,43 @@ int od_render_backward(float *d_density_volume, float *d_feature_volume, const f
     if ((!want_density && !want_features) || R == 0)
         return 0;
 
-    /* step 1: gradients of the samples, written into scratch. */
-    float *d_density = want_density ? od_alloc_aligned((size_t)(R * S) * sizeof(float)) : NULL;
-    float *d_features =
-        want_features ? od_alloc_aligned((size_t)(R * S * C) * sizeof(float)) : NULL;
+    /* step 1: gradients of the samples, interleaved like the samples. */
+    const int64_t voxels = D * H * W;
+    float *d_samples = od_alloc_aligned((size_t)(R * S * (1 + C)) * sizeof(float));
+    float *d_packed = od_alloc_floats(voxels * (1 + C));
     int status = 0;
-    if ((want_density && d_density == NULL) || (want_features && d_features == NULL)) {
+    if (d_samples == NULL || d_packed == NULL) {
         status = od_fail(err, "render backward: out of memory for the gradients of %lld samples",
                          (long long)(R * S));
         goto done;
     }
-    if (composite_backward(d_density, d_features, d_feature, d_opacity, density_samples,
-                           feature_samples, delta, features_reach_density, 0, R, S, C, err) != 0) {
+    const sample_layout layout = {1 + C, 1 + C};
+    if (composite_backward(d_samples, C > 0 ? d_samples + 1 : NULL, d_feature, d_opacity, samples,
+                           samples + 1, delta, layout, features_reach_density, 0, R, S, C,
+                           err) != 0) {
         status = od_fail_context(err, "render backward");
         goto done;
     }
 
-    /* step 2: through trilinear sampling into the volumes. */
-    if (want_density && od_trilinear_backward(d_density_volume, NULL, d_density, NULL, points, 1,
-                                              D, H, W, 1, R * S, err) != 0) {
-        status = od_fail_context(err, "render backward: density");
+    /* step 2: through trilinear sampling into the interleaved volume, then
+     * out to the two volumes. */
+    if (od_trilinear_backward(d_packed, NULL, d_samples, NULL, points, 1, D, H, W, 1 + C, R * S,
+                              err) != 0) {
+        status = od_fail_context(err, "render backward");
         goto done;
     }
-    if (want_features && od_trilinear_backward(d_feature_volume, NULL, d_features, NULL, points,
-                                               1, D, H, W, C, R * S, err) != 0)
-        status = od_fail_context(err, "render backward: features");
+#pragma omp parallel for schedule(static)
+    for (int64_t v = 0; v < voxels; v++) {
+        const float *row = d_packed + v * (1 + C);
+        if (want_density)
+            d_density_volume[v] += row[0];
+        if (want_features)
+            for (int64_t c = 0; c < C; c++)
+                d_feature_volume[v * C + c] += row[1 + c];
+    }
 
 done:
-    od_free(d_density);
-    od_free(d_features);
+    od_free(d_samples);
+    od_free(d_packed);
     return status;
 }

@@ -16,14 +16,15 @@
  *
  * x is the raw density, sampled from a (D, H, W) volume, and f the
  * features, sampled from a (D, H, W, C) volume (colour: C = 3, teacher
- * features: C = k), both by nn/trilinear.h. Softplus rather than ReLU so
- * that a voxel whose raw density is negative still receives a gradient
- * (ReLU would leave it empty for good); localization thresholds the same
- * sigma, od_render_density_activation. A background colour is not added:
+ * features: C = k), both by nn/trilinear.h. The activation is softplus
+ * rather than ReLU, because a voxel whose raw density is negative then
+ * still receives a gradient, where ReLU would leave it empty for good.
+ * Localization thresholds the same sigma (od_render_density_activation). A background colour is not added:
  * the caller mixes one in with (1 - opacity) if it wants one.
  *
  * Numerics: T_i is the exponential of a running sum of tau (never a
- * product of small numbers), alpha uses expm1, softplus and its derivative
+ * product of small numbers), alpha avoids the cancellation in 1 - exp(-tau)
+ * for small tau, and softplus and its derivative
  * (the logistic) use forms that neither overflow nor lose the small end.
  * So sigma = 0 gives exactly zero weight and a huge sigma gives alpha = 1
  * and T = 0 behind it, without NaN. Raw densities that are not finite
@@ -72,27 +73,25 @@ int od_composite_backward(float *d_density, float *d_features, const float *d_fe
 /* Renders R rays of S samples each through a raw density volume (D, H, W)
  * and a feature volume (D, H, W, C), which may be NULL when C = 0.
  * points is (R, S, 3) and delta (R, S), from od_rays_sample.
- * Writes feature (R, C) and opacity (R) (either may be NULL) and keeps the
- * sampled raw densities density_samples (R, S) and features
- * feature_samples (R, S, C) for the backward (neither may be NULL; the
- * latter may be NULL when C = 0). */
-int od_render_forward(float *feature, float *opacity, float *density_samples,
-                      float *feature_samples, const float *density_volume,
-                      const float *feature_volume, const float *points, const float *delta,
-                      int64_t D, int64_t H, int64_t W, int64_t C, int64_t R, int64_t S,
-                      od_error *err);
+ * Writes feature (R, C) and opacity (R) (either may be NULL) and keeps
+ * the samples (R, S, 1 + C) for the backward: the raw density, then the
+ * C features, of every sample. Fails on a NULL buffer that the sizes need,
+ * invalid sizes, a negative delta, or when scratch memory runs out. */
+int od_render_forward(float *feature, float *opacity, float *samples,
+                      const float *density_volume, const float *feature_volume,
+                      const float *points, const float *delta, int64_t D, int64_t H, int64_t W,
+                      int64_t C, int64_t R, int64_t S, od_error *err);
 
 /* Backward of od_render_forward, from the gradients of feature (R, C) and
- * opacity (R) (either may be NULL) and the forward's saved samples.
+ * opacity (R) (either may be NULL) and the forward's samples.
  * Accumulates into d_density_volume (D, H, W) and d_feature_volume
  * (D, H, W, C), skipping either when NULL. The gradient with respect to
  * the sample points is not computed (rays are fixed by the cameras).
- * Fails like the forward, or when scratch memory runs out. */
+ * Fails like the forward. */
 int od_render_backward(float *d_density_volume, float *d_feature_volume, const float *d_feature,
-                       const float *d_opacity, const float *density_samples,
-                       const float *feature_samples, const float *points, const float *delta,
-                       int features_reach_density, int64_t D, int64_t H, int64_t W, int64_t C,
-                       int64_t R, int64_t S, od_error *err);
+                       const float *d_opacity, const float *samples, const float *points,
+                       const float *delta, int features_reach_density, int64_t D, int64_t H,
+                       int64_t W, int64_t C, int64_t R, int64_t S, od_error *err);
 
 /* Writes sigma = softplus(x) for `count` raw densities (out may alias x),
  * the density that rendering uses, for thresholding a volume. */
