@@ -2,6 +2,7 @@
 #include "cli/contact_sheet.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 typedef struct candidate {
     char split[64];
     char scene[PATH_SIZE]; /* the scene folder */
+    char name[160];        /* the scene's path in its dataset, after the dataset's folder name */
     char label[LABEL_SIZE];
     int odd[12];           /* object indices with an anomaly */
     int odd_count;
@@ -96,8 +98,10 @@ static int read_labels(candidate *c, od_error *err)
     return 0;
 }
 
-/* Adds the scenes of one split (NULL: the one od_dataset_open picks) to the candidates. */
-static int add_split(const char *dataset, const char *split, candidate *candidates, int *count, od_error *err)
+/* Adds the scenes of one split (NULL: the one od_dataset_open picks) to the candidates; prefix
+ * (may be "") names the dataset in the labels. */
+static int add_split(const char *dataset, const char *split, const char *prefix, candidate *candidates, int *count,
+                     od_error *err)
 {
     od_dataset listed;
     if (od_dataset_open(dataset, split, &listed, err) != 0)
@@ -105,37 +109,76 @@ static int add_split(const char *dataset, const char *split, candidate *candidat
     for (int i = 0; i < listed.scene_count && *count < MAX_CANDIDATES; i++) {
         candidate *c = &candidates[(*count)++];
         snprintf(c->split, sizeof c->split, "%s", listed.split);
+        snprintf(c->name, sizeof c->name, "%s%s", prefix, listed.scene_names[i]);
         snprintf(c->scene, sizeof c->scene, "%s", listed.scenes[i]);
     }
     od_dataset_free(&listed);
     return 0;
 }
 
-/* Lists the scenes of every split that the manifest's "sizes" names, in its order; without a
- * manifest, the split that od_dataset_open picks. */
-static int list_candidates(const char *dataset, candidate *candidates, int *count, od_error *err)
+static cJSON *read_manifest(const char *dataset)
 {
     char path[PATH_SIZE + 32];
     snprintf(path, sizeof path, "%s/manifest.json", dataset);
     char *text = read_text(path);
     cJSON *manifest = text ? cJSON_Parse(text) : NULL;
     free(text);
+    return manifest;
+}
+
+/* Adds every split that the manifest's "sizes" names, in its order; without a manifest, the split
+ * that od_dataset_open picks. */
+static int add_dataset(const char *dataset, const char *prefix, candidate *candidates, int *count, od_error *err)
+{
+    cJSON *manifest = read_manifest(dataset);
     const cJSON *sizes = cJSON_GetObjectItemCaseSensitive(manifest, "sizes");
-    *count = 0;
     int rc = 0;
     if (cJSON_IsObject(sizes) && cJSON_GetArraySize(sizes) > 0) {
         const cJSON *split;
         cJSON_ArrayForEach(split, sizes)
         {
             if (rc == 0 && cJSON_IsNumber(split) && split->valueint > 0)
-                rc = add_split(dataset, split->string, candidates, count, err);
+                rc = add_split(dataset, split->string, prefix, candidates, count, err);
         }
     } else {
-        rc = add_split(dataset, NULL, candidates, count, err);
+        rc = add_split(dataset, NULL, prefix, candidates, count, err);
     }
     cJSON_Delete(manifest);
+    return rc;
+}
+
+/* Lists the candidates of a dataset, or of every dataset (a subfolder with manifest.json) of a
+ * benchmark folder such as bench-v1's, in name order. */
+static int list_candidates(const char *root, candidate *candidates, int *count, od_error *err)
+{
+    *count = 0;
+    cJSON *manifest = read_manifest(root);
+    int rc = 0;
+    if (manifest) {
+        cJSON_Delete(manifest);
+        rc = add_dataset(root, "", candidates, count, err);
+    } else {
+        struct dirent **entries = NULL;
+        int n = scandir(root, &entries, NULL, alphasort);
+        for (int i = 0; i < n; i++) {
+            char sub[PATH_SIZE], prefix[300];
+            snprintf(sub, sizeof sub, "%s/%s", root, entries[i]->d_name);
+            cJSON *sub_manifest = entries[i]->d_name[0] != '.' ? read_manifest(sub) : NULL;
+            if (sub_manifest && rc == 0) {
+                snprintf(prefix, sizeof prefix, "%s/", entries[i]->d_name);
+                rc = add_dataset(sub, prefix, candidates, count, err);
+            }
+            cJSON_Delete(sub_manifest);
+            free(entries[i]);
+        }
+        free(entries);
+        if (n >= 0 && *count == 0 && rc == 0)
+            rc = add_dataset(root, "", candidates, count, err);
+        else if (n < 0)
+            rc = od_fail(err, "%s: cannot open (%s)", root, strerror(errno));
+    }
     if (rc == 0 && *count == 0)
-        rc = od_fail(err, "%s: no scenes found", dataset);
+        rc = od_fail(err, "%s: no scenes found", root);
     return rc;
 }
 
@@ -239,9 +282,8 @@ static int draw_tile(od_image *sheet, const candidate *c, int left, int top, od_
                tile.pixels + (int64_t)y * TILE_SIZE * 3, (size_t)TILE_SIZE * 3 * sizeof(float));
     od_image_free(&tile);
     static const float white[3] = {1, 1, 1};
-    const char *slash = strrchr(c->scene, '/');
-    char line[2 * LABEL_SIZE];
-    snprintf(line, sizeof line, "%s: %s\n%.*s", c->split, c->label, 30, slash ? slash + 1 : c->scene);
+    char line[2 * LABEL_SIZE + 64];
+    snprintf(line, sizeof line, "%s: %s\n%.*s", c->split, c->label, TILE_SIZE / OD_DRAW_FONT_ADVANCE - 1, c->name);
     od_draw_text(sheet, left + 3, top + 2, line, white, 1);
     return 0;
 }
