@@ -290,8 +290,10 @@ static void mesh_library_free(mesh_library *library)
     memset(library, 0, sizeof *library);
 }
 
-/* Lists the supported files under folder (recursively), as paths relative to root. */
-static int list_mesh_files(const char *root, const char *relative, string_list *files, od_error *err)
+/* Lists the supported files of MESHES/<kind>/<group>/ (depth 0: the kind's folder, whose subfolders
+ * are the groups; depth 1: a group's folder, whose subfolders hold a model's textures and are not
+ * searched), as paths relative to root. */
+static int list_mesh_files(const char *root, const char *relative, int depth, string_list *files, od_error *err)
 {
     char path[PATH_SIZE];
     snprintf(path, sizeof path, "%s/%s", root, relative);
@@ -312,10 +314,12 @@ static int list_mesh_files(const char *root, const char *relative, string_list *
         snprintf(child, sizeof child, "%s/%s", relative, names.items[i]);
         char full[PATH_SIZE];
         path_join(full, root, child);
-        if (is_folder(full))
-            rc = list_mesh_files(root, child, files, err);
-        else if (mesh_file_supported(names.items[i]) && string_list_add(files, child) != 0)
+        if (is_folder(full)) {
+            if (depth == 0)
+                rc = list_mesh_files(root, child, 1, files, err);
+        } else if (depth == 1 && mesh_file_supported(names.items[i]) && string_list_add(files, child) != 0) {
             rc = od_fail(err, "%s: out of memory listing the folder", path);
+        }
     }
     string_list_free(&names);
     return rc;
@@ -383,7 +387,7 @@ static int mesh_library_open(const char *meshes_dir, const char *kind, mesh_libr
         return od_fail(err, "%s: missing folder; the %s recipe reads meshes from %s/<group>/ as "
                             "scripts/gather_meshes.sh writes them",
                        folder, kind, folder);
-    if (list_mesh_files(meshes_dir, kind, &files, err) != 0) {
+    if (list_mesh_files(meshes_dir, kind, 0, &files, err) != 0) {
         string_list_free(&files);
         return -1;
     }
@@ -404,8 +408,6 @@ static int mesh_library_open(const char *meshes_dir, const char *kind, mesh_libr
         const char *relative = files.items[i];
         const char *group_start = relative + strlen(kind) + 1;
         const char *group_end = strchr(group_start, '/');
-        if (!group_end)
-            continue; /* a file directly under MESHES/<kind> belongs to no group */
         mesh_entry *entry = &library->meshes[library->count];
         entry->relative = strdup(relative);
         entry->group = strndup(group_start, (size_t)(group_end - group_start));
