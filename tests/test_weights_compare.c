@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "detect/color_features.h"
 #include "detect/compare.h"
 #include "geometry/obb.h"
 #include "scene/scene.h"
@@ -184,6 +185,44 @@ static void test_truncated_object(void)
     od_scene_free(scene);
 }
 
+/* The colour-histogram floor and another teacher run through the same
+ * path: three objects each, with the feature source recorded. */
+static void test_feature_sources(void)
+{
+    od_scene *scene = load_sample();
+    if (scene == NULL)
+        return;
+    int views[5] = {0, 4, 8, 12, 16};
+    od_compare_options options = sample_options();
+    options.features = OD_COMPARE_FEATURES_COLOR;
+    od_compare_result result;
+    od_error err;
+    int status = od_compare_detect(scene, views, 5, &options, &result, &err);
+    if (status != 0)
+        fprintf(stderr, "%s\n", err.message);
+    OD_CHECK(status == 0);
+    OD_CHECK(strcmp(result.feature_source, "colour") == 0);
+    OD_CHECK(result.feature_channels == 3 * OD_COLOR_FEATURES_DEFAULT_BINS);
+    OD_CHECK(result.stride == OD_COLOR_FEATURES_DEFAULT_STRIDE);
+    OD_CHECK(result.object_count == 3);
+    od_compare_result_free(&result);
+
+    options = sample_options();
+    options.teacher = OD_TEACHER_INCEPTIONV3;
+    options.weights_path = od_test_source_path(od_teacher_default_weights(OD_TEACHER_INCEPTIONV3));
+    options.layer = NULL;
+    options.input_size = 0;
+    status = od_compare_detect(scene, views, 5, &options, &result, &err);
+    if (status != 0)
+        fprintf(stderr, "%s\n", err.message);
+    OD_CHECK(status == 0);
+    OD_CHECK(strcmp(result.feature_source, "inceptionv3") == 0);
+    OD_CHECK(result.input_size == od_teacher_default_input_size(OD_TEACHER_INCEPTIONV3));
+    OD_CHECK(result.object_count == 3);
+    od_compare_result_free(&result);
+    od_scene_free(scene);
+}
+
 /* Counts how often the crack ranks first over seeded 5-view subsets, with
  * loose bounds: chance is one in three. */
 static void test_subsets(void)
@@ -311,6 +350,7 @@ int main(void)
     OD_RUN(test_five_views);
     OD_RUN(test_truncated_object);
     OD_RUN(test_color_occupancy);
+    OD_RUN(test_feature_sources);
     OD_RUN(test_subsets);
     return od_test_finish();
 }

@@ -24,6 +24,7 @@
 #include "scene/overlay.h"
 #include "scene/scene.h"
 #include "teacher/mobilenetv2.h"
+#include "teacher/teacher.h"
 
 #define DEGREES_PER_RADIAN (180.0 / 3.14159265358979323846)
 
@@ -52,13 +53,18 @@ static void print_detect_usage(FILE *stream)
             "  --method NAME          compare (the only method so far; required)\n"
             "  -o, --output DIR       folder for the results; created when missing (required)\n"
             "  --views I,J,...        view indices to use (default: every view)\n"
-            "  --layer NAME           MobileNetV2 layer (default: %s; e.g. block_13_expand_relu)\n"
-            "  --input-size N         side in pixels that views are resized to (default: %d, >= 32)\n"
+            "  --features KIND        teacher (default) or colour (a colour histogram of every\n"
+            "                         16-pixel cell, no network: the floor a teacher must beat)\n"
+            "  --teacher NAME         mobilenetv2 (default), inceptionv3 or dinov2 (needs --weights)\n"
+            "  --layer NAME           teacher layer (default for MobileNetV2: %s; e.g.\n"
+            "                         block_13_expand_relu; other teachers: their default layer)\n"
+            "  --input-size N         side in pixels that views are resized to (default for\n"
+            "                         MobileNetV2 and colour: %d; other teachers: their default)\n"
             "  --occupancy MODE       auto (default: masks when every view has one, else colour),\n"
             "                         masks (the visual hull) or colour (colour consistency across\n"
             "                         views against the floor's texture; masks ignored)\n"
             "  --top-k K              best matches per voxel in each other object (default: %d, 1 to %d)\n"
-            "  --weights PATH         MobileNetV2 weights (default: %s,\n"
+            "  --weights PATH         teacher weights (default for MobileNetV2: %s,\n"
             "                         written by scripts/fetch_weights.sh)\n"
             "  --quiet                print errors only\n"
             "  -h, --help             print this text\n",
@@ -114,6 +120,7 @@ static int parse_arguments(int argc, char **argv, detect_arguments *arguments)
 {
     memset(arguments, 0, sizeof *arguments);
     arguments->options = od_compare_options_default();
+    int teacher_given = 0, layer_given = 0, weights_given = 0, size_given = 0;
     for (int i = 0; i < argc; i++) {
         const char *argument = argv[i];
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
@@ -121,7 +128,8 @@ static int parse_arguments(int argc, char **argv, detect_arguments *arguments)
                           strcmp(argument, "--method") == 0 || strcmp(argument, "--views") == 0 ||
                           strcmp(argument, "--layer") == 0 || strcmp(argument, "--input-size") == 0 ||
                           strcmp(argument, "--weights") == 0 || strcmp(argument, "--top-k") == 0 ||
-                          strcmp(argument, "--occupancy") == 0;
+                          strcmp(argument, "--occupancy") == 0 || strcmp(argument, "--teacher") == 0 ||
+                          strcmp(argument, "--features") == 0;
         if (takes_value && value == NULL) {
             fprintf(stderr, "oddone detect: %s needs a value; run \"oddone detect --help\"\n", argument);
             return 2;
@@ -137,8 +145,10 @@ static int parse_arguments(int argc, char **argv, detect_arguments *arguments)
             arguments->views_text = value;
         } else if (strcmp(argument, "--layer") == 0) {
             arguments->options.layer = value;
+            layer_given = 1;
         } else if (strcmp(argument, "--weights") == 0) {
             arguments->options.weights_path = value;
+            weights_given = 1;
         } else if (strcmp(argument, "--input-size") == 0) {
             char *end;
             errno = 0;
@@ -149,6 +159,23 @@ static int parse_arguments(int argc, char **argv, detect_arguments *arguments)
                 return 2;
             }
             arguments->options.input_size = (int)size;
+            size_given = 1;
+        } else if (strcmp(argument, "--teacher") == 0) {
+            od_error err;
+            if (od_teacher_network_parse(value, &arguments->options.teacher, &err) != 0) {
+                fprintf(stderr, "oddone detect: --teacher: %s\n", err.message);
+                return 2;
+            }
+            teacher_given = 1;
+        } else if (strcmp(argument, "--features") == 0) {
+            if (strcmp(value, "teacher") == 0)
+                arguments->options.features = OD_COMPARE_FEATURES_TEACHER;
+            else if (strcmp(value, "colour") == 0 || strcmp(value, "color") == 0)
+                arguments->options.features = OD_COMPARE_FEATURES_COLOR;
+            else {
+                fprintf(stderr, "oddone detect: --features expects teacher or colour; got \"%s\"\n", value);
+                return 2;
+            }
         } else if (strcmp(argument, "--occupancy") == 0) {
             if (strcmp(value, "auto") == 0)
                 arguments->options.occupancy = OD_COMPARE_OCCUPANCY_AUTO;
@@ -185,6 +212,15 @@ static int parse_arguments(int argc, char **argv, detect_arguments *arguments)
         if (takes_value)
             i++;
     }
+    /* Another teacher starts from its own defaults, not MobileNetV2's. */
+    if (teacher_given && arguments->options.teacher != OD_TEACHER_MOBILENETV2) {
+        if (!layer_given)
+            arguments->options.layer = NULL;
+        if (!weights_given)
+            arguments->options.weights_path = NULL;
+        if (!size_given)
+            arguments->options.input_size = 0;
+    }
     if (arguments->method == NULL) {
         fprintf(stderr, "oddone detect: --method is missing; the only method so far is \"compare\"\n");
         return 2;
@@ -214,9 +250,9 @@ static cJSON *result_json(const od_scene *scene, const detect_arguments *argumen
     for (int i = 0; i < result->view_count; i++)
         cJSON_AddItemToArray(views, cJSON_CreateNumber(result->views[i]));
     cJSON *teacher = cJSON_AddObjectToObject(root, "teacher");
-    cJSON_AddStringToObject(teacher, "network", "mobilenetv2");
-    cJSON_AddStringToObject(teacher, "layer", arguments->options.layer);
-    cJSON_AddNumberToObject(teacher, "input_size", arguments->options.input_size);
+    cJSON_AddStringToObject(teacher, "network", result->feature_source);
+    cJSON_AddStringToObject(teacher, "layer", result->feature_layer);
+    cJSON_AddNumberToObject(teacher, "input_size", result->input_size);
     cJSON_AddNumberToObject(teacher, "stride", result->stride);
     cJSON_AddNumberToObject(teacher, "channels", result->feature_channels);
     char rule[256];

@@ -10,6 +10,7 @@
 #include "core/gemm.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "detect/color_features.h"
 #include "detect/match.h"
 #include "geometry/dbscan.h"
 #include "geometry/lift.h"
@@ -18,6 +19,7 @@
 #include "geometry/visual_hull.h"
 #include "io/image.h"
 #include "teacher/mobilenetv2.h"
+#include "teacher/teacher.h"
 
 static double now_seconds(void)
 {
@@ -29,6 +31,10 @@ static double now_seconds(void)
 od_compare_options od_compare_options_default(void)
 {
     od_compare_options options = {
+        .features = OD_COMPARE_FEATURES_TEACHER,
+        .teacher = OD_TEACHER_MOBILENETV2,
+        .color_bins = OD_COLOR_FEATURES_DEFAULT_BINS,
+        .color_stride = OD_COLOR_FEATURES_DEFAULT_STRIDE,
         .weights_path = OD_MOBILENETV2_DEFAULT_PATH,
         .layer = OD_COMPARE_DEFAULT_LAYER,
         .input_size = OD_COMPARE_DEFAULT_INPUT_SIZE,
@@ -423,8 +429,11 @@ int od_compare_detect(const od_scene *scene, const int *views, int view_count, c
         if (views[i] < 0 || views[i] >= scene->view_count)
             return od_fail(err, "compare: view %d does not exist; the scene has views 0 to %d", views[i],
                            scene->view_count - 1);
-    if (options->input_size < 32)
+    if (options->input_size != 0 && options->input_size < 32)
         return od_fail(err, "compare: input size %d is below 32 pixels", options->input_size);
+    if (options->features == OD_COMPARE_FEATURES_COLOR && (options->color_bins < 1 || options->color_stride < 1))
+        return od_fail(err, "compare: colour bins %d and stride %d must be at least 1", options->color_bins,
+                       options->color_stride);
     if (!(options->top_fraction > 0.0 && options->top_fraction <= 1.0))
         return od_fail(err, "compare: top fraction %g is not in (0, 1]", options->top_fraction);
     if (options->top_k < 1 || options->top_k > OD_MATCH_MAX_K)
@@ -443,7 +452,7 @@ int od_compare_detect(const od_scene *scene, const int *views, int view_count, c
     const od_grid *grid = &options->grid;
     int64_t voxels = od_grid_voxel_count(grid);
     int status = -1;
-    od_mobilenetv2 *net = NULL;
+    od_teacher *teacher = NULL;
     od_lift *lift = NULL;
     od_visual_hull *hull = NULL;
     od_color_consistency *colors = NULL;
@@ -458,24 +467,42 @@ int od_compare_detect(const od_scene *scene, const int *views, int view_count, c
     memcpy(result->views, views, (size_t)view_count * sizeof *views);
     result->view_count = view_count;
 
-    /* Teacher. */
-    net = od_mobilenetv2_load(options->weights_path, options->input_size, options->input_size, err);
-    if (net == NULL)
-        goto done;
-    int64_t shape[3];
-    if (od_mobilenetv2_layer_shape(net, options->layer, shape, err) != 0)
-        goto done;
-    int64_t fh = shape[0], fw = shape[1], channels = shape[2];
-    int stride = (int)(options->input_size / fh);
+    /* Features: the teacher, or colour histograms. Cell (i, j) of a map
+     * covers the input around pixel offset + stride * (i, j). */
+    int64_t fh, fw, channels, stride, input_size;
+    double offset;
+    if (options->features == OD_COMPARE_FEATURES_TEACHER) {
+        teacher = od_teacher_open(options->teacher, options->weights_path, options->layer, options->input_size, err);
+        if (teacher == NULL)
+            goto done;
+        od_teacher_info info = od_teacher_get_info(teacher);
+        fh = info.height;
+        fw = info.width;
+        channels = info.channels;
+        stride = info.stride;
+        offset = info.offset;
+        input_size = info.input_size;
+        snprintf(result->feature_source, sizeof result->feature_source, "%s", info.network_name);
+        snprintf(result->feature_layer, sizeof result->feature_layer, "%s", info.layer);
+    } else {
+        input_size = options->input_size > 0 ? options->input_size : OD_COMPARE_DEFAULT_INPUT_SIZE;
+        stride = options->color_stride;
+        fh = fw = input_size / stride;
+        channels = 3 * (int64_t)options->color_bins;
+        offset = 0.5 * (double)(stride - 1);
+        snprintf(result->feature_source, sizeof result->feature_source, "colour");
+        snprintf(result->feature_layer, sizeof result->feature_layer, "histogram");
+    }
     if (stride < 1 || fh < 2 || fw < 2) {
-        od_fail(err, "compare: layer %s gives a %lld x %lld map at input %d; use a larger input", options->layer,
-                (long long)fh, (long long)fw, options->input_size);
+        od_fail(err, "compare: %s %s gives a %lld x %lld map at input %lld; use a larger input",
+                result->feature_source, result->feature_layer, (long long)fh, (long long)fw, (long long)input_size);
         goto done;
     }
     result->feature_height = (int)fh;
     result->feature_width = (int)fw;
     result->feature_channels = (int)channels;
-    result->stride = stride;
+    result->stride = (int)stride;
+    result->input_size = (int)input_size;
     result->seconds_load = now_seconds() - start;
 
     /* Occupancy: masks when every view has one, unless colour is requested. */
@@ -542,18 +569,27 @@ int od_compare_detect(const od_scene *scene, const int *views, int view_count, c
         double t1 = now_seconds();
         result->seconds_hull += t1 - t0;
 
-        if (od_image_resize(&image, options->input_size, options->input_size, &resized, err) != 0)
-            goto done;
+        if (teacher != NULL) {
+            if (od_teacher_run(teacher, &image, features, err) != 0)
+                goto done;
+        } else {
+            if (od_image_resize(&image, (int)input_size, (int)input_size, &resized, err) != 0 ||
+                od_color_histogram_features(&resized, (int)stride, options->color_bins, features, err) != 0)
+                goto done;
+            od_image_free(&resized);
+        }
         od_image_free(&image);
-        if (od_mobilenetv2_forward(net, resized.pixels, options->layer, features, NULL, err) != 0)
-            goto done;
-        od_image_free(&resized);
         double t2 = now_seconds();
         result->seconds_features += t2 - t1;
 
+        /* The lift puts cell j at input pixel stride * j + (stride - 1) / 2;
+         * K is shifted by the difference to the map's own offset. */
         od_camera input_camera = *camera;
-        od_camera_resize(&input_camera, options->input_size, options->input_size);
-        if (od_lift_add_view(lift, &input_camera, features, fh, fw, stride, err) != 0)
+        od_camera_resize(&input_camera, (int)input_size, (int)input_size);
+        double shift = 0.5 * (double)(stride - 1) - offset;
+        input_camera.K[2] += shift;
+        input_camera.K[5] += shift;
+        if (od_lift_add_view(lift, &input_camera, features, fh, fw, (int)stride, err) != 0)
             goto done;
         result->seconds_lift += now_seconds() - t2;
     }
@@ -623,7 +659,7 @@ done:
     od_image_free(&image);
     od_image_free(&resized);
     od_image_free(&mask);
-    od_mobilenetv2_free(net);
+    od_teacher_free(teacher);
     od_lift_free(lift);
     od_visual_hull_free(hull);
     od_color_consistency_free(colors);

@@ -6,8 +6,10 @@
  *
  * Stages, in order:
  * 1. features: each view is resized to input_size x input_size and its K
- *    scaled to match. MobileNetV2's `layer` is computed on it, at a stride
- *    of input_size over the map's height;
+ *    scaled to match. The teacher's `layer` is computed on it
+ *    (teacher/teacher.h; MobileNetV2 by default), or, with features
+ *    OD_COMPARE_FEATURES_COLOR, a colour histogram of every
+ *    color_stride-pixel cell (detect/color_features.h);
  * 2. lifting: the feature maps are averaged into the grid one view at a
  *    time (geometry/lift.h);
  * 3. occupancy: the visual hull of the views' foreground masks, a voxel
@@ -49,6 +51,7 @@
 #include "geometry/color_consistency.h"
 #include "geometry/grid.h"
 #include "scene/scene.h"
+#include "teacher/teacher.h"
 
 #define OD_COMPARE_DEFAULT_LAYER "block_6_expand_relu"
 #define OD_COMPARE_DEFAULT_INPUT_SIZE 448
@@ -80,10 +83,19 @@ typedef enum od_compare_occupancy {
     OD_COMPARE_OCCUPANCY_COLOR,    /* colour consistency, masks ignored */
 } od_compare_occupancy;
 
+typedef enum od_compare_features {
+    OD_COMPARE_FEATURES_TEACHER = 0, /* the teacher network's layer */
+    OD_COMPARE_FEATURES_COLOR,       /* colour histograms, no network */
+} od_compare_features;
+
 typedef struct od_compare_options {
-    const char *weights_path; /* MobileNetV2 safetensors (OD_MOBILENETV2_DEFAULT_PATH) */
-    const char *layer;        /* teacher layer name */
-    int input_size;           /* views are resized to input_size x input_size, >= 32 */
+    od_compare_features features;
+    od_teacher_network teacher; /* OD_TEACHER_MOBILENETV2 by default */
+    const char *weights_path; /* teacher weights; NULL: the network's default (OD_MOBILENETV2_DEFAULT_PATH) */
+    const char *layer;        /* teacher layer name; NULL: the network's default */
+    int input_size;           /* views are resized to input_size x input_size, >= 32; 0: the teacher's default */
+    int color_bins;           /* colour features: bins per channel, >= 1 */
+    int color_stride;         /* colour features: cell side in pixels, >= 1 */
     double eps;               /* DBSCAN radius, voxels */
     int min_points;           /* DBSCAN core threshold, itself included */
     double top_fraction;      /* in (0, 1] */
@@ -133,6 +145,9 @@ typedef struct od_compare_result {
     int32_t *occupied_object;
     float *occupied_difference;
     int feature_height, feature_width, feature_channels, stride;
+    char feature_source[32];    /* "mobilenetv2", "inceptionv3", "dinov2" or "colour" */
+    char feature_layer[64];     /* the teacher's layer, or "histogram" */
+    int input_size;             /* side that the views were resized to */
     char note[256];             /* e.g. why there is no score; "" otherwise */
     /* Seconds per stage. */
     double seconds_load, seconds_features, seconds_lift, seconds_hull, seconds_cluster, seconds_score,
