@@ -231,6 +231,37 @@ static void test_crack(void)
     }
 }
 
+/* A crack never comes out on the far side of a plate 10 % or 2 % of its size thick: the result stays
+ * within the plate's bounds. On the thin plate only a start on the rim can go deep enough. */
+static void test_crack_thin(void)
+{
+    od_error err = {{0}};
+    const float sizes[2][3] = {{1.0f, 1.0f, 0.1f}, {1.0f, 1.0f, 0.02f}};
+    for (int p = 0; p < 2; p++) {
+        od_mesh plate = {0};
+        OD_CHECK(od_mesh_make_box(sizes[p], &plate, &err) == 0);
+        int made = 0;
+        for (uint64_t seed = 1; seed <= 4; seed++) {
+            od_mesh out = {0};
+            od_synth_anomaly_info info = {0};
+            if (run_twice(od_synth_crack, &plate, seed, &out, &info) != 0)
+                continue;
+            made++;
+            float min[3], max[3];
+            od_mesh_bounds(&out, min, max);
+            for (int k = 0; k < 3; k++) {
+                OD_CHECK(min[k] >= -sizes[p][k] / 2 - 1e-6f);
+                OD_CHECK(max[k] <= sizes[p][k] / 2 + 1e-6f);
+            }
+            od_mesh_free(&out);
+        }
+        printf("  crack of a plate %.2f thick: %d of 4 seeds\n", (double)sizes[p][2], made);
+        if (p == 0)
+            OD_CHECK(made == 4);
+        od_mesh_free(&plate);
+    }
+}
+
 /* Three boxes in a row along x, touching: groups "left", "middle", "right" as parts. */
 static void make_chain(od_mesh *chain, float spacing)
 {
@@ -459,6 +490,7 @@ int main(void)
     OD_RUN(test_twist);
     OD_RUN(test_fracture);
     OD_RUN(test_crack);
+    OD_RUN(test_crack_thin);
     OD_RUN(test_part_missing);
     OD_RUN(test_part_moved);
     OD_RUN(test_errors);

@@ -422,6 +422,54 @@ static void test_culling_and_threads(void)
     od_mesh_free(&sphere);
 }
 
+/* Marks follow the marked faces: all faces marked give the object's pixels, the upper half of a sphere
+ * gives pixels above its equator only, none marked gives none. */
+static void test_face_marks(void)
+{
+    od_camera camera;
+    double eye[3] = {0.0, -0.6, 0.1}, target[3] = {0, 0, 0.1};
+    look_at(&camera, 80, 80, 120, eye, target);
+    od_mesh sphere;
+    od_error err = {{0}};
+    OD_CHECK(od_mesh_make_sphere(0.08f, 12, 24, &sphere, &err) == 0);
+    uint8_t *marks = calloc((size_t)sphere.face_count, 1);
+    od_raster_object object = {.mesh = &sphere, .color = {0.8f, 0.3f, 0.1f}, .face_marks = marks};
+    double translation[3] = {0, 0, 0.1};
+    od_raster_pose(1, 0, translation, object.model_to_world);
+    od_rasterizer *r = od_rasterizer_new();
+    od_raster_frame frame = {0};
+    od_raster_options o = flat_options();
+    int64_t pixels = (int64_t)camera.width * camera.height;
+    for (int mode = 0; mode < 3; mode++) {
+        for (int64_t f = 0; f < sphere.face_count; f++) {
+            float z = 0;
+            for (int k = 0; k < 3; k++)
+                z += sphere.positions[sphere.faces[f * 3 + k] * 3 + 2];
+            marks[f] = mode == 1 || (mode == 2 && z > 0);
+        }
+        OD_CHECK(od_rasterizer_render(r, &camera, &object, 1, &o, &frame, &err) == 0);
+        int64_t marked = 0, object_pixels = 0, below = 0;
+        for (int64_t p = 0; p < pixels; p++) {
+            marked += frame.marks[p];
+            object_pixels += frame.object_ids[p] == 1;
+            /* The equator projects onto row 40 - 0.21 + ..., about the image's middle row. */
+            below += frame.marks[p] && p / camera.width > camera.height / 2 + 1;
+        }
+        if (mode == 0)
+            OD_CHECK(marked == 0);
+        if (mode == 1)
+            OD_CHECK(marked == object_pixels && marked > 300);
+        if (mode == 2) {
+            OD_CHECK(marked > object_pixels / 3 && marked < object_pixels * 2 / 3);
+            OD_CHECK(below == 0);
+        }
+    }
+    od_raster_frame_free(&frame);
+    od_rasterizer_free(r);
+    od_mesh_free(&sphere);
+    free(marks);
+}
+
 static void test_shadow_on_floor(void)
 {
     /* A 10 cm cube lit from +x at 45 degrees casts a shadow 10 cm long
@@ -536,6 +584,7 @@ int main(void)
     OD_RUN(test_occlusion_hides_object);
     OD_RUN(test_near_plane_clipping);
     OD_RUN(test_culling_and_threads);
+    OD_RUN(test_face_marks);
     OD_RUN(test_shadow_on_floor);
     OD_RUN(test_invalid_arguments);
     return od_test_finish();

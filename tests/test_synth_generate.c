@@ -452,7 +452,7 @@ static void make_three_part_shape(od_mesh *shape)
     od_mesh_free(&box);
 }
 
-/* One tiny scene per geometric kind (3 objects, 4 views of 64 x 64): it is generated, passes the
+/* One small scene per geometric kind (3 objects, 4 views of 128 x 128): it is generated, passes the
  * visibility check, and the anomalous object's path names the kind. */
 static void test_geometric_kinds(void)
 {
@@ -480,8 +480,8 @@ static void test_geometric_kinds(void)
         o.anomaly = cases[c].kind;
         o.object_count = 3;
         o.view_count = 4;
-        o.image_size = 64;
-        o.focal = 213.3333 * 64 / 256;
+        o.image_size = 128;
+        o.focal = 213.3333 * 128 / 256;
         o.object_size = 0.2;
         o.placement_radius = 0.25;
         char dir[1024];
@@ -492,8 +492,12 @@ static void test_geometric_kinds(void)
             printf("  %s: %s\n", cases[c].name, err.message);
         OD_CHECK(rc == 0);
         OD_CHECK(stats.anomaly_pixels >= o.min_anomaly_pixels);
-        printf("  %s: %lld pixels differ in the best view, %d candidates rejected\n", cases[c].name,
-               (long long)stats.anomaly_pixels, stats.rejected);
+        OD_CHECK(stats.kind == cases[c].kind);
+        OD_CHECK(stats.rejected == stats.rejected_check + stats.rejected_hidden);
+        printf("  %s: %lld pixels of the anomalous region in the best view, %d candidates rejected (%d by the "
+               "check, %d hidden), %d redraws\n",
+               cases[c].name, (long long)stats.anomaly_pixels, stats.rejected, stats.rejected_check,
+               stats.rejected_hidden, stats.redrawn);
         rejected += stats.rejected;
         od_scene *scene = NULL;
         OD_CHECK(rc == 0 && od_scene_load(dir, NULL, &scene, &err) == 0);
@@ -515,8 +519,10 @@ static void test_geometric_kinds(void)
     o.image_size = 32;
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/kind_twist_sphere", od_test_temp_dir());
-    OD_CHECK(od_synth_generate_scene(&o, &sphere, "ball", dir, NULL, &err) != 0);
+    od_synth_scene_stats stats = {0};
+    OD_CHECK(od_synth_generate_scene(&o, &sphere, "ball", dir, &stats, &err) != 0);
     OD_CHECK(strstr(err.message, "twist") != NULL);
+    OD_CHECK(stats.rejected_check == 7 && stats.rejected_hidden == 0);
     od_synth_anomaly unknown;
     OD_CHECK(od_synth_anomaly_parse("dent", &unknown) != 0);
     od_mesh_free(&sphere);

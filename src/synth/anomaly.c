@@ -532,6 +532,36 @@ static int position_normals(const od_mesh *mesh, float cell, float *normals, od_
     return 0;
 }
 
+/* Returns the distance from p along the unit direction d to the nearest face hit beyond `skip`
+ * (Moller-Trumbore), or INFINITY when no face is hit: the mesh's thickness under p when d points
+ * inward. */
+static float thickness_along(const od_mesh *mesh, const float p[3], const float d[3], float skip)
+{
+    float nearest = INFINITY;
+    for (int64_t f = 0; f < mesh->face_count; f++) {
+        const float *a = mesh->positions + mesh->faces[f * 3] * 3, *b = mesh->positions + mesh->faces[f * 3 + 1] * 3,
+                    *c = mesh->positions + mesh->faces[f * 3 + 2] * 3;
+        float e1[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]}, e2[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
+        float h[3] = {d[1] * e2[2] - d[2] * e2[1], d[2] * e2[0] - d[0] * e2[2], d[0] * e2[1] - d[1] * e2[0]};
+        float det = e1[0] * h[0] + e1[1] * h[1] + e1[2] * h[2];
+        if (fabsf(det) < 1e-20f)
+            continue;
+        float inverse = 1 / det;
+        float s[3] = {p[0] - a[0], p[1] - a[1], p[2] - a[2]};
+        float u = inverse * (s[0] * h[0] + s[1] * h[1] + s[2] * h[2]);
+        if (u < 0 || u > 1)
+            continue;
+        float q[3] = {s[1] * e1[2] - s[2] * e1[1], s[2] * e1[0] - s[0] * e1[2], s[0] * e1[1] - s[1] * e1[0]};
+        float v = inverse * (d[0] * q[0] + d[1] * q[1] + d[2] * q[2]);
+        if (v < 0 || u + v > 1)
+            continue;
+        float t = inverse * (e2[0] * q[0] + e2[1] * q[1] + e2[2] * q[2]);
+        if (t > skip && t < nearest)
+            nearest = t;
+    }
+    return nearest;
+}
+
 int od_synth_crack(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anomaly_info *info, od_error *err)
 {
     /* positions (V, 3) and faces (F, 3) are read; out may have more vertices and faces (subdivided). */
@@ -539,7 +569,7 @@ int od_synth_crack(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anom
         return -1;
     float min[3], max[3];
     float size = mesh_extent(mesh, min, max);
-    const float half_width = 0.035f * size, half_length = 0.35f * size;
+    const float half_length = 0.35f * size;
     od_synth_anomaly_info local = {0};
     od_mesh fine = {0};
     if (od_mesh_copy(mesh, &fine, err) != 0)
@@ -555,7 +585,7 @@ int od_synth_crack(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anom
                             (double)(a[2] - b[2]) * (a[2] - b[2]));
             }
         double mean = sum / (3.0 * (double)fine.face_count);
-        if (mean <= half_width || fine.face_count * 4 > CRACK_MAX_FACES)
+        if (mean <= 0.035 * size || fine.face_count * 4 > CRACK_MAX_FACES)
             break;
         od_mesh finer = {0};
         int rc = subdivide(&fine, &finer, err);
@@ -587,6 +617,16 @@ int od_synth_crack(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anom
         if (sn[2] < -0.5f) {
             local.rejected++;
             continue;
+        }
+        /* On a thin wall the groove would come out on the far side: it goes at most half the thickness
+         * under the start deep, and 1.5 times as wide when that cuts it. */
+        float half_width = 0.035f * size;
+        const float *sp = fine.positions + start * 3;
+        float inward[3] = {-sn[0], -sn[1], -sn[2]};
+        float thickness = thickness_along(&fine, sp, inward, 1e-4f * size);
+        if (depth > 0.5f * thickness) {
+            depth = 0.5f * thickness;
+            half_width *= 1.5f;
         }
         float r[3] = {od_rng_normal(rng), od_rng_normal(rng), od_rng_normal(rng)};
         float dot = r[0] * sn[0] + r[1] * sn[1] + r[2] * sn[2];
@@ -636,7 +676,9 @@ int od_synth_crack(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anom
         od_mesh_free(out);
         local.rejected++;
     }
-    od_fail(err, "crack: no groove reached 3 %% of the size at 6 vertices in %d tries", OD_SYNTH_ANOMALY_TRIES);
+    od_fail(err, "crack: no groove reached 3 %% of the size at 6 vertices in %d tries (is the mesh thinner than 6 %% "
+                 "of its size?)",
+            OD_SYNTH_ANOMALY_TRIES);
 done:
     free(normals);
     od_mesh_free(&fine);
@@ -840,14 +882,15 @@ static int point_set_add(point_set *set, const float p[3])
     return 0;
 }
 
-/* Adds the surface points of the faces with (labels[f] == label) == want. */
+/* Adds the surface points of the faces with (labels[f] == label) == want, or of every face when labels is
+ * NULL. */
 static int surface_points(const od_mesh *mesh, const int32_t *labels, int32_t label, int want, float spacing,
                           point_set *set)
 {
     od_rng rng;
     od_rng_seed(&rng, 0x706f696e74);
     for (int64_t f = 0; f < mesh->face_count; f++) {
-        if ((labels[f] == label) != want)
+        if (labels && (labels[f] == label) != want)
             continue;
         const float *a = mesh->positions + mesh->faces[f * 3] * 3, *b = mesh->positions + mesh->faces[f * 3 + 1] * 3,
                     *c = mesh->positions + mesh->faces[f * 3 + 2] * 3;
@@ -1302,4 +1345,37 @@ done:
     free(order);
     part_setup_free(&s);
     return rc;
+}
+
+/* ---- where two versions differ ------------------------------------------------------------ */
+
+int od_synth_surface_difference(const od_mesh *a, const od_mesh *b, float tolerance, uint8_t *marks, int64_t *count,
+                                od_error *err)
+{
+    /* positions and faces of both are read; marks (a's F) is written. */
+    if (check_mesh(a, "surface difference", err) != 0 || check_mesh(b, "surface difference", err) != 0)
+        return -1;
+    if (!(tolerance > 0) || !isfinite(tolerance))
+        return od_fail(err, "surface difference: invalid tolerance %g (expected > 0)", (double)tolerance);
+    point_set points = {0};
+    point_grid grid = {0};
+    if (surface_points(b, NULL, 0, 1, tolerance / 3, &points) != 0 || grid_build(&grid, &points, tolerance) != 0) {
+        free(points.points);
+        free(grid.cells);
+        return od_fail(err, "surface difference: out of memory for the surface points");
+    }
+    int64_t marked = 0;
+    for (int64_t f = 0; f < a->face_count; f++) {
+        float centroid[3];
+        for (int k = 0; k < 3; k++)
+            centroid[k] = (a->positions[a->faces[f * 3] * 3 + k] + a->positions[a->faces[f * 3 + 1] * 3 + k] +
+                           a->positions[a->faces[f * 3 + 2] * 3 + k]) / 3;
+        marks[f] = !grid_near(&grid, centroid);
+        marked += marks[f];
+    }
+    if (count)
+        *count = marked;
+    free(points.points);
+    free(grid.cells);
+    return 0;
 }

@@ -58,14 +58,18 @@ int od_synth_fracture(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_a
  * wavy by a sine, over a length of 0.7 of the size. Vertices within the
  * groove's half width (3.5 % of the size) move inward, along the negated
  * normal averaged over every face that touches their position, by
- * depth * (1 - |distance| / half width), tapered towards the ends; depth
- * is 6 to 10 % of the size. A start whose normal points down (z below
+ * depth * (1 - |distance| / half width), tapered towards the ends. The
+ * depth is 6 to 10 % of the size, and at most half the mesh's thickness
+ * under the start (along the inward normal), so a thin wall is not cut
+ * through. Where the thickness limits the depth, the groove is 1.5 times
+ * as wide. A start whose normal points down (z below
  * -0.5) is drawn again, because the generator rests meshes on the floor
  * with z up. When the mesh is coarser than the groove, it is
  * subdivided as a whole (each triangle into four, midpoints shared, so a
  * closed mesh stays closed) up to 400 000 faces. Check: the deepest
  * inward displacement is at least 3 % of the size and at least 6
- * vertices move by half the depth or more. */
+ * vertices move by half the depth or more, so a mesh thinner than 6 %
+ * of its size everywhere gets no crack. */
 int od_synth_crack(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anomaly_info *info, od_error *err);
 
 /* Removes one part. The parts are the mesh's groups (face_parts) when it
@@ -101,6 +105,18 @@ int od_synth_translate_part(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_s
  * the largest vertex displacement / size. */
 int od_synth_rotate_part(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anomaly_info *info,
                          od_error *err);
+
+/* Marks the faces of `a` that lie off the surface of `b`. marks[f] (a's
+ * face count) is 1 when face f's centroid is farther than `tolerance`
+ * from every point of b's surface, else 0. The points are b's vertices,
+ * face centroids and points tolerance / 3 apart on average. The generator marks the
+ * anomalous region of a shape this way, both ways round: the faces of the
+ * altered version off the normal one's surface (a bump, a moved part),
+ * and the faces of the normal version off the altered one's (what a
+ * fracture or a missing part took away). count (may be NULL) receives the
+ * marked faces. */
+int od_synth_surface_difference(const od_mesh *a, const od_mesh *b, float tolerance, uint8_t *marks, int64_t *count,
+                                od_error *err);
 
 /* Returns the count of parts od_synth_remove_part would see, or -1 on
  * failure. */

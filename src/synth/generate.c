@@ -431,12 +431,14 @@ static int validate_options(const od_synth_scene_options *o, const od_mesh *shap
 /* Drops the mesh from `start` (NULL for its own orientation) and turns it
  * into its rest pose in place. After a drawn start the drawn yaw is
  * replaced by the mesh's main horizontal axis along x. */
-static int rest_mesh(od_mesh *mesh, const double *start, od_error *err)
+static int rest_mesh(od_mesh *mesh, const double *start, double rotation[9], od_error *err)
 {
     od_synth_rest rest;
     if (od_synth_rest_pose(mesh, start, &rest, err) != 0)
         return -1;
     od_synth_rotate_mesh(mesh, rest.rotation);
+    if (rotation)
+        memcpy(rotation, rest.rotation, sizeof rest.rotation);
     if (start) {
         double yaw[9];
         od_synth_yaw_alignment(mesh, yaw);
@@ -445,20 +447,14 @@ static int rest_mesh(od_mesh *mesh, const double *start, od_error *err)
     return 0;
 }
 
-/* Counts the pixels where the anomalous instance `index` looks different
- * from its normal version: where either shows it and the ids or colours
- * differ. */
-static int64_t anomaly_pixels(const od_raster_frame *odd, const od_raster_frame *normal, int index)
+/* Counts the pixels of the anomalous region: marked in the view with the
+ * anomalous instance or in the same view with the normal version in its
+ * place. */
+static int64_t anomaly_pixels(const od_raster_frame *odd, const od_raster_frame *normal)
 {
     int64_t count = 0, pixels = (int64_t)odd->width * odd->height;
-    for (int64_t p = 0; p < pixels; p++) {
-        if (odd->object_ids[p] != index + 1 && normal->object_ids[p] != index + 1)
-            continue;
-        int differs = odd->object_ids[p] != normal->object_ids[p];
-        for (int c = 0; c < 3 && !differs; c++)
-            differs = fabsf(odd->rgb.pixels[p * 3 + c] - normal->rgb.pixels[p * 3 + c]) > 0.04f;
-        count += differs;
-    }
+    for (int64_t p = 0; p < pixels; p++)
+        count += odd->marks[p] | normal->marks[p];
     return count;
 }
 
@@ -481,24 +477,31 @@ static void clean_shape_name(char *out, size_t size, const char *name)
             *c = '_';
 }
 
-/* Generates one candidate scene from o->seed into out_dir; *visible
- * receives the most pixels of the anomaly visible in one view (0 when all
- * normal) and *drawn_kind the anomaly kind applied. With specs (not
- * NULL), object i is specs[i]'s shape, labelled by specs[i].anomaly, and
- * `shape` and the options' anomaly are not used. */
+/* What one candidate scene gave. */
+typedef struct attempt_result {
+    int64_t visible;        /* maximum over views of the anomalous region's pixels, 0 when all normal */
+    int redrawn;            /* the anomaly function's own redraws */
+    od_synth_anomaly kind;  /* the kind drawn, RANDOM when all normal */
+} attempt_result;
+
+/* Generates one candidate scene from o->seed into out_dir and fills
+ * *result. With specs (not NULL), object i is specs[i]'s shape, labelled
+ * by specs[i].anomaly, and `shape` and the options' anomaly are not used. */
 static int generate_attempt(const od_synth_scene_options *options, const od_mesh *shape, const char *name,
-                            const od_synth_object_spec *specs, const char *out_dir, int64_t *visible,
-                            od_synth_anomaly *drawn_kind, od_error *err)
+                            const od_synth_object_spec *specs, const char *out_dir, attempt_result *result,
+                            od_error *err)
 {
     od_synth_scene_options o = *options;
-    *visible = 0;
-    *drawn_kind = OD_SYNTH_ANOMALY_RANDOM;
+    memset(result, 0, sizeof *result);
+    uint8_t *odd_marks = NULL, *normal_marks = NULL;
+    od_mesh normal_in_place = {0};
     od_raster_frame reference = {0};
     od_rng rng;
     od_rng_seed(&rng, o.seed);
     od_mesh normal = {0}, odd = {0};
     od_mesh mixed[MAX_OBJECTS] = {{0}};
     char paths[MAX_OBJECTS][OBJECT_PATH_SIZE];
+    od_synth_anomaly_info info = {0};
     od_rasterizer *rasterizer = NULL;
     od_raster_frame frame = {0};
     od_image mask = {0};
@@ -521,12 +524,12 @@ static int generate_attempt(const od_synth_scene_options *options, const od_mesh
         od_rng pose_rng = od_rng_fork(&rng, 0x706f7365);
         double start[9];
         od_synth_random_rotation(&pose_rng, start);
-        if (!specs && (rest_mesh(&normal, o.pose == OD_SYNTH_POSE_DRAWN ? start : NULL, err) != 0 ||
+        if (!specs && (rest_mesh(&normal, o.pose == OD_SYNTH_POSE_DRAWN ? start : NULL, NULL, err) != 0 ||
                        od_mesh_normalize(&normal, (float)o.object_size, err) != 0))
             goto done;
         /* Mixed shapes each rest from the same start, so copies of one shape rest alike. */
         for (int i = 0; specs && i < o.object_count; i++)
-            if (rest_mesh(&mixed[i], o.pose == OD_SYNTH_POSE_DRAWN ? start : NULL, err) != 0 ||
+            if (rest_mesh(&mixed[i], o.pose == OD_SYNTH_POSE_DRAWN ? start : NULL, NULL, err) != 0 ||
                 od_mesh_normalize(&mixed[i], (float)o.object_size, err) != 0)
                 goto done;
     }
@@ -562,22 +565,45 @@ static int generate_attempt(const od_synth_scene_options *options, const od_mesh
             geometric = od_synth_translate_part;
         else if (kind == OD_SYNTH_ANOMALY_ROTATED)
             geometric = od_synth_rotate_part;
-        if (geometric && geometric(&normal, &anomaly_rng, &odd, NULL, err) != 0) {
+        result->kind = kind;
+        if (geometric && geometric(&normal, &anomaly_rng, &odd, &info, err) != 0) {
+            result->redrawn = OD_SYNTH_ANOMALY_TRIES;
             rc = ANOMALY_REJECTED;
             goto done;
         }
+        result->redrawn = info.rejected;
         /* A bump of 15 % of the object's size over a patch of about a quarter of it. */
         if (kind == OD_SYNTH_ANOMALY_BUMP && od_synth_bump(&normal, where, (float)(0.15 * o.object_size),
                                                            (float)(0.12 * o.object_size), &odd, err) != 0)
             goto done;
         if (kind == OD_SYNTH_ANOMALY_MATERIAL && od_synth_swap_material(&normal, &odd, err) != 0)
             goto done;
-        if (o.pose != OD_SYNTH_POSE_AS_IS && rest_mesh(&odd, NULL, err) != 0)
+        /* The anomalous region: the faces of each version off the other's surface, by 1.5 % of the
+         * size, or every face for a material swap. */
+        odd_marks = malloc((size_t)odd.face_count + 1);
+        normal_marks = calloc((size_t)normal.face_count + 1, 1);
+        if (!odd_marks || !normal_marks) {
+            od_fail(err, "generate: out of memory for the anomaly's marks");
             goto done;
+        }
+        if (kind == OD_SYNTH_ANOMALY_MATERIAL) {
+            memset(odd_marks, 1, (size_t)odd.face_count);
+        } else {
+            float tolerance = (float)(0.015 * o.object_size);
+            if (od_synth_surface_difference(&odd, &normal, tolerance, odd_marks, NULL, err) != 0 ||
+                od_synth_surface_difference(&normal, &odd, tolerance, normal_marks, NULL, err) != 0)
+                goto done;
+        }
+        /* The altered version rests on its own shape; the normal version it is compared with takes the
+         * same turn. */
+        double turn[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
+        if (o.pose != OD_SYNTH_POSE_AS_IS && rest_mesh(&odd, NULL, turn, err) != 0)
+            goto done;
+        if (od_mesh_copy(&normal, &normal_in_place, err) != 0)
+            goto done;
+        od_synth_rotate_mesh(&normal_in_place, turn);
     }
 
-    if (anomalous_index >= 0)
-        *drawn_kind = kind;
     for (int i = 0; !specs && i < o.object_count; i++)
         object_path(paths[i], name, i == anomalous_index ? od_synth_anomaly_name(kind) : NULL);
 
@@ -608,6 +634,7 @@ static int generate_attempt(const od_synth_scene_options *options, const od_mesh
         render_objects[i].color[0] = 0.85f;
         render_objects[i].color[1] = 0.55f;
         render_objects[i].color[2] = 0.25f;
+        render_objects[i].face_marks = i == anomalous_index ? odd_marks : NULL;
         if (i == anomalous_index && kind == OD_SYNTH_ANOMALY_MATERIAL)
             rotate_channels(render_objects[i].color);
     }
@@ -682,7 +709,8 @@ static int generate_attempt(const od_synth_scene_options *options, const od_mesh
         if (anomalous_index >= 0) {
             /* The same view with the normal version in the anomalous instance's place. */
             od_raster_object swapped = render_objects[anomalous_index];
-            render_objects[anomalous_index].mesh = &normal;
+            render_objects[anomalous_index].mesh = &normal_in_place;
+            render_objects[anomalous_index].face_marks = normal_marks;
             memcpy(render_objects[anomalous_index].color, render_objects[(anomalous_index + 1) % o.object_count].color,
                    sizeof swapped.color);
             int status = od_rasterizer_render(rasterizer, &cameras[v], render_objects, o.object_count, &raster,
@@ -690,9 +718,9 @@ static int generate_attempt(const od_synth_scene_options *options, const od_mesh
             render_objects[anomalous_index] = swapped;
             if (status != 0)
                 goto done;
-            int64_t pixels = anomaly_pixels(&frame, &reference, anomalous_index);
-            if (pixels > *visible)
-                *visible = pixels;
+            int64_t pixels = anomaly_pixels(&frame, &reference);
+            if (pixels > result->visible)
+                result->visible = pixels;
         }
         if (write_view(out_dir, v, &frame, o.object_count, &mask, err) != 0)
             goto done;
@@ -709,6 +737,9 @@ done:
     od_mesh_free(&odd);
     for (int i = 0; i < MAX_OBJECTS; i++)
         od_mesh_free(&mixed[i]);
+    od_mesh_free(&normal_in_place);
+    free(odd_marks);
+    free(normal_marks);
     return rc;
 }
 
@@ -733,12 +764,15 @@ int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh
     for (int attempt = 0; attempt < MAX_SCENE_ATTEMPTS; attempt++) {
         od_synth_scene_options attempt_options = o;
         attempt_options.seed = seed;
-        int64_t visible = 0;
-        int status = generate_attempt(&attempt_options, shape, name, NULL, out_dir, &visible, &stats->kind, err);
+        attempt_result result;
+        int status = generate_attempt(&attempt_options, shape, name, NULL, out_dir, &result, err);
+        int64_t visible = result.visible;
         if (status != 0 && status != ANOMALY_REJECTED)
             return -1;
         stats->anomaly_pixels = visible;
         stats->seed = seed;
+        stats->kind = result.kind;
+        stats->redrawn += result.redrawn;
         if (status == 0 && (!o.anomalous || visible >= o.min_anomaly_pixels))
             return 0;
         if (status == ANOMALY_REJECTED && attempt == MAX_SCENE_ATTEMPTS - 1) {
@@ -749,7 +783,10 @@ int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh
                            od_synth_anomaly_name(o.anomaly), MAX_SCENE_ATTEMPTS, reason);
         }
         stats->rejected++;
-        stats->rejected_check += status == ANOMALY_REJECTED;
+        if (status == ANOMALY_REJECTED)
+            stats->rejected_check++;
+        else
+            stats->rejected_hidden++;
         od_rng next = od_rng_fork(&base, (uint64_t)attempt + 1);
         seed = od_rng_next_u64(&next);
     }
@@ -788,7 +825,6 @@ int od_synth_generate_mixed_scene(const od_synth_scene_options *options, const o
             strcat(names, name);
         }
     }
-    int64_t visible = 0;
-    od_synth_anomaly kind;
-    return generate_attempt(&o, NULL, names, objects, out_dir, &visible, &kind, err) == 0 ? 0 : -1;
+    attempt_result result;
+    return generate_attempt(&o, NULL, names, objects, out_dir, &result, err) == 0 ? 0 : -1;
 }

@@ -80,17 +80,21 @@ typedef struct od_synth_scene_options {
     double camera_distance[2];  /* range of camera distances from the look-at point, metres */
     double camera_elevation[2]; /* range of elevations above the floor, degrees */
     double focal;               /* focal length in pixels at image_size */
-    int min_anomaly_pixels;     /* minimum count of pixels, in the view that shows it best, where the
-                                   anomalous instance differs from a normal one */
+    int min_anomaly_pixels;     /* minimum count of pixels, in the view that shows it best, of the
+                                   anomalous region (see od_synth_generate_scene) */
     od_synth_pose pose;         /* how the instances come to rest */
 } od_synth_scene_options;
 
 /* What generating one scene took. */
 typedef struct od_synth_scene_stats {
-    int rejected;           /* candidate scenes rejected: the anomaly showed too little or failed its own check */
-    int rejected_check;     /* of those, the candidates whose anomaly failed its own quality check */
-    od_synth_anomaly kind;  /* the accepted scene's anomaly kind (the drawn one for RANDOM); RANDOM when all
-                               normal */
+    int rejected;           /* candidate scenes rejected: rejected_check + rejected_hidden */
+    int rejected_check;     /* ... because the anomaly failed its own quality check on every draw */
+    int rejected_hidden;    /* ... because the anomalous region showed in fewer than min_anomaly_pixels
+                               pixels of every view */
+    int redrawn;            /* anomaly parameters drawn again inside the anomaly functions, over all
+                               candidates (od_synth_anomaly_info.rejected) */
+    od_synth_anomaly kind;  /* the accepted scene's anomaly kind (the drawn one for RANDOM), RANDOM when
+                               all normal */
     int64_t anomaly_pixels; /* the accepted scene's count, as min_anomaly_pixels measures it */
     uint64_t seed;          /* the seed of the accepted candidate */
 } od_synth_scene_stats;
@@ -105,10 +109,16 @@ od_synth_scene_options od_synth_scene_options_default(void);
 /* Generates one scene of `shape` (any mesh; it is normalised to
  * options->object_size) into out_dir, creating the folders. shape_name
  * names the shape in the objects' paths ('-' is replaced by '_').
- * Deterministic for a seed. A candidate whose anomaly differs from the
- * normal shape in fewer than min_anomaly_pixels pixels of every view is
- * rejected and drawn again from a derived seed, up to 8 times; stats (may
- * be NULL) counts the rejections. A geometric anomaly whose own quality
+ * Deterministic for a seed. The anomalous region is found by
+ * od_synth_surface_difference with a tolerance of 1.5 % of object_size.
+ * It is the altered version's faces off the normal version's surface,
+ * plus the normal version's faces off the altered one's. For a material
+ * swap it is the whole instance. Its pixels in a view are those where it shows, in the view
+ * itself or in the same view with the normal version in the anomalous
+ * instance's place and pose. A candidate whose region shows in fewer
+ * than min_anomaly_pixels pixels of every view is rejected and drawn
+ * again from a derived seed, up to 8 times; stats (may be NULL) counts
+ * the rejections per reason. A geometric anomaly whose own quality
  * check fails on every draw (a twist of a sphere, part missing on a mesh
  * of one part) counts as a rejected candidate too. With
  * OD_SYNTH_ANOMALY_RANDOM the kind is drawn among all of them, part

@@ -113,6 +113,7 @@ void od_raster_frame_free(od_raster_frame *frame)
     od_image_free(&frame->rgb);
     free(frame->object_ids);
     free(frame->depth);
+    free(frame->marks);
     memset(frame, 0, sizeof *frame);
 }
 
@@ -837,7 +838,7 @@ static void resolve_row(const od_rasterizer *r, const sample_camera *sc, const o
          * that its checks are antialiased too. */
         int32_t shaded_triangle[16];
         float shaded_rgb[16][3], shaded_depth[16];
-        int shaded_count = 0;
+        int shaded_count = 0, marked = 0;
         for (int b = 0; b < s; b++)
             for (int a = 0; a < s; a++) {
                 int x = col * s + a, y = row * s + b;
@@ -857,7 +858,9 @@ static void resolve_row(const od_rasterizer *r, const sample_camera *sc, const o
                     }
                     memcpy(rgb, shaded_rgb[cached], sizeof rgb);
                     depth = shaded_depth[cached];
-                    id = r->triangles[tri].object + 1;
+                    const screen_triangle *t = &r->triangles[tri];
+                    id = t->object + 1;
+                    marked += objects[t->object].face_marks && objects[t->object].face_marks[t->face];
                 } else if (tri == SAMPLE_FLOOR) {
                     shade_floor(r, sc, o, sh, index, x, y, rgb, &depth);
                 } else {
@@ -890,6 +893,7 @@ static void resolve_row(const od_rasterizer *r, const sample_camera *sc, const o
         for (int c = 0; c < 3; c++)
             frame->rgb.pixels[pixel * 3 + c] = sum[c] / (float)count;
         frame->object_ids[pixel] = ids[best];
+        frame->marks[pixel] = 2 * marked >= count;
         frame->depth[pixel] = nearest > 0 ? depth_to_millimetres(nearest) : 0;
     }
 }
@@ -898,14 +902,16 @@ static void resolve_row(const od_rasterizer *r, const sample_camera *sc, const o
 
 static int prepare_frame(od_raster_frame *frame, int width, int height, od_error *err)
 {
-    if (frame->width == width && frame->height == height && frame->rgb.pixels && frame->object_ids && frame->depth)
+    if (frame->width == width && frame->height == height && frame->rgb.pixels && frame->object_ids && frame->depth &&
+        frame->marks)
         return 0;
     od_raster_frame_free(frame);
     if (od_image_new(width, height, 3, &frame->rgb, err) != 0)
         return -1;
     frame->object_ids = malloc((size_t)width * height * sizeof(int32_t));
     frame->depth = malloc((size_t)width * height * sizeof(uint16_t));
-    if (!frame->object_ids || !frame->depth) {
+    frame->marks = malloc((size_t)width * height);
+    if (!frame->object_ids || !frame->depth || !frame->marks) {
         od_raster_frame_free(frame);
         return od_fail(err, "raster: out of memory for a %d x %d frame", width, height);
     }

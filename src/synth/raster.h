@@ -53,6 +53,7 @@ typedef struct od_raster_object {
     const od_mesh *mesh;
     double model_to_world[16]; /* row-major 4x4 [A t; 0 0 0 1], A invertible */
     float color[3];            /* albedo when the mesh has no colours or materials */
+    const uint8_t *face_marks; /* (F) or NULL: faces whose pixels the frame's marks show */
 } od_raster_object;
 
 typedef struct od_raster_options {
@@ -79,6 +80,8 @@ typedef struct od_raster_frame {
     uint16_t *depth;     /* (height, width): depth along the optical axis in millimetres of world
                             units (world units taken as metres), 0 where nothing is hit,
                             65535 at or beyond 65.535 */
+    uint8_t *marks;      /* (height, width): 1 where at least half the samples show a face that its
+                            object's face_marks marks, else 0 */
 } od_raster_frame;
 
 typedef struct od_rasterizer od_rasterizer;
