@@ -451,6 +451,49 @@ static void test_parts_test_shapes_not_in_training(void)
         held += strcmp(cJSON_GetObjectItemCaseSensitive(entry, "role")->valuestring, "test") == 0;
     OD_CHECK(held == 2);
     cJSON_Delete(manifest);
+
+    /* With every anomaly a close shape, each train scene has one distinct object, a partner of the same
+     * role. The test shapes are one per family here, so they have no partner and keep other kinds. */
+    char distinct[ROOT_SIZE];
+    snprintf(distinct, sizeof distinct, "%s/parts_distinct", od_test_temp_dir());
+    o.distinct_fraction = 1;
+    o.normal_fraction = 0;
+    o.splits[0].scene_count = 3;
+    o.splits[1].scene_count = 2;
+    rc = od_synth_generate_dataset(&o, distinct, NULL, &err);
+    if (rc != 0)
+        printf("  %s\n", err.message);
+    OD_CHECK(rc == 0);
+    manifest = read_json(distinct, "manifest.json");
+    const cJSON *totals = cJSON_GetObjectItemCaseSensitive(manifest, "totals");
+    OD_CHECK(cJSON_GetObjectItemCaseSensitive(totals, "anomalous_objects")->valueint == 5);
+    const cJSON *kinds = cJSON_GetObjectItemCaseSensitive(totals, "anomaly_kinds");
+    OD_CHECK(cJSON_GetObjectItemCaseSensitive(kinds, "distinct") != NULL);
+    OD_CHECK(cJSON_GetObjectItemCaseSensitive(kinds, "distinct")->valueint == 3);
+    int partners = 0;
+    cJSON_ArrayForEach(entry, cJSON_GetObjectItemCaseSensitive(manifest, "meshes"))
+    {
+        const cJSON *partner = cJSON_GetObjectItemCaseSensitive(entry, "partner");
+        if (!cJSON_IsString(partner))
+            continue;
+        partners++;
+        const char *role = cJSON_GetObjectItemCaseSensitive(entry, "role")->valuestring;
+        const cJSON *other;
+        cJSON_ArrayForEach(other, cJSON_GetObjectItemCaseSensitive(manifest, "meshes"))
+            if (strcmp(cJSON_GetObjectItemCaseSensitive(other, "path")->valuestring, partner->valuestring) == 0)
+                OD_CHECK(strcmp(cJSON_GetObjectItemCaseSensitive(other, "role")->valuestring, role) == 0);
+    }
+    OD_CHECK(partners == 8);
+    cJSON_Delete(manifest);
+    char scene[2 * ROOT_SIZE];
+    snprintf(scene, sizeof scene, "%s/train/scene_0000", distinct);
+    cJSON *metadata = read_json(scene, "scene3d.metadata.json");
+    int odd = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(metadata, "objects"))
+        odd += strstr(cJSON_GetObjectItemCaseSensitive(item, "path")->valuestring, "-distinct-") != NULL;
+    OD_CHECK(odd == 1);
+    cJSON_Delete(metadata);
 }
 
 /* Returns the count of objects whose path marks them odd, and copies the first object's location. */

@@ -35,6 +35,9 @@
 /* The shape descriptor: two extent ratios and a radial histogram of the surface. */
 #define HISTOGRAM_BINS 16
 #define DESCRIPTOR_SIZE (2 + HISTOGRAM_BINS)
+/* Surface points per descriptor, and the fixed seed that draws them, so a mesh has one descriptor. */
+#define DESCRIPTOR_SAMPLES 4096
+#define DESCRIPTOR_SEED 0x64657363ULL
 /* Descriptor distances of an accepted context-flip pair: above the first the shapes are not the
  * same file twice, below the second they are close. Chosen by eye on procedural pairs. */
 #define PAIR_MIN_DISTANCE 1e-3
@@ -81,6 +84,7 @@ od_synth_dataset_options od_synth_dataset_options_default(void)
     o.normal_fraction = 0.2;
     o.unseen_fraction = 12.0 / 51.0;
     o.heldout_fraction = 0.2;
+    o.distinct_fraction = 0.1;
     o.scene = od_synth_scene_options_default();
     o.scene.anomaly = OD_SYNTH_ANOMALY_RANDOM;
     return o;
@@ -526,8 +530,10 @@ static int assign_parts_roles(mesh_library *library, uint64_t seed, double heldo
 
 /* ---- shape descriptors for context-flip pairs -------------------------------------- */
 
-/* Writes two extent ratios (middle / largest, smallest / largest) and an area-weighted histogram
- * of the faces' distances from the surface's centroid, relative to the largest such distance. */
+/* Writes two extent ratios (middle / largest, smallest / largest) and a histogram of the distances
+ * of DESCRIPTOR_SAMPLES surface points, drawn uniformly by area with a fixed seed, from their mean,
+ * relative to the largest distance. Each point is shared linearly between its two nearest bins, so
+ * a small change of shape moves the histogram a little even on a mesh of a few large faces. */
 static void shape_descriptor(const od_mesh *mesh, float descriptor[DESCRIPTOR_SIZE])
 {
     memset(descriptor, 0, DESCRIPTOR_SIZE * sizeof(float));
@@ -541,19 +547,20 @@ static void shape_descriptor(const od_mesh *mesh, float descriptor[DESCRIPTOR_SI
                 extent[a] = extent[b];
                 extent[b] = t;
             }
-    if (!(extent[0] > 0))
+    if (!(extent[0] > 0) || mesh->face_count == 0)
         return;
     descriptor[0] = extent[1] / extent[0];
     descriptor[1] = extent[2] / extent[0];
 
-    double centroid[3] = {0, 0, 0}, total_area = 0;
-    double *areas = malloc((size_t)mesh->face_count * sizeof *areas);
-    double *distances = malloc((size_t)mesh->face_count * sizeof *distances);
-    if (!areas || !distances) {
-        free(areas);
-        free(distances);
+    /* Cumulative face areas, to draw faces in proportion to their area. */
+    double *cumulative = malloc((size_t)mesh->face_count * sizeof *cumulative);
+    double *points = malloc((size_t)DESCRIPTOR_SAMPLES * 3 * sizeof *points);
+    if (!cumulative || !points) {
+        free(cumulative);
+        free(points);
         return;
     }
+    double total = 0;
     for (int64_t f = 0; f < mesh->face_count; f++) {
         const float *p[3];
         for (int k = 0; k < 3; k++)
@@ -564,34 +571,54 @@ static void shape_descriptor(const od_mesh *mesh, float descriptor[DESCRIPTOR_SI
             v[k] = p[2][k] - p[0][k];
         }
         double cx = u[1] * v[2] - u[2] * v[1], cy = u[2] * v[0] - u[0] * v[2], cz = u[0] * v[1] - u[1] * v[0];
-        areas[f] = 0.5 * sqrt(cx * cx + cy * cy + cz * cz);
-        total_area += areas[f];
-        for (int k = 0; k < 3; k++)
-            centroid[k] += areas[f] * (p[0][k] + p[1][k] + p[2][k]) / 3;
+        total += 0.5 * sqrt(cx * cx + cy * cy + cz * cz);
+        cumulative[f] = total;
     }
-    if (total_area > 0) {
-        double largest = 0;
-        for (int k = 0; k < 3; k++)
-            centroid[k] /= total_area;
-        for (int64_t f = 0; f < mesh->face_count; f++) {
-            double d2 = 0;
-            for (int k = 0; k < 3; k++) {
-                const int32_t *face = mesh->faces + f * 3;
-                double c = (mesh->positions[face[0] * 3 + k] + mesh->positions[face[1] * 3 + k] +
-                            mesh->positions[face[2] * 3 + k]) / 3.0;
-                d2 += (c - centroid[k]) * (c - centroid[k]);
-            }
-            distances[f] = sqrt(d2);
-            largest = fmax(largest, distances[f]);
+
+    od_rng rng;
+    od_rng_seed(&rng, DESCRIPTOR_SEED);
+    double mean[3] = {0, 0, 0};
+    for (int i = 0; total > 0 && i < DESCRIPTOR_SAMPLES; i++) {
+        double target = od_rng_uniform(&rng) * total;
+        int64_t low = 0, high = mesh->face_count - 1;
+        while (low < high) {
+            int64_t middle = (low + high) / 2;
+            if (cumulative[middle] < target)
+                low = middle + 1;
+            else
+                high = middle;
         }
-        for (int64_t f = 0; largest > 0 && f < mesh->face_count; f++) {
-            int bin = (int)(distances[f] / largest * HISTOGRAM_BINS);
-            bin = bin >= HISTOGRAM_BINS ? HISTOGRAM_BINS - 1 : bin;
-            descriptor[2 + bin] += (float)(areas[f] / total_area);
+        double r1 = od_rng_uniform(&rng), r2 = od_rng_uniform(&rng);
+        if (r1 + r2 > 1) {
+            r1 = 1 - r1;
+            r2 = 1 - r2;
+        }
+        const int32_t *face = mesh->faces + low * 3;
+        for (int k = 0; k < 3; k++) {
+            double a = mesh->positions[face[0] * 3 + k], b = mesh->positions[face[1] * 3 + k];
+            double c = mesh->positions[face[2] * 3 + k];
+            points[i * 3 + k] = a + r1 * (b - a) + r2 * (c - a);
+            mean[k] += points[i * 3 + k] / DESCRIPTOR_SAMPLES;
         }
     }
-    free(areas);
-    free(distances);
+    double largest = 0;
+    for (int i = 0; total > 0 && i < DESCRIPTOR_SAMPLES; i++) {
+        double d2 = 0;
+        for (int k = 0; k < 3; k++)
+            d2 += (points[i * 3 + k] - mean[k]) * (points[i * 3 + k] - mean[k]);
+        points[i * 3] = sqrt(d2);
+        largest = fmax(largest, points[i * 3]);
+    }
+    for (int i = 0; largest > 0 && i < DESCRIPTOR_SAMPLES; i++) {
+        double position = points[i * 3] / largest * (HISTOGRAM_BINS - 1);
+        int bin = (int)position;
+        bin = bin >= HISTOGRAM_BINS - 1 ? HISTOGRAM_BINS - 2 : bin;
+        double share = position - bin;
+        descriptor[2 + bin] += (float)((1 - share) / DESCRIPTOR_SAMPLES);
+        descriptor[3 + bin] += (float)(share / DESCRIPTOR_SAMPLES);
+    }
+    free(cumulative);
+    free(points);
 }
 
 static double descriptor_distance(const float *a, const float *b)
@@ -602,15 +629,15 @@ static double descriptor_distance(const float *a, const float *b)
     return sqrt(sum);
 }
 
-/* Pairs every mesh with its nearest neighbour in the same group, kept when the descriptor distance
- * lies in (PAIR_MIN_DISTANCE, PAIR_MAX_DISTANCE). Returns the count of meshes with a partner. */
+/* Pairs every mesh with its nearest neighbour of the same group and role, kept when the descriptor
+ * distance lies in (PAIR_MIN_DISTANCE, PAIR_MAX_DISTANCE). Returns the count of meshes with a
+ * partner. */
 static int find_pairs(mesh_library *library, od_error *err)
 {
     float *descriptors = calloc((size_t)library->count * DESCRIPTOR_SIZE + 1, sizeof *descriptors);
     if (!descriptors)
         return od_fail(err, "out of memory for %d shape descriptors", library->count);
     for (int i = 0; i < library->count; i++) {
-        library->meshes[i].role = ROLE_PAIR;
         char path[PATH_SIZE];
         snprintf(path, sizeof path, "%s/%s", library->root, library->meshes[i].relative);
         od_mesh mesh;
@@ -626,7 +653,7 @@ static int find_pairs(mesh_library *library, od_error *err)
         mesh_entry *entry = &library->meshes[i];
         double best = INFINITY;
         for (int j = 0; j < library->count; j++) {
-            if (j == i || strcmp(library->meshes[j].group, entry->group) != 0)
+            if (j == i || library->meshes[j].role != entry->role || strcmp(library->meshes[j].group, entry->group) != 0)
                 continue;
             double d = descriptor_distance(descriptors + (size_t)i * DESCRIPTOR_SIZE,
                                            descriptors + (size_t)j * DESCRIPTOR_SIZE);
@@ -992,6 +1019,43 @@ static int finish_scene(const dataset_run *run, const scene_record *r, od_error 
     return rc;
 }
 
+/* Generates a parts scene whose odd object, in slot `odd_slot`, is the mesh's close partner. Returns
+ * 0, -2 when a mesh failed to load, or -1 when the scene failed. */
+static int run_distinct_attempt(const dataset_run *run, scene_record *r, int mesh_index, int count, int odd_slot,
+                                uint64_t seed, od_error *err)
+{
+    const od_synth_dataset_options *o = run->o;
+    od_mesh meshes[2] = {{0}};
+    char names[2][SHAPE_NAME_SIZE];
+    int indices[2] = {mesh_index, run->library.meshes[mesh_index].partner};
+    for (int k = 0; k < 2; k++)
+        if (load_library_mesh(&run->library, indices[k], &meshes[k], names[k], err) != 0) {
+            od_mesh_free(&meshes[0]);
+            return -2;
+        }
+    od_synth_object_spec specs[MAX_OBJECTS];
+    for (int i = 0; i < count; i++) {
+        int odd = i == odd_slot;
+        specs[i] = (od_synth_object_spec){&meshes[odd], names[odd], odd ? "distinct" : NULL};
+        snprintf(r->shapes[i], SHAPE_NAME_SIZE, "%s", names[odd]);
+        r->meshes[i] = indices[odd];
+        snprintf(r->kinds[i], KIND_NAME_SIZE, "%s", odd ? "distinct" : "");
+    }
+    r->object_count = count;
+    r->scene_seed = seed;
+    od_synth_scene_options s = scene_options_for(o, count);
+    s.seed = seed;
+    char final[PATH_SIZE], temp[PATH_SIZE];
+    scene_paths(run, r, final, temp);
+    int rc = remove_tree(temp, err) != 0 || remove_tree(final, err) != 0 ||
+                     od_synth_generate_mixed_scene(&s, specs, count, temp, err) != 0
+                 ? -1
+                 : 0;
+    od_mesh_free(&meshes[0]);
+    od_mesh_free(&meshes[1]);
+    return rc;
+}
+
 /* Generates one scene of one shape (toys, parts, procedural). */
 static int run_single_job(const dataset_run *run, const scene_job *job, scene_record *r, od_error *err)
 {
@@ -1006,6 +1070,7 @@ static int run_single_job(const dataset_run *run, const scene_job *job, scene_re
     mesh_role role = role_for_split(run, split);
 
     char last_error[sizeof err->message] = "";
+    od_error attempt_err_text = {{0}};
     for (int attempt = 0; attempt < MAX_JOB_ATTEMPTS; attempt++) {
         od_rng rng = od_rng_fork(&scene_rng, (uint64_t)attempt);
         int count = o->min_objects + (int)od_rng_below(&rng, (uint64_t)(o->max_objects - o->min_objects + 1));
@@ -1013,7 +1078,18 @@ static int run_single_job(const dataset_run *run, const scene_job *job, scene_re
         procedural_shape procedural = draw_procedural(&rng);
         int mesh_index = run->library.count ? draw_mesh(&run->library, role, &rng) : -1;
         uint64_t seed = od_rng_next_u64(&rng);
+        int distinct_slot = (int)od_rng_below(&rng, (uint64_t)count);
+        int distinct = anomalous && o->recipe == OD_SYNTH_RECIPE_PARTS && mesh_index >= 0 &&
+                       run->library.meshes[mesh_index].partner >= 0 && od_rng_uniform(&rng) < o->distinct_fraction;
         r->attempts = attempt + 1;
+        if (distinct) {
+            int status = run_distinct_attempt(run, r, mesh_index, count, distinct_slot, seed, &attempt_err_text);
+            if (status == 0)
+                return finish_scene(run, r, err);
+            snprintf(last_error, sizeof last_error, "%s", attempt_err_text.message);
+            r->rejections[status == -2 ? REJECT_MESH_FAILED : REJECT_SCENE_FAILED]++;
+            continue;
+        }
 
         od_mesh mesh;
         char name[SHAPE_NAME_SIZE];
@@ -1250,6 +1326,8 @@ static int validate_dataset_options(od_synth_dataset_options *o, od_error *err)
                        o->min_objects, o->max_objects, MAX_OBJECTS);
     if (!(o->normal_fraction >= 0 && o->normal_fraction <= 1))
         return od_fail(err, "dataset: invalid normal fraction %g (expected 0 to 1)", o->normal_fraction);
+    if (!(o->distinct_fraction >= 0 && o->distinct_fraction <= 1))
+        return od_fail(err, "dataset: invalid distinct fraction %g (expected 0 to 1)", o->distinct_fraction);
     if (!(o->unseen_fraction > 0 && o->unseen_fraction < 1) || !(o->heldout_fraction > 0 && o->heldout_fraction < 1))
         return od_fail(err, "dataset: invalid unseen fraction %g or held-out fraction %g (expected between 0 and 1)",
                        o->unseen_fraction, o->heldout_fraction);
@@ -1302,12 +1380,12 @@ static void hash_settings(dataset_run *run)
     const od_synth_scene_options *s = &o->scene;
     char text[1024];
     snprintf(text, sizeof text, "%s|%s|%llu|%d-%d|%.17g|%.17g|%.17g|%d|%d|%d|%d|%.17g|%.17g|%.17g|%.17g|%.17g|%.17g|"
-                                "%.17g|%.17g|%d",
+                                "%.17g|%.17g|%d|%.17g",
              oddone_version(), od_synth_recipe_name(o->recipe), (unsigned long long)o->seed, o->min_objects,
              o->max_objects, o->normal_fraction, o->unseen_fraction, o->heldout_fraction, s->view_count,
              s->image_size, s->supersample, (int)s->anomaly, s->object_size, s->placement_radius, s->min_gap,
              s->camera_distance[0], s->camera_distance[1], s->camera_elevation[0], s->camera_elevation[1],
-             s->focal, s->min_anomaly_pixels);
+             s->focal, s->min_anomaly_pixels, o->distinct_fraction);
     uint64_t hash = fnv1a(FNV_OFFSET, text, strlen(text));
     for (int i = 0; i < run->library.count; i++) {
         hash = fnv1a(hash, run->library.meshes[i].relative, strlen(run->library.meshes[i].relative) + 1);
@@ -1463,8 +1541,10 @@ static cJSON *build_manifest(const dataset_run *run, const scene_record *records
     cJSON_AddNumberToObject(options, "normal_fraction", o->normal_fraction);
     if (o->recipe == OD_SYNTH_RECIPE_TOYS)
         cJSON_AddNumberToObject(options, "unseen_fraction", o->unseen_fraction);
-    if (o->recipe == OD_SYNTH_RECIPE_PARTS)
+    if (o->recipe == OD_SYNTH_RECIPE_PARTS) {
         cJSON_AddNumberToObject(options, "heldout_fraction", o->heldout_fraction);
+        cJSON_AddNumberToObject(options, "distinct_fraction", o->distinct_fraction);
+    }
     cJSON_AddNumberToObject(options, "views", s->view_count);
     cJSON_AddNumberToObject(options, "image_size", s->image_size);
     cJSON_AddNumberToObject(options, "supersample", s->supersample);
@@ -1509,7 +1589,7 @@ static cJSON *build_manifest(const dataset_run *run, const scene_record *records
             snprintf(hash, sizeof hash, "%016llx", (unsigned long long)entry->hash);
             cJSON_AddStringToObject(item, "fnv1a64", hash);
             cJSON_AddNumberToObject(item, "objects", uses);
-            if (entry->role == ROLE_PAIR && entry->partner >= 0) {
+            if (entry->partner >= 0) {
                 cJSON_AddStringToObject(item, "partner", run->library.meshes[entry->partner].relative);
                 cJSON_AddNumberToObject(item, "partner_distance", entry->partner_distance);
             }
@@ -1575,11 +1655,14 @@ static int open_library(dataset_run *run, od_error *err)
                        assign_toys_roles(&run->library, o->seed, o->unseen_fraction, err) != 0
                    ? -1
                    : 0;
-    if (o->recipe == OD_SYNTH_RECIPE_PARTS)
-        return mesh_library_open(o->meshes_dir, "parts", &run->library, err) != 0 ||
-                       assign_parts_roles(&run->library, o->seed, o->heldout_fraction, err) != 0
-                   ? -1
-                   : 0;
+    if (o->recipe == OD_SYNTH_RECIPE_PARTS) {
+        if (mesh_library_open(o->meshes_dir, "parts", &run->library, err) != 0 ||
+            assign_parts_roles(&run->library, o->seed, o->heldout_fraction, err) != 0)
+            return -1;
+        /* The close shapes of the distinct anomaly; partners share the role, so no test shape
+         * reaches training as a partner. */
+        return find_pairs(&run->library, err) < 0 ? -1 : 0;
+    }
     if (o->recipe != OD_SYNTH_RECIPE_CONTEXT_FLIP || !o->meshes_dir)
         return 0;
     /* Context-flip pairs come from the parts when there are any, else from the toys. */
@@ -1587,6 +1670,8 @@ static int open_library(dataset_run *run, od_error *err)
     snprintf(parts, sizeof parts, "%s/parts", o->meshes_dir);
     if (mesh_library_open(o->meshes_dir, is_folder(parts) ? "parts" : "toys", &run->library, err) != 0)
         return -1;
+    for (int i = 0; i < run->library.count; i++)
+        run->library.meshes[i].role = ROLE_PAIR;
     int paired = find_pairs(&run->library, err);
     if (paired < 0)
         return -1;

@@ -28,7 +28,10 @@
  *   test_unseen from the unseen categories.
  * - parts: meshes under MESHES/parts/<family>/. heldout_fraction of the
  *   files (ranked by a hash of the seed and the path) are the test
- *   shapes; train and val draw from the others, test from those.
+ *   shapes; train and val draw from the others, test from those. In
+ *   distinct_fraction of the anomalous scenes the odd object is the
+ *   shape's close partner (below) of the same family and role, marked
+ *   "distinct", instead of an altered copy.
  * - context-flip: two geometrically close shapes A and B, six objects,
  *   in groups of five scenes with 1, 2, 3, 4 and 5 objects of A, one
  *   seed per group (one layout, floor, light and cameras). The minority
@@ -102,6 +105,8 @@ typedef struct od_synth_dataset_options {
     double normal_fraction;   /* fraction of scenes with no anomaly, in [0, 1] */
     double unseen_fraction;   /* toys: fraction of categories held out as unseen, in (0, 1) */
     double heldout_fraction;  /* parts: fraction of shapes held out for test, in (0, 1) */
+    double distinct_fraction; /* parts: fraction of anomalous scenes whose odd object is a close shape, in
+                                 [0, 1] */
     od_synth_scene_options scene; /* views, size, anomaly kind and geometry; seed, object_count and
                                      anomalous are set per scene */
     int threads;              /* scenes generated at once; <= 0 for OpenMP's default */
@@ -111,7 +116,8 @@ typedef struct od_synth_dataset_options {
 
 /* Returns the defaults: procedural, seed 1, the recipe's splits with 10
  * scenes each, 3 to 7 objects and 20 % all-normal scenes. 12 of 51
- * categories are unseen (as in ToysAD-8K) and 20 % of the parts held out.
+ * categories are unseen (as in ToysAD-8K), 20 % of the parts held out, and
+ * 10 % of anomalous parts scenes get a distinct close shape.
  * The scenes take the scene defaults with a random anomaly kind. */
 od_synth_dataset_options od_synth_dataset_options_default(void);
 
