@@ -1380,13 +1380,16 @@ static void hash_settings(dataset_run *run)
     const od_synth_scene_options *s = &o->scene;
     char text[1024];
     snprintf(text, sizeof text, "%s|%s|%llu|%d-%d|%.17g|%.17g|%.17g|%d|%d|%d|%d|%.17g|%.17g|%.17g|%.17g|%.17g|%.17g|"
-                                "%.17g|%.17g|%d|%.17g",
+                                "%.17g|%.17g|%d",
              oddone_version(), od_synth_recipe_name(o->recipe), (unsigned long long)o->seed, o->min_objects,
              o->max_objects, o->normal_fraction, o->unseen_fraction, o->heldout_fraction, s->view_count,
              s->image_size, s->supersample, (int)s->anomaly, s->object_size, s->placement_radius, s->min_gap,
              s->camera_distance[0], s->camera_distance[1], s->camera_elevation[0], s->camera_elevation[1],
-             s->focal, s->min_anomaly_pixels, o->distinct_fraction);
+             s->focal, s->min_anomaly_pixels);
     uint64_t hash = fnv1a(FNV_OFFSET, text, strlen(text));
+    /* Only the parts recipe draws distinct shapes, so only its hash depends on their share. */
+    if (o->recipe == OD_SYNTH_RECIPE_PARTS)
+        hash = fnv1a(hash, &o->distinct_fraction, sizeof o->distinct_fraction);
     for (int i = 0; i < run->library.count; i++) {
         hash = fnv1a(hash, run->library.meshes[i].relative, strlen(run->library.meshes[i].relative) + 1);
         hash = fnv1a(hash, &run->library.meshes[i].hash, sizeof run->library.meshes[i].hash);
