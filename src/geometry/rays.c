@@ -100,8 +100,10 @@ int od_rays_sample(const od_camera *camera, int width, int height, const od_grid
             const double t = t_near + ((double)s + offset) * step;
             for (int a = 0; a < 3; a++) {
                 /* Keep rounding from pushing a point past the box. */
-                const double p = eye[a] + t * direction[a];
-                points[i * 3 + a] = (float)fmin(fmax(p, low[a]), high[a]);
+                double p = eye[a] + t * direction[a];
+                p = p < low[a] ? low[a] : p;
+                p = p > high[a] ? high[a] : p;
+                points[i * 3 + a] = (float)p;
             }
         }
     }

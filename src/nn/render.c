@@ -10,10 +10,19 @@
 #include "core/mem.h"
 #include "nn/trilinear.h"
 
+/* log(1 + e) for e in [0, 1], to about an ulp: the rounding of 1 + e is
+ * corrected by e / (u - 1) (Goldberg's form). glibc's log1pf costs about
+ * twice its logf. */
+static inline float log1p_unit(float e)
+{
+    const float u = 1.0f + e;
+    return u == 1.0f ? e : logf(u) * (e / (u - 1.0f));
+}
+
 /* log(1 + exp(x)) without overflow for large x or loss for very negative x. */
 static inline float softplus(float x)
 {
-    return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)));
+    return fmaxf(x, 0.0f) + log1p_unit(expf(-fabsf(x)));
 }
 
 /* 1 - exp(-tau) for tau >= 0, the opacity of one sample, accurate to a
@@ -29,11 +38,12 @@ static inline float opacity_of(float tau)
     return 1.0f - expf(-tau);
 }
 
-/* The derivative of softplus, 1 / (1 + exp(-x)), without overflow. */
-static inline float logistic(float x)
+/* The derivative of softplus, 1 / (1 + exp(-x)), from sigma = softplus(x):
+ * exp(-sigma) = 1 / (1 + exp(x)), so the logistic is 1 - exp(-sigma),
+ * accurate by opacity_of also where it is tiny (x very negative). */
+static inline float logistic_of_softplus(float sigma)
 {
-    const float e = expf(-fabsf(x));
-    return x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+    return opacity_of(sigma);
 }
 
 void od_render_density_activation(float *out, const float *x, int64_t count)
@@ -90,12 +100,14 @@ static void composite_forward(float *feature, float *opacity, float *weights, co
         float *out = feature != NULL ? feature + r * C : NULL;
         if (out != NULL)
             memset(out, 0, (size_t)C * sizeof *out);
-        /* depth is the optical depth in front of sample i: T_i = exp(-depth). */
-        float depth = 0.0f;
+        /* T is the transmittance in front of sample i; depth the optical
+         * depth, kept for an accurate opacity when it is small. */
+        float T = 1.0f, depth = 0.0f;
         for (int64_t i = 0; i < S; i++) {
             const int64_t sample = r * S + i;
             const float tau = softplus(density[sample * layout.density_stride]) * step[i];
-            const float w = expf(-depth) * opacity_of(tau);
+            const float w = T * opacity_of(tau);
+            T *= expf(-tau);
             depth += tau;
             if (weights != NULL)
                 weights[sample] = w;
@@ -146,14 +158,15 @@ static int composite_backward(float *d_density, float *d_features, const float *
     int failed = 0;
 #pragma omp parallel
     {
-        /* Per sample: the weight, T_{i+1} and the weight's gradient. */
-        float *scratch = od_alloc_aligned((size_t)(3 * S) * sizeof(float));
+        /* Per sample: the weight, T_{i+1}, the weight's gradient and sigma. */
+        float *scratch = od_alloc_aligned((size_t)(4 * S) * sizeof(float));
         if (scratch == NULL) {
 #pragma omp atomic write
             failed = 1;
         }
 #pragma omp barrier
-        float *weight = scratch, *after = scratch + S, *g = scratch + 2 * S;
+        float *weight = scratch, *after = scratch + S, *g = scratch + 2 * S,
+              *sigma = scratch + 3 * S;
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < R; r++) {
             if (failed)
@@ -164,13 +177,14 @@ static int composite_backward(float *d_density, float *d_features, const float *
 
             /* pass 1, front to back: weights, transmittance and the
              * gradient into the features. */
-            float depth = 0.0f;
+            float T = 1.0f;
             for (int64_t i = 0; i < S; i++) {
                 const int64_t sample = r * S + i;
-                const float tau = softplus(density[sample * ds]) * step[i];
-                weight[i] = expf(-depth) * opacity_of(tau);
-                depth += tau;
-                after[i] = expf(-depth);
+                sigma[i] = softplus(density[sample * ds]);
+                const float tau = sigma[i] * step[i];
+                weight[i] = T * opacity_of(tau);
+                T *= expf(-tau);
+                after[i] = T;
                 float gi = d_alpha_sum;
                 if (feature_to_density) {
                     const float *f = features + sample * fs;
@@ -201,10 +215,9 @@ static int composite_backward(float *d_density, float *d_features, const float *
             float behind = 0.0f; /* sum over i > k of g_i w_i */
             for (int64_t k = S - 1; k >= 0; k--) {
                 const int64_t sample = r * S + k;
-                const float x = density[sample * ds];
                 const float d_tau = g[k] * after[k] - behind;
                 behind += g[k] * weight[k];
-                const float d_x = d_tau * step[k] * logistic(x);
+                const float d_x = d_tau * step[k] * logistic_of_softplus(sigma[k]);
                 if (accumulate)
                     d_density[sample * ds] += d_x;
                 else

@@ -22,12 +22,13 @@
  * Localization thresholds the same sigma (od_render_density_activation). A background colour is not added:
  * the caller mixes one in with (1 - opacity) if it wants one.
  *
- * Numerics: T_i is the exponential of a running sum of tau (never a
- * product of small numbers), alpha avoids the cancellation in 1 - exp(-tau)
- * for small tau, and softplus and its derivative
- * (the logistic) use forms that neither overflow nor lose the small end.
- * So sigma = 0 gives exactly zero weight and a huge sigma gives alpha = 1
- * and T = 0 behind it, without NaN. Raw densities that are not finite
+ * Numerics: T is a running product of exp(-tau_i), whose rounding error
+ * grows by about an ulp per sample and which falls to 0 behind an opaque
+ * sample and stays there. The opacity is 1 - exp(-sum tau) from the sum
+ * itself. alpha avoids the cancellation in 1 - exp(-tau) for small tau,
+ * and softplus and its derivative (the logistic) use forms that neither
+ * overflow nor lose the small end. So sigma = 0 gives exactly zero weight
+ * and a huge sigma gives alpha = 1 and T = 0 behind it, without NaN. Raw densities that are not finite
  * propagate into the outputs.
  *
  * The backward can keep the feature rendering's gradient out of the
@@ -35,10 +36,10 @@
  * features are not consistent across views: with
  * features_reach_density = 0 only the opacity's gradient reaches x.
  *
- * Threads split the rays; every ray is computed by one thread in a fixed
- * order, and the gradients into the volumes come from nn/trilinear.h's
- * deterministic backward, so results are bit-identical for any thread
- * count. */
+ * Threads split the rays, and each ray is computed by one thread in a
+ * fixed order. The gradients into the volumes come from nn/trilinear.h's
+ * deterministic backward. Results are therefore bit-identical for any
+ * thread count. */
 #ifndef ODDONE_NN_RENDER_H
 #define ODDONE_NN_RENDER_H
 
