@@ -37,8 +37,13 @@ mkdir -p data/splits
 echo scene_0000 > data/splits/train.txt
 printf '# held out\nscene_0001\n' > data/splits/test.txt
 
+# 299 pixels in place of the default 448 keeps the check short.
 cache=data/features/inceptionv3-mixed2-299
-"$oddone" teacher data --model inceptionv3 --weights "$weights" --channels 16 --threads 2 >/dev/null 2>stderr
+run_teacher() {
+    "$oddone" teacher data --model inceptionv3 --weights "$weights" --input-size 299 --channels 16 --threads 2 \
+        >/dev/null 2>stderr
+}
+run_teacher
 check "teacher succeeds" test $? -eq 0
 check "teacher writes the PCA" test -s $cache/pca.safetensors
 check "teacher writes the fit settings" test -s $cache/pca.json
@@ -52,7 +57,7 @@ check "the cache names the layer" test "$(json_value layer $cache/scene_0000.saf
 check "the progress line gives an ETA" grep -q "ETA" stderr
 before=$(cksum $cache/scene_0000.safetensors $cache/pca.safetensors)
 
-"$oddone" teacher data --model inceptionv3 --weights "$weights" --channels 16 --threads 2 >/dev/null 2>stderr
+run_teacher
 check "a rerun succeeds" test $? -eq 0
 check "a rerun reuses the PCA" grep -q "reusing" stderr
 check "a rerun skips both caches" grep -q "wrote 0 caches and skipped 2" stderr
@@ -60,7 +65,7 @@ check "a rerun leaves the files unchanged" test "$(cksum $cache/scene_0000.safet
 
 rm $cache/scene_0001.safetensors
 head -c 100 $cache/scene_0000.safetensors > truncated && mv truncated $cache/scene_0000.safetensors
-"$oddone" teacher data --model inceptionv3 --weights "$weights" --channels 16 --threads 2 >/dev/null 2>stderr
+run_teacher
 check "a rerun after damage succeeds" test $? -eq 0
 check "a rerun rewrites the missing and the truncated cache" grep -q "wrote 2 caches and skipped 0" stderr
 check "the rewritten cache is as before" test "$(cksum $cache/scene_0000.safetensors $cache/pca.safetensors)" = "$before"

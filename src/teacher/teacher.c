@@ -58,7 +58,7 @@ int64_t od_teacher_default_input_size(od_teacher_network network)
 {
     switch (network) {
     case OD_TEACHER_INCEPTIONV3:
-        return 299;
+        return 448;
     case OD_TEACHER_MOBILENETV2:
         return 448;
     case OD_TEACHER_DINOV2:
