@@ -625,6 +625,12 @@ static void test_parts(void)
     OD_CHECK(method == OD_MESH_PARTS_WHOLE);
     free(all);
     od_mesh_free(&mesh);
+    /* A long box: its flat end caps do not make the middle look narrow. */
+    const float bar[3] = {4, 0.5f, 0.5f};
+    OD_CHECK(od_mesh_make_box(bar, &mesh, &err) == 0);
+    OD_CHECK(od_mesh_prepare(&mesh, &method, &err) == 1);
+    OD_CHECK(method == OD_MESH_PARTS_WHOLE);
+    od_mesh_free(&mesh);
     OD_CHECK(od_mesh_make_sphere(1, 16, 24, &mesh, &err) == 0);
     OD_CHECK(od_mesh_prepare(&mesh, &method, &err) == 1);
     OD_CHECK(method == OD_MESH_PARTS_WHOLE && strcmp(mesh.part_names[0], "whole") == 0);

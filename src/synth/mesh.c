@@ -627,7 +627,19 @@ static int find_neck(const od_mesh *mesh, int *axis_out, float *cut_out)
     double bins[NECK_BINS] = {0};
     double width = length / NECK_BINS;
     for (int64_t f = 0; f < mesh->face_count; f++) {
-        double a = triangle_area(mesh, f);
+        /* The area times the sine of the angle between the face's normal and
+         * the axis, so that a slice measures the perimeter of its cross-section
+         * and flat caps across the axis add nothing. */
+        const int32_t *tri = mesh->faces + f * 3;
+        const float *a0 = mesh->positions + (int64_t)tri[0] * 3, *a1 = mesh->positions + (int64_t)tri[1] * 3,
+                    *a2 = mesh->positions + (int64_t)tri[2] * 3;
+        double u[3] = {a1[0] - a0[0], a1[1] - a0[1], a1[2] - a0[2]}, v[3] = {a2[0] - a0[0], a2[1] - a0[1], a2[2] - a0[2]};
+        double n[3] = {u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]};
+        double twice_area = sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+        if (!(twice_area > 0) || !isfinite(twice_area))
+            continue;
+        double along = n[axis] / twice_area;
+        double a = 0.5 * twice_area * sqrt(fmax(0, 1 - along * along));
         double p0 = INFINITY, p1 = -INFINITY;
         for (int k = 0; k < 3; k++) {
             double p = mesh->positions[(int64_t)mesh->faces[f * 3 + k] * 3 + axis];

@@ -145,27 +145,28 @@ typedef enum od_mesh_parts_method {
     OD_MESH_PARTS_WHOLE       /* one component and no neck: one part */
 } od_mesh_parts_method;
 
-/* Labels each face with a part (labels 0..count-1 in the order of each
- * part's first face) and returns the count, or -1 on failure:
- * - the groups (face_parts) when two or more have faces;
+/* Labels each face with a part and returns the part count, or -1 on
+ * failure. Labels run 0..count-1 in the order of each part's first face.
+ * The parts are, in order of preference:
+ * - the groups (face_parts), when two or more have faces;
  * - else the connected components (od_mesh_components with a tolerance of
- *   1e-5 of the largest extent), where a component of under 1 % of the
- *   surface area joins the component whose bounding box is nearest, so
- *   that stray slivers are not parts; when two or more remain, they are
- *   the parts;
- * - else a cut at the narrowest cross-section along the longest axis: the
- *   surface area is binned into 64 slices along that axis (each face
- *   spread over the slices it spans); among the slices between 15 % and
- *   85 % of the length, the one whose area is the smallest fraction of
- *   the largest slice area on its lighter side is the neck, if that
- *   fraction is at most 0.5; the cut is at the centre of the run of
- *   slices within 10 % of the neck's area. Faces are split by the side of the neck's
- *   centre their centroid lies on, each side into its connected pieces,
- *   and pieces of under 2 % of the area join a neighbouring piece (a cut
- *   that leaves more than 16 pieces is not used). A
- *   dumbbell splits into its two weights, a table into its top and legs
- *   when the cut goes through the legs; a sphere or a cylinder stays
- *   whole.
+ *   1e-5 of the largest extent), when two or more remain after each
+ *   component of under 1 % of the surface area has joined the component
+ *   whose bounding box is nearest (so that stray slivers are not parts);
+ * - else the pieces of a cut at a neck along the longest axis.
+ * The neck: each face's area, times the sine of the angle between its
+ * normal and the axis, is spread over the 64 slices along the axis that
+ * the face spans. A slice then measures the perimeter of its cross-section,
+ * and flat caps across the axis count for nothing. Among the slices
+ * between 15 % and 85 % of the length, the neck is the one whose measure
+ * is the smallest fraction (at most 0.5) of the largest slice on its
+ * lighter side. The cut is at the centre of the run of slices within
+ * 10 % of the neck's measure. Faces go to the side of the cut that their
+ * centroid lies on, each side splits into its connected pieces, and
+ * pieces of under 2 % of the area join the neighbouring piece they share
+ * most corners with. A cut that leaves more than 16 pieces is not used.
+ * So a dumbbell splits into its two ends, while a sphere, a cylinder or
+ * a bolt (no side wider than the neck on both ends) stays whole.
  * face_labels has room for face_count labels; method may be NULL. */
 int od_mesh_find_parts(const od_mesh *mesh, int32_t *face_labels, od_mesh_parts_method *method, od_error *err);
 
