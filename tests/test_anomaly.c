@@ -292,6 +292,8 @@ static void make_chain(od_mesh *chain, float spacing)
     od_mesh_free(&box);
 }
 
+static void make_capped_sphere(od_mesh *sphere);
+
 static void test_part_missing(void)
 {
     od_error err = {{0}};
@@ -335,6 +337,24 @@ static void test_part_missing(void)
     OD_CHECK(od_synth_part_count(&sphere, &err) == 1);
     OD_CHECK(od_synth_remove_part(&sphere, &rng, &out, NULL, &err) != 0);
     od_mesh_free(&sphere);
+
+    /* The cap goes, never the body, although the cap alone would be one piece too. */
+    od_mesh capped = {0};
+    make_capped_sphere(&capped);
+    for (uint64_t seed = 1; seed <= 4; seed++) {
+        od_synth_anomaly_info info = {0};
+        if (run_twice(od_synth_remove_part, &capped, seed, &out, &info) != 0) {
+            OD_CHECK(!"part missing of the capped sphere failed");
+            continue;
+        }
+        int64_t cap_faces = 0;
+        for (int64_t f = 0; f < out.face_count; f++)
+            cap_faces += out.face_parts[f] == 1;
+        OD_CHECK(cap_faces == 0);
+        OD_CHECK(out.face_count > 0);
+        od_mesh_free(&out);
+    }
+    od_mesh_free(&capped);
 
     /* A torus is one connected component. */
     od_mesh torus = {0};

@@ -542,6 +542,68 @@ static void test_shadow_on_floor(void)
     od_mesh_free(&cube);
 }
 
+/* Each floor pattern stays between its two colours (lit by ambient 1, no light), the plain floor is
+ * one colour, and the background brightens from background at the horizon to background_top above. */
+static void test_floor_patterns_and_background(void)
+{
+    od_camera camera;
+    double eye[3] = {0, -1, 0.15}, target[3] = {0, 0, 0.1};
+    look_at(&camera, 48, 48, 40, eye, target);
+    od_error err = {{0}};
+    od_rasterizer *r = od_rasterizer_new();
+    od_raster_frame frame = {0};
+    od_raster_options o = flat_options();
+    o.draw_floor = 1;
+    o.shadow_map_size = 0;
+    const float light[3] = {0.8f, 0.6f, 0.4f}, dark[3] = {0.2f, 0.3f, 0.1f};
+    memcpy(o.floor_color, light, sizeof light);
+    memcpy(o.floor_color2, dark, sizeof dark);
+    o.floor_check_size = 0.05f;
+    o.floor_angle = 0.4f;
+    const float horizon[3] = {0.9f, 0.9f, 0.9f}, top[3] = {0.1f, 0.2f, 0.9f};
+    memcpy(o.background, horizon, sizeof horizon);
+    memcpy(o.background_top, top, sizeof top);
+    int64_t pixels = (int64_t)camera.width * camera.height;
+    for (int pattern = OD_RASTER_FLOOR_CHECKER; pattern <= OD_RASTER_FLOOR_NOISE; pattern++) {
+        o.floor_pattern = pattern;
+        OD_CHECK(od_rasterizer_render(r, &camera, NULL, 0, &o, &frame, &err) == 0);
+        float low = 2, high = -1;
+        int floor_pixels = 0, between = 1;
+        for (int64_t p = 0; p < pixels; p++) {
+            if (frame.depth[p] == 0)
+                continue;
+            floor_pixels++;
+            for (int c = 0; c < 3; c++) {
+                float v = frame.rgb.pixels[p * 3 + c];
+                float lo = fminf(light[c], dark[c]) - 1e-4f, hi = fmaxf(light[c], dark[c]) + 1e-4f;
+                between &= v >= lo && v <= hi;
+            }
+            low = fminf(low, frame.rgb.pixels[p * 3]);
+            high = fmaxf(high, frame.rgb.pixels[p * 3]);
+        }
+        OD_CHECK(floor_pixels > pixels / 3);
+        OD_CHECK(between);
+        if (pattern == OD_RASTER_FLOOR_PLAIN)
+            OD_CHECK(low == light[0] && high == light[0]);
+        else
+            OD_CHECK(high - low > 0.2f); /* the pattern shows */
+    }
+    /* Above the horizon the rows nearer the top of the image are nearer background_top. */
+    o.draw_floor = 0;
+    OD_CHECK(od_rasterizer_render(r, &camera, NULL, 0, &o, &frame, &err) == 0);
+    float top_blue = frame.rgb.pixels[(0 * camera.width + 24) * 3 + 2];
+    float top_red = frame.rgb.pixels[(0 * camera.width + 24) * 3];
+    float bottom_red = frame.rgb.pixels[((int64_t)(camera.height - 1) * camera.width + 24) * 3];
+    OD_CHECK(top_red < 0.9f - 0.05f);
+    OD_CHECK(fabsf(top_blue - 0.9f) < 1e-5f);
+    OD_CHECK(fabsf(bottom_red - 0.9f) < 1e-5f); /* below the horizon */
+    o.floor_pattern = 9;
+    OD_CHECK(od_rasterizer_render(r, &camera, NULL, 0, &o, &frame, &err) != 0);
+    OD_CHECK(strstr(err.message, "floor pattern 9") != NULL);
+    od_raster_frame_free(&frame);
+    od_rasterizer_free(r);
+}
+
 static void test_invalid_arguments(void)
 {
     od_camera camera;
@@ -586,6 +648,7 @@ int main(void)
     OD_RUN(test_culling_and_threads);
     OD_RUN(test_face_marks);
     OD_RUN(test_shadow_on_floor);
+    OD_RUN(test_floor_patterns_and_background);
     OD_RUN(test_invalid_arguments);
     return od_test_finish();
 }

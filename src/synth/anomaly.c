@@ -781,6 +781,27 @@ int od_synth_remove_part(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synt
     }
     for (int i = 0; i < piece_count * 6; i++)
         boxes[i] = i % 6 < 3 ? INFINITY : -INFINITY;
+    /* The body: the part of the largest surface area when no other part is as large. Removing it would
+     * leave a handle without its mug. */
+    double *areas = calloc((size_t)parts, sizeof(double));
+    if (!areas) {
+        od_fail(err, "part missing: out of memory for %d parts", parts);
+        goto done;
+    }
+    for (int64_t f = 0; f < F; f++)
+        areas[labels[f]] += face_area(mesh, f);
+    int body = 0, ties = 0;
+    for (int i = 1; i < parts; i++) {
+        if (areas[i] > areas[body]) {
+            body = i;
+            ties = 0;
+        } else if (areas[i] == areas[body]) {
+            ties++;
+        }
+    }
+    if (ties > 0)
+        body = -1;
+    free(areas);
     for (int64_t f = 0; f < F; f++) {
         part_faces[labels[f]]++;
         for (int j = 0; j < 3; j++)
@@ -804,6 +825,10 @@ int od_synth_remove_part(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synt
     const float gap = 0.02f * size;
     for (int attempt = 0; attempt < parts; attempt++) {
         int removed = order[attempt];
+        if (removed == body) {
+            local.rejected++;
+            continue;
+        }
         for (int64_t f = 0; f < F; f++)
             keep[f] = labels[f] != removed;
         /* The pieces that the kept faces use, joined when their boxes come within the gap. A piece that

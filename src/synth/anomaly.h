@@ -73,11 +73,12 @@ int od_synth_fracture(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_a
 int od_synth_crack(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anomaly_info *info, od_error *err);
 
 /* Removes one part. The parts are the mesh's groups (face_parts) when it
- * has two or more non-empty ones, else its connected components. Parts
- * are tried in a drawn order; one is accepted when the others still hold
- * together, either through shared vertex positions or through bounding
- * boxes closer than 2 % of the size (parts that are modelled as separate
- * pieces but touch). The remainder is never empty. Fails on a mesh with
+ * has two or more non-empty ones, else its connected components. The
+ * part of the largest surface area, when no other is as large, is the
+ * body and stays. The other parts are tried in a drawn order. One is
+ * accepted when the others still hold together, either through shared
+ * vertex positions or through bounding boxes closer than 2 % of the size
+ * (parts that are modelled as separate pieces but touch). The remainder is never empty. Fails on a mesh with
  * fewer than two parts or when no part can go. */
 int od_synth_remove_part(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anomaly_info *info,
                          od_error *err);

@@ -428,6 +428,46 @@ static int validate_options(const od_synth_scene_options *o, const od_mesh *shap
     return 0;
 }
 
+/* Writes the RGB of a hue (turns), saturation and value. */
+static void hsv_to_rgb(double hue, double saturation, double value, float rgb[3])
+{
+    static const double offsets[3] = {5, 3, 1};
+    hue -= floor(hue);
+    for (int c = 0; c < 3; c++) {
+        /* The hue's position against each channel's ramp, in sixths of a turn. */
+        double k = fmod(6 * hue + offsets[c], 6.0);
+        double ramp = fmin(fmax(fmin(k, 4 - k), 0), 1);
+        rgb[c] = (float)(value * (1 - saturation * ramp));
+    }
+}
+
+/* Draws a scene's looks: the floor's pattern (checks, wood-like stripes, noise or plain), colours and
+ * scale, a background that brightens from the horizon up, the light's direction, colour and strength,
+ * and the colour of objects whose meshes have none. */
+static void draw_looks(od_rng *rng, od_raster_options *raster, float object_color[3])
+{
+    raster->floor_pattern = (int)od_rng_below(rng, 4);
+    double hue = uniform(rng, 0, 1), saturation = uniform(rng, 0, 0.35), value = uniform(rng, 0.45, 0.85);
+    hsv_to_rgb(hue, saturation, value, raster->floor_color);
+    hsv_to_rgb(hue + uniform(rng, -0.05, 0.05), saturation, value - uniform(rng, 0.1, 0.3), raster->floor_color2);
+    static const double scales[4][2] = {{0.03, 0.1}, {0.05, 0.05}, {0.03, 0.08}, {0.08, 0.25}};
+    raster->floor_check_size = (float)uniform(rng, scales[raster->floor_pattern][0], scales[raster->floor_pattern][1]);
+    raster->floor_angle = (float)uniform(rng, 0, PI);
+    double sky = uniform(rng, 0, 1);
+    hsv_to_rgb(sky, uniform(rng, 0, 0.2), uniform(rng, 0.5, 0.85), raster->background);
+    hsv_to_rgb(sky, uniform(rng, 0.1, 0.4), uniform(rng, 0.7, 1.0), raster->background_top);
+    double azimuth = uniform(rng, 0, 2 * PI), elevation = uniform(rng, 35, 75) * PI / 180;
+    raster->light_direction[0] = (float)(cos(elevation) * cos(azimuth));
+    raster->light_direction[1] = (float)(cos(elevation) * sin(azimuth));
+    raster->light_direction[2] = (float)sin(elevation);
+    double strength = uniform(rng, 0.8, 1.2);
+    hsv_to_rgb(uniform(rng, 0.05, 0.6), uniform(rng, 0, 0.15), strength, raster->light_color);
+    raster->ambient = (float)uniform(rng, 0.2, 0.4);
+    raster->specular = (float)uniform(rng, 0.15, 0.4);
+    raster->shininess = (float)uniform(rng, 16, 64);
+    hsv_to_rgb(uniform(rng, 0, 1), uniform(rng, 0.45, 0.8), uniform(rng, 0.65, 0.9), object_color);
+}
+
 /* Drops the mesh from `start` (NULL for its own orientation) and turns it
  * into its rest pose in place. After a drawn start the drawn yaw is
  * replaced by the mesh's main horizontal axis along x. */
@@ -627,27 +667,22 @@ static int generate_attempt(const od_synth_scene_options *options, const od_mesh
     if (place_instances(objects, o.object_count, &o, &rng, err) != 0)
         goto done;
 
+    /* Floor, background, light and the objects' colour vary per scene, from their own stream. */
+    od_raster_options raster = od_raster_options_default();
+    raster.supersample = o.supersample;
+    float object_color[3];
+    od_rng look_rng = od_rng_fork(&rng, 0x6c6f6f6b);
+    draw_looks(&look_rng, &raster, object_color);
+
     od_raster_object render_objects[MAX_OBJECTS];
     for (int i = 0; i < o.object_count; i++) {
         render_objects[i].mesh = objects[i].mesh;
         instance_pose(&objects[i], render_objects[i].model_to_world);
-        render_objects[i].color[0] = 0.85f;
-        render_objects[i].color[1] = 0.55f;
-        render_objects[i].color[2] = 0.25f;
+        memcpy(render_objects[i].color, object_color, sizeof object_color);
         render_objects[i].face_marks = i == anomalous_index ? odd_marks : NULL;
         if (i == anomalous_index && kind == OD_SYNTH_ANOMALY_MATERIAL)
             rotate_channels(render_objects[i].color);
     }
-    od_raster_options raster = od_raster_options_default();
-    raster.supersample = o.supersample;
-    raster.background[0] = 0.55f;
-    raster.background[1] = 0.65f;
-    raster.background[2] = 0.8f;
-    /* The light's azimuth varies per scene. */
-    double light_azimuth = uniform(&rng, 0, 2 * PI);
-    raster.light_direction[0] = (float)cos(light_azimuth);
-    raster.light_direction[1] = (float)sin(light_azimuth);
-    raster.light_direction[2] = 1.5f;
 
     cameras = calloc((size_t)o.view_count, sizeof *cameras);
     rasterizer = od_rasterizer_new();

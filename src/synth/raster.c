@@ -73,6 +73,7 @@ od_raster_options od_raster_options_default(void)
     o.floor_color2[0] = o.floor_color2[1] = o.floor_color2[2] = 0.6f;
     o.floor_check_size = 0.05f;
     o.background[0] = o.background[1] = o.background[2] = 1.0f;
+    o.background_top[0] = o.background_top[1] = o.background_top[2] = 1.0f;
     o.light_direction[0] = 0.4f;
     o.light_direction[1] = 0.3f;
     o.light_direction[2] = 1.0f;
@@ -293,6 +294,12 @@ static int validate(const od_camera *camera, const od_raster_object *objects, in
                        o->shadow_map_size);
     if (o->supersample < 1 || o->supersample > 4)
         return od_fail(err, "raster: invalid supersample %d (expected 1, 2, 3 or 4)", o->supersample);
+    if (o->floor_pattern < OD_RASTER_FLOOR_CHECKER || o->floor_pattern > OD_RASTER_FLOOR_NOISE)
+        return od_fail(err, "raster: invalid floor pattern %d (expected 0 to %d)", o->floor_pattern,
+                       (int)OD_RASTER_FLOOR_NOISE);
+    if (!(o->floor_check_size >= 0) || !isfinite(o->floor_check_size) || !isfinite(o->floor_angle))
+        return od_fail(err, "raster: invalid floor scale %g or angle %g (expected a finite scale >= 0)",
+                       (double)o->floor_check_size, (double)o->floor_angle);
     if (!(o->ambient >= 0 && o->ambient <= 1) || !(o->specular >= 0) || !(o->shininess >= 0))
         return od_fail(err, "raster: invalid lighting: ambient %g (expected [0, 1]), specular %g and "
                             "shininess %g (expected >= 0)",
@@ -666,6 +673,7 @@ typedef struct shading {
     double centre[3];             /* camera centre, world */
     double camera_to_world_r[9];  /* R^T */
     float floor_light[3];         /* diffuse lighting factor of the floor per channel */
+    double floor_cos, floor_sin;  /* of the stripes' direction */
     shadow_view shadow;
 } shading;
 
@@ -787,6 +795,73 @@ static void shade_object(const od_rasterizer *r, const od_raster_object *objects
     *depth = position[2];
 }
 
+/* A hash of a lattice point to [0, 1). */
+static float lattice_value(int64_t x, int64_t y, uint32_t octave)
+{
+    uint64_t h = (uint64_t)x * 0x9E3779B97F4A7C15ull ^ (uint64_t)y * 0xC2B2AE3D27D4EB4Full ^ octave * 0x165667B19E3779F9ull;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 32;
+    return (float)(h >> 40) * (1.0f / 16777216.0f);
+}
+
+/* Value noise in [0, 1) at (x, y) in lattice units, smoothly interpolated. */
+static float value_noise(double x, double y, uint32_t octave)
+{
+    double fx = floor(x), fy = floor(y);
+    int64_t ix = (int64_t)fx, iy = (int64_t)fy;
+    float tx = (float)(x - fx), ty = (float)(y - fy);
+    tx = tx * tx * (3 - 2 * tx);
+    ty = ty * ty * (3 - 2 * ty);
+    float a = lattice_value(ix, iy, octave), b = lattice_value(ix + 1, iy, octave);
+    float c = lattice_value(ix, iy + 1, octave), d = lattice_value(ix + 1, iy + 1, octave);
+    return (a + (b - a) * tx) * (1 - ty) + (c + (d - c) * tx) * ty;
+}
+
+/* The weight of floor_color2 at the world point (x, y) of the floor, in [0, 1]. */
+static float floor_blend(const od_raster_options *o, const shading *sh, double x, double y)
+{
+    double scale = o->floor_check_size;
+    if (o->floor_pattern == OD_RASTER_FLOOR_STRIPES) {
+        double c = sh->floor_cos, s = sh->floor_sin;
+        double across = (c * x + s * y) / scale, along = (-s * x + c * y) / scale;
+        /* Bands bent by a slow wave and a little noise, sharpened towards the dark grain lines. */
+        double phase = across + 0.25 * sin(0.9 * along) + 0.35 * value_noise(across * 0.5, along * 0.1, 7);
+        float band = 0.5f + 0.5f * (float)sin(2 * 3.14159265358979 * phase);
+        return band * band * band;
+    }
+    if (o->floor_pattern == OD_RASTER_FLOOR_NOISE) {
+        float sum = 0, weight = 0, amplitude = 1;
+        double u = x / scale, v = y / scale;
+        for (uint32_t octave = 0; octave < 3; octave++) {
+            sum += amplitude * value_noise(u, v, octave);
+            weight += amplitude;
+            amplitude *= 0.5f;
+            u *= 2.03;
+            v *= 2.03;
+        }
+        return sum / weight;
+    }
+    double cell[2] = {floor(x / scale), floor(y / scale)};
+    /* Parity in doubles stays defined for cells too far away for an integer type. */
+    double sum = cell[0] + cell[1];
+    return sum - 2.0 * floor(0.5 * sum) != 0 ? 1.0f : 0.0f;
+}
+
+/* The background where a sample's ray hits nothing: background at and below the horizon, blending to
+ * background_top straight up. */
+static void shade_background(const sample_camera *sc, const od_raster_options *o, const shading *sh, int x, int y,
+                             float rgb[3])
+{
+    double ray[3] = {(x - sc->cx) / sc->fx, (y - sc->cy) / sc->fy, 1};
+    const double *rt = sh->camera_to_world_r;
+    double up = rt[6] * ray[0] + rt[7] * ray[1] + rt[8] * ray[2];
+    double length = sqrt(ray[0] * ray[0] + ray[1] * ray[1] + 1);
+    float t = up > 0 ? (float)sqrt(up / length) : 0.0f;
+    for (int c = 0; c < 3; c++)
+        rgb[c] = (1 - t) * o->background[c] + t * o->background_top[c];
+}
+
 static void shade_floor(const od_rasterizer *r, const sample_camera *sc, const od_raster_options *o,
                         const shading *sh, int64_t s, int x, int y, float rgb[3], float *depth)
 {
@@ -797,14 +872,23 @@ static void shade_floor(const od_rasterizer *r, const sample_camera *sc, const o
     double world[3];
     for (int d = 0; d < 3; d++)
         world[d] = sh->centre[d] + rt[d * 3] * position[0] + rt[d * 3 + 1] * position[1] + rt[d * 3 + 2] * position[2];
-    if (o->floor_check_size > 0) {
-        double cell[2];
-        for (int d = 0; d < 2; d++)
-            cell[d] = floor(world[d] / o->floor_check_size);
-        /* Parity in doubles stays defined for cells too far away for an integer type. */
-        double sum = cell[0] + cell[1];
-        if (sum - 2.0 * floor(0.5 * sum) != 0)
-            albedo = o->floor_color2;
+    float mixed[3];
+    if (o->floor_check_size > 0 && o->floor_pattern != OD_RASTER_FLOOR_PLAIN) {
+        float t = floor_blend(o, sh, world[0], world[1]);
+        /* Towards the horizon a sample covers more floor than the pattern's detail, which would alias:
+         * the pattern fades to its mean as the sample's footprint, stretched along the view, grows from
+         * a quarter to three quarters of the scale. */
+        double ray_length = sqrt(position[0] * position[0] + position[1] * position[1] + position[2] * position[2]);
+        double ray_up = fabs(rt[6] * position[0] + rt[7] * position[1] + rt[8] * position[2]) / ray_length;
+        double footprint = (double)z / sc->fx / fmax(ray_up, 0.02) / o->floor_check_size;
+        if (footprint > 0.25) {
+            static const float means[4] = {0.5f, 0.0f, 0.3125f, 0.5f};
+            float fade = footprint >= 0.75 ? 1.0f : (float)((footprint - 0.25) / 0.5);
+            t += fade * (means[o->floor_pattern] - t);
+        }
+        for (int c = 0; c < 3; c++)
+            mixed[c] = (1 - t) * o->floor_color[c] + t * o->floor_color2[c];
+        albedo = mixed;
     }
     /* The floor is flat and the light directional, so its lighting is one
      * factor per channel, computed once per view. */
@@ -864,7 +948,7 @@ static void resolve_row(const od_rasterizer *r, const sample_camera *sc, const o
                 } else if (tri == SAMPLE_FLOOR) {
                     shade_floor(r, sc, o, sh, index, x, y, rgb, &depth);
                 } else {
-                    memcpy(rgb, o->background, sizeof rgb);
+                    shade_background(sc, o, sh, x, y, rgb);
                 }
                 for (int c = 0; c < 3; c++)
                     sum[c] += rgb[c];
@@ -972,6 +1056,8 @@ int od_rasterizer_render(od_rasterizer *r, const od_camera *camera, const od_ras
             sh.camera_to_world_r[d * 3 + e] = w[e * 4 + d];
     }
     od_camera_center(camera, sh.centre);
+    sh.floor_cos = cos(o.floor_angle);
+    sh.floor_sin = sin(o.floor_angle);
     /* The floor's up normal faces any camera above it (the only one that draws the floor). */
     float floor_diffuse = sh.floor_normal[0] * sh.light[0] + sh.floor_normal[1] * sh.light[1] +
                           sh.floor_normal[2] * sh.light[2];

@@ -56,13 +56,26 @@ typedef struct od_raster_object {
     const uint8_t *face_marks; /* (F) or NULL: faces whose pixels the frame's marks show */
 } od_raster_object;
 
+/* The floor's procedural textures, each a blend of floor_color and
+ * floor_color2 at the scale floor_check_size (world units). */
+typedef enum od_raster_floor_pattern {
+    OD_RASTER_FLOOR_CHECKER = 0, /* checks of side floor_check_size in the two colours */
+    OD_RASTER_FLOOR_PLAIN,       /* floor_color only */
+    OD_RASTER_FLOOR_STRIPES,     /* wood-like wavy bands floor_check_size apart, across floor_angle */
+    OD_RASTER_FLOOR_NOISE,       /* value noise of three octaves, the largest floor_check_size across */
+} od_raster_floor_pattern;
+
 typedef struct od_raster_options {
     int supersample;          /* samples per pixel side: 1, 2, 3 or 4 */
     int draw_floor;           /* 1: draw the plane z = 0 */
-    float floor_color[3];     /* albedo of the floor's light checks */
-    float floor_color2[3];    /* albedo of the dark checks */
-    float floor_check_size;   /* side of a check in world units; 0 for a plain floor */
-    float background[3];      /* RGB where nothing is hit */
+    int floor_pattern;        /* an od_raster_floor_pattern */
+    float floor_color[3];     /* albedo of the floor's light checks, or the pattern's first colour */
+    float floor_color2[3];    /* albedo of the dark checks, or the pattern's second colour */
+    float floor_check_size;   /* side of a check or the pattern's scale, world units; 0 for a plain floor */
+    float floor_angle;        /* direction of the stripes, radians about z */
+    float background[3];      /* RGB where nothing is hit, at and below the horizon */
+    float background_top[3];  /* RGB where nothing is hit, straight up; the colour blends with the
+                                 elevation of the sample's ray */
     float light_direction[3]; /* world direction from the scene towards the light */
     float light_color[3];
     float ambient;            /* fraction of the albedo lit without the light, in [0, 1] */
@@ -87,7 +100,7 @@ typedef struct od_raster_frame {
 typedef struct od_rasterizer od_rasterizer;
 
 /* Returns the defaults: no supersampling, a grey checked floor of 5 cm
- * checks, a light from above and the side, 0.3 ambient, 0.25 specular of
+ * checks, a white background, a light from above and the side, 0.3 ambient, 0.25 specular of
  * shininess 32, no culling, a 512 x 512 shadow map. */
 od_raster_options od_raster_options_default(void);
 
