@@ -1,5 +1,5 @@
-/* Checks how well each frozen 2D teacher tells a damaged instance from its
- * intact twins, on scenes that `oddone generate` wrote.
+/* Measures how well each frozen 2D teacher separates a damaged instance
+ * from its intact twins, on scenes that `oddone generate` wrote.
  *
  * For each view and instance, the instance's mask (segmentations/) picks
  * the feature cells it covers: the mask is resized to the teacher's input
@@ -16,6 +16,8 @@
  * - "views": d(a, b) is the mean over a's views of the distance (1 -
  *   cosine) from a's view to b's nearest view, so that a pose of a meets
  *   the most similar pose of b.
+ * docs/TEACHER.md reports both. "mean" scored higher for every teacher
+ * there, likely because averaging smooths out the pose differences.
  * The colour histogram floor is the 8 x 8 x 8 RGB histogram of the mask's
  * pixels in the original view, normalised to sum 1, under the same rules
  * with the total variation distance (half the L1 distance) in place of
@@ -286,7 +288,11 @@ static void colour_histogram(const od_image *image, const od_image *mask, float 
         int bin[3];
         for (int c = 0; c < 3; c++) {
             int b = (int)(image->pixels[p * 3 + c] * HISTOGRAM_BINS);
-            bin[c] = b < 0 ? 0 : b >= HISTOGRAM_BINS ? HISTOGRAM_BINS - 1 : b;
+            if (b < 0)
+                b = 0;
+            if (b >= HISTOGRAM_BINS)
+                b = HISTOGRAM_BINS - 1;
+            bin[c] = b;
         }
         histogram[(bin[0] * HISTOGRAM_BINS + bin[1]) * HISTOGRAM_BINS + bin[2]] += 1.0f;
         count += 1.0;

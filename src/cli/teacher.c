@@ -407,7 +407,7 @@ static int sample_fit_rows(od_teacher *teacher, const scene_list *scenes, const 
             memcpy(rows + k * c, features + order[k] * c, (size_t)c * sizeof(float));
         }
         status = od_pca_add(acc, rows, take, err);
-        if (!a->quiet && status == 0)
+        if (!a->quiet && status == 0 && ((i + 1) % 10 == 0 || i + 1 == count))
             fprintf(stderr, "teacher: PCA fit, %d / %d views, %.2f s per view\n", i + 1, count,
                     (now_seconds() - start) / (i + 1));
     }
@@ -733,8 +733,9 @@ int od_cli_teacher(int argc, char **argv)
         return 0;
     if (parsed != 0)
         return parsed;
-    if (a.quiet)
-        od_log_set_level(OD_LOG_ERROR);
+    /* The scene loader's line per scene would drown the progress lines,
+     * which name each scene already. */
+    od_log_set_level(a.quiet ? OD_LOG_ERROR : OD_LOG_WARN);
     if (a.threads > 0)
         od_set_num_threads((int)a.threads);
 

@@ -26,9 +26,9 @@
  * mixed2 sits at 8 j + 13, of mixed3 to mixed7 at 16 j + 21). For MobileNetV2
  * it is the usual (j + 0.5) * stride - 0.5.
  * NOTE: at other sizes InceptionV3's "valid" convolutions drop their
- * leftover pixels at the right and bottom only, so the true centres sit
- * up to a stride / 2 left of and above the centred grid (2.5 pixels, a
- * third of a cell, for mixed2 at 448). MobileNetV2's centres are off by
+ * leftover pixels at the right and bottom only. The true centres then sit
+ * up to stride / 2 pixels left of and above the centred grid, for
+ * example 2.5 pixels (a third of a cell) for mixed2 at 448. MobileNetV2's centres are off by
  * the fraction of a pixel that TensorFlow's asymmetric "same" padding
  * shifts each stride-2 stage by. */
 #ifndef ODDONE_TEACHER_TEACHER_H
