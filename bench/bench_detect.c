@@ -1,9 +1,9 @@
 /* The compare detector end to end on the sample scene with views 0, 4, 8,
- * 12 and 16: the median time of each stage (teacher load, features,
- * lifting, occupancy, clustering, scoring) and of the whole call over 5
- * runs, the process's peak resident memory (getrusage's ru_maxrss), and
- * how often the cracked banana (object.001) ranks first over seeded
- * 5-view subsets. Run from the repository root, or pass the scene folder,
+ * 12 and 16. It prints the median time of each stage (teacher load,
+ * features, lifting, occupancy, clustering, scoring) and of the whole call
+ * over 5 runs, and the process's peak resident memory (getrusage's
+ * ru_maxrss). Then it counts how often the cracked banana (object.001)
+ * ranks first over seeded 5-view subsets. Run from the repository root, or pass the scene folder,
  * the MobileNetV2 weights, the number of subsets (0 skips them) and the
  * occupancy (masks or colour):
  *     bench_detect [SCENE [WEIGHTS [SUBSETS [OCCUPANCY]]]]

@@ -7,7 +7,7 @@
 #include "testlib.h"
 
 /* An 8 x 8 x 6 grid of 0.1 voxels from z = 0: layer 1 is 50 % full (a
- * floor), layer 3 holds a 2 x 2 object. */
+ * floor), layer 3 contains a 2 x 2 object. */
 static void fill_scene(const od_grid *grid, uint8_t *occupied)
 {
     memset(occupied, 0, 8 * 8 * 6);

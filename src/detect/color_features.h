@@ -2,10 +2,10 @@
  * beat in the compare detector. Each feature cell of `stride` x `stride`
  * pixels gets one histogram of `bins` bins per channel (R, G, B), so
  * 3 * bins channels, each channel's histogram summing to 1 over the cell.
- * Values are binned softly: a value v in [0, 1] sits at position
- * v * bins - 0.5 and splits its weight linearly between the two nearest
- * bin centres (all of it to the first or last bin beyond their centres),
- * so a small change of colour changes the histogram a little. */
+ * Values are binned softly, so a small change of colour changes the
+ * histogram a little. A value v in [0, 1] sits at position v * bins - 0.5
+ * and splits its weight linearly between the two nearest bin centres.
+ * Beyond the first or last centre, all of it goes to that bin. */
 #ifndef ODDONE_DETECT_COLOR_FEATURES_H
 #define ODDONE_DETECT_COLOR_FEATURES_H
 
@@ -18,7 +18,7 @@
 #define OD_COLOR_FEATURES_DEFAULT_STRIDE 16
 
 /* Writes the histograms of image (RGB) into features
- * (height / stride, width / stride, 3 * bins), channels-last; pixels
+ * (height / stride, width / stride, 3 * bins), channels-last. Pixels
  * beyond the last whole cell are not used. Fails on a NULL buffer, an
  * image that is not RGB, bins < 1, stride < 1 or an image smaller than
  * one cell. */

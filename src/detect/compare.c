@@ -12,8 +12,8 @@
 #include "core/mem.h"
 #include "detect/color_features.h"
 #include "detect/match.h"
+#include "detect/voxel_lift.h"
 #include "geometry/dbscan.h"
-#include "geometry/lift.h"
 #include "geometry/obb.h"
 #include "geometry/floor.h"
 #include "geometry/visual_hull.h"
@@ -227,8 +227,8 @@ static int localize(const od_scene *scene, const int *views, int view_count, con
         od_compare_object *object = &result->objects[o];
         if (od_box_fit_voxels(points, labels, point_count, o, centre_origin, grid->voxel_size, &object->box, err) != 0)
             return -1;
-        /* Colour occupancy loses the layers next to the floor, which the
-         * object stands on: the box reaches down to z = 0. */
+        /* Colour occupancy loses the layers next to the floor, and the
+         * object rests on the floor, so the box reaches down to z = 0. */
         double bottom = object->box.center[2] - 0.5 * object->box.size[2];
         if (result->occupancy == OD_COMPARE_OCCUPANCY_COLOR && bottom > 0.0) {
             double top = bottom + object->box.size[2];
@@ -294,15 +294,14 @@ static int assign_references(od_compare_result *result, od_error *err)
 /* Scores the objects of a localized result (detect/match.h): gathers each
  * object's L2-normalised voxel features, matches every pair of objects,
  * picks the reference groups and writes the scores, the similarity matrix
- * and every occupied voxel's difference. mean is the lifted feature
- * volume (D, H, W, channels) and count its views per voxel. */
+ * and every occupied voxel's difference. mean is the lifted feature of
+ * every occupied voxel (occupied_count, channels) and count the views that
+ * see it (occupied_count). */
 static int score_objects(od_compare_result *result, const od_compare_options *options, const float *mean,
                          const int32_t *count, int64_t channels, od_error *err)
 {
-    const od_grid *grid = &result->grid;
     int objects = result->object_count;
     int64_t point_count = result->occupied_count;
-    const int32_t *points = result->occupied_voxels;
     const int32_t *labels = result->occupied_object;
     int status = -1;
     int64_t *offsets = calloc((size_t)objects + 1, sizeof *offsets);
@@ -315,11 +314,9 @@ static int score_objects(od_compare_result *result, const od_compare_options *op
     }
 
     /* Per object rows: occupied voxels seen by a view, grouped by object. */
-    for (int64_t q = 0; q < point_count; q++) {
-        int64_t v = od_grid_index(grid, points[3 * q], points[3 * q + 1], points[3 * q + 2]);
-        if (labels[q] >= 0 && count[v] > 0)
+    for (int64_t q = 0; q < point_count; q++)
+        if (labels[q] >= 0 && count[q] > 0)
             offsets[labels[q] + 1]++;
-    }
     for (int o = 0; o < objects; o++) {
         result->objects[o].scored_voxels = offsets[o + 1];
         offsets[o + 1] += offsets[o];
@@ -337,14 +334,13 @@ static int score_objects(od_compare_result *result, const od_compare_options *op
         goto done;
     }
     for (int64_t q = 0; q < point_count; q++) {
-        int64_t v = od_grid_index(grid, points[3 * q], points[3 * q + 1], points[3 * q + 2]);
         row_of_point[q] = -1;
-        if (labels[q] < 0 || count[v] <= 0)
+        if (labels[q] < 0 || count[q] <= 0)
             continue;
         int64_t row_index = offsets[labels[q]] + fill[labels[q]]++;
         row_of_point[q] = row_index;
         float *row = features + row_index * channels;
-        const float *source = mean + v * channels;
+        const float *source = mean + q * channels;
         double norm = 0.0;
         for (int64_t c = 0; c < channels; c++)
             norm += (double)source[c] * source[c];
@@ -417,6 +413,47 @@ done:
     return status;
 }
 
+/* Colour occupancy (geometry/color_consistency.h): the floor texture from
+ * every view, then the votes, then floor removal. Reads each image twice,
+ * so that memory stays one view's. */
+static int color_occupancy(const od_scene *scene, const int *views, int view_count,
+                           const od_compare_options *options, od_color_consistency *colors, uint8_t *occupied,
+                           od_compare_result *result, od_error *err)
+{
+    od_image image = {0};
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < view_count; i++) {
+            int v = views[i];
+            if (od_scene_read_view_image(scene, v, &image, err) != 0)
+                return -1;
+            int status = pass == 0 ? od_color_consistency_add_floor_view(colors, &scene->views[v].camera, &image, err)
+                                   : od_color_consistency_add_view(colors, &scene->views[v].camera, &image, err);
+            od_image_free(&image);
+            if (status != 0)
+                return -1;
+        }
+        if (pass == 0 && od_color_consistency_finish_floor(colors, err) != 0)
+            return -1;
+    }
+    od_color_occupancy_options color = options->color;
+    color.min_views = color.min_views > view_count ? view_count : color.min_views;
+    if (od_color_consistency_finish(colors, &color, occupied, NULL, NULL, err) != 0)
+        return -1;
+
+    /* The floor: the plane z = 0 and a dense low layer, if any. */
+    const od_grid *grid = &options->grid;
+    double floor_top = options->floor_margin;
+    result->floor_layer =
+        (int)od_floor_find_layer(grid, occupied, 0.0, OD_COMPARE_FLOOR_SEARCH_HEIGHT, OD_FLOOR_DEFAULT_LAYER_FRACTION);
+    if (result->floor_layer >= 0) {
+        double layer_top = grid->origin[2] + (result->floor_layer + 1) * grid->voxel_size;
+        if (layer_top + options->floor_margin > floor_top)
+            floor_top = layer_top + options->floor_margin;
+    }
+    od_floor_remove_below(grid, occupied, floor_top);
+    return 0;
+}
+
 int od_compare_detect(const od_scene *scene, const int *views, int view_count, const od_compare_options *options,
                       od_compare_result *result, od_error *err)
 {
@@ -453,7 +490,7 @@ int od_compare_detect(const od_scene *scene, const int *views, int view_count, c
     int64_t voxels = od_grid_voxel_count(grid);
     int status = -1;
     od_teacher *teacher = NULL;
-    od_lift *lift = NULL;
+    od_voxel_lift *lift = NULL;
     od_visual_hull *hull = NULL;
     od_color_consistency *colors = NULL;
     float *features = NULL, *mean = NULL;
@@ -516,39 +553,21 @@ int od_compare_detect(const od_scene *scene, const int *views, int view_count, c
     result->occupancy = occupancy;
     result->floor_layer = -1;
 
-    features = od_alloc_floats(fh * fw * channels);
-    lift = od_lift_new(grid, channels);
+    occupied = malloc((size_t)voxels);
     if (occupancy == OD_COMPARE_OCCUPANCY_MASKS)
         hull = od_visual_hull_new(grid);
     else
         colors = od_color_consistency_new(grid, 0.0, options->foreground_threshold);
-    if (features == NULL || lift == NULL || (hull == NULL && colors == NULL)) {
+    if (occupied == NULL || (hull == NULL && colors == NULL)) {
         od_fail(err, "compare: out of memory");
         goto done;
     }
 
-    /* Colour occupancy's first pass: the floor texture. */
-    if (colors != NULL) {
-        double t0 = now_seconds();
+    /* Occupancy first, so that only the occupied voxels are lifted. */
+    double t_occupancy = now_seconds();
+    if (hull != NULL) {
         for (int i = 0; i < view_count; i++) {
-            int v = views[i];
-            if (od_scene_read_view_image(scene, v, &image, err) != 0 ||
-                od_color_consistency_add_floor_view(colors, &scene->views[v].camera, &image, err) != 0)
-                goto done;
-            od_image_free(&image);
-        }
-        if (od_color_consistency_finish_floor(colors, err) != 0)
-            goto done;
-        result->seconds_hull += now_seconds() - t0;
-    }
-
-    /* Features, lifting and occupancy, one view at a time. */
-    for (int i = 0; i < view_count; i++) {
-        int v = views[i];
-        const od_camera *camera = &scene->views[v].camera;
-        double t0 = now_seconds();
-        if (hull != NULL) {
-            int has_mask = 0;
+            int v = views[i], has_mask = 0;
             if (od_scene_read_view_mask(scene, v, &mask, &has_mask, err) != 0)
                 goto done;
             if (!has_mask) {
@@ -558,75 +577,18 @@ int od_compare_detect(const od_scene *scene, const int *views, int view_count, c
                         v, scene->views[v].name);
                 goto done;
             }
-            if (od_visual_hull_add_view(hull, camera, mask.pixels, mask.width, mask.height, err) != 0)
+            if (od_visual_hull_add_view(hull, &scene->views[v].camera, mask.pixels, mask.width, mask.height, err) !=
+                0)
                 goto done;
             od_image_free(&mask);
         }
-        if (od_scene_read_view_image(scene, v, &image, err) != 0)
-            goto done;
-        if (colors != NULL && od_color_consistency_add_view(colors, camera, &image, err) != 0)
-            goto done;
-        double t1 = now_seconds();
-        result->seconds_hull += t1 - t0;
-
-        if (teacher != NULL) {
-            if (od_teacher_run(teacher, &image, features, err) != 0)
-                goto done;
-        } else {
-            if (od_image_resize(&image, (int)input_size, (int)input_size, &resized, err) != 0 ||
-                od_color_histogram_features(&resized, (int)stride, options->color_bins, features, err) != 0)
-                goto done;
-            od_image_free(&resized);
-        }
-        od_image_free(&image);
-        double t2 = now_seconds();
-        result->seconds_features += t2 - t1;
-
-        /* The lift puts cell j at input pixel stride * j + (stride - 1) / 2;
-         * K is shifted by the difference to the map's own offset. */
-        od_camera input_camera = *camera;
-        od_camera_resize(&input_camera, (int)input_size, (int)input_size);
-        double shift = 0.5 * (double)(stride - 1) - offset;
-        input_camera.K[2] += shift;
-        input_camera.K[5] += shift;
-        if (od_lift_add_view(lift, &input_camera, features, fh, fw, (int)stride, err) != 0)
-            goto done;
-        result->seconds_lift += now_seconds() - t2;
-    }
-
-    double t_finish = now_seconds();
-    mean = od_alloc_floats(voxels * channels);
-    count = malloc((size_t)voxels * sizeof *count);
-    occupied = malloc((size_t)voxels);
-    if (mean == NULL || count == NULL || occupied == NULL) {
-        od_fail(err, "compare: out of memory");
-        goto done;
-    }
-    if (od_lift_finish(lift, mean, count, err) != 0)
-        goto done;
-    double t_hull = now_seconds();
-    result->seconds_lift += t_hull - t_finish;
-    int min_views = view_count < 2 ? 1 : 2;
-    if (hull != NULL) {
+        int min_views = view_count < 2 ? 1 : 2;
         if (od_visual_hull_finish(hull, OD_VISUAL_HULL_DEFAULT_TOLERANCE, min_views, occupied, NULL, err) != 0)
             goto done;
-    } else {
-        od_color_occupancy_options color = options->color;
-        color.min_views = color.min_views > view_count ? view_count : color.min_views;
-        if (od_color_consistency_finish(colors, &color, occupied, NULL, NULL, err) != 0)
-            goto done;
-        /* The floor: the plane z = 0 and a dense low layer, if any. */
-        double floor_top = options->floor_margin;
-        result->floor_layer = (int)od_floor_find_layer(grid, occupied, 0.0, OD_COMPARE_FLOOR_SEARCH_HEIGHT,
-                                                       OD_FLOOR_DEFAULT_LAYER_FRACTION);
-        if (result->floor_layer >= 0) {
-            double layer_top = grid->origin[2] + (result->floor_layer + 1) * grid->voxel_size;
-            floor_top = layer_top + options->floor_margin > floor_top ? layer_top + options->floor_margin
-                                                                       : floor_top;
-        }
-        od_floor_remove_below(grid, occupied, floor_top);
+    } else if (color_occupancy(scene, views, view_count, options, colors, occupied, result, err) != 0) {
+        goto done;
     }
-    result->seconds_hull += now_seconds() - t_hull;
+    result->seconds_hull = now_seconds() - t_occupancy;
 
     /* Localization. */
     double t_cluster = now_seconds();
@@ -647,6 +609,50 @@ int od_compare_detect(const od_scene *scene, const int *views, int view_count, c
         goto done;
     }
 
+    /* Features and lifting at the occupied voxels, one view at a time. */
+    int64_t points = result->occupied_count;
+    features = od_alloc_floats(fh * fw * channels);
+    mean = od_alloc_floats(points * channels);
+    count = malloc((size_t)points * sizeof *count);
+    lift = od_voxel_lift_new(grid, result->occupied_voxels, points, channels);
+    if (features == NULL || mean == NULL || count == NULL || lift == NULL) {
+        od_fail(err, "compare: out of memory");
+        goto done;
+    }
+    for (int i = 0; i < view_count; i++) {
+        int v = views[i];
+        double t0 = now_seconds();
+        if (od_scene_read_view_image(scene, v, &image, err) != 0)
+            goto done;
+        if (teacher != NULL) {
+            if (od_teacher_run(teacher, &image, features, err) != 0)
+                goto done;
+        } else {
+            if (od_image_resize(&image, (int)input_size, (int)input_size, &resized, err) != 0 ||
+                od_color_histogram_features(&resized, (int)stride, options->color_bins, features, err) != 0)
+                goto done;
+            od_image_free(&resized);
+        }
+        od_image_free(&image);
+        double t1 = now_seconds();
+        result->seconds_features += t1 - t0;
+
+        /* The lift puts cell j at input pixel stride * j + (stride - 1) / 2;
+         * K is shifted by the difference to the map's own offset. */
+        od_camera input_camera = scene->views[v].camera;
+        od_camera_resize(&input_camera, (int)input_size, (int)input_size);
+        double shift = 0.5 * (double)(stride - 1) - offset;
+        input_camera.K[2] += shift;
+        input_camera.K[5] += shift;
+        if (od_voxel_lift_add_view(lift, &input_camera, features, fh, fw, (int)stride, err) != 0)
+            goto done;
+        result->seconds_lift += now_seconds() - t1;
+    }
+    double t_finish = now_seconds();
+    if (od_voxel_lift_finish(lift, mean, count, err) != 0)
+        goto done;
+    result->seconds_lift += now_seconds() - t_finish;
+
     /* Scoring. */
     double t_score = now_seconds();
     if (score_objects(result, options, mean, count, channels, err) != 0)
@@ -660,7 +666,7 @@ done:
     od_image_free(&resized);
     od_image_free(&mask);
     od_teacher_free(teacher);
-    od_lift_free(lift);
+    od_voxel_lift_free(lift);
     od_visual_hull_free(hull);
     od_color_consistency_free(colors);
     od_free(features);

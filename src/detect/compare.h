@@ -5,23 +5,23 @@
  * is the odd one.
  *
  * Stages, in order:
- * 1. features: each view is resized to input_size x input_size and its K
+ * 1. occupancy: the visual hull of the views' foreground masks, a voxel
+ *    seen by at least two views (geometry/visual_hull.h). Without masks,
+ *    or with occupancy OD_COMPARE_OCCUPANCY_COLOR, colour consistency
+ *    across views with a floor texture (geometry/color_consistency.h). The
+ *    floor plane z = 0 and the layers within floor_margin of it are then
+ *    removed (geometry/floor.h), and boxes reach down to the floor, since
+ *    objects rest on it;
+ * 2. localization: DBSCAN on the occupied voxels, clusters under
+ *    min_object_fraction of the largest dropped, then one oriented box per
+ *    cluster (geometry/dbscan.h, geometry/obb.h);
+ * 3. features: each view is resized to input_size x input_size and its K
  *    scaled to match. The teacher's `layer` is computed on it
  *    (teacher/teacher.h; MobileNetV2 by default), or, with features
  *    OD_COMPARE_FEATURES_COLOR, a colour histogram of every
  *    color_stride-pixel cell (detect/color_features.h);
- * 2. lifting: the feature maps are averaged into the grid one view at a
- *    time (geometry/lift.h);
- * 3. occupancy: the visual hull of the views' foreground masks, a voxel
- *    seen by at least two views (geometry/visual_hull.h). Without masks,
- *    or with occupancy OD_COMPARE_OCCUPANCY_COLOR, colour consistency
- *    across views with a floor texture (geometry/color_consistency.h); the
- *    floor plane z = 0 and the layers within floor_margin of it are then
- *    removed (geometry/floor.h), and boxes reach down to the floor, since
- *    objects rest on it;
- * 4. localization: DBSCAN on the occupied voxels, clusters under
- *    min_object_fraction of the largest dropped, then one oriented box per
- *    cluster (geometry/dbscan.h, geometry/obb.h);
+ * 4. lifting: the feature maps are averaged into the occupied voxels one
+ *    view at a time (detect/voxel_lift.h, geometry/lift.h's rule);
  * 5. scoring (detect/match.h): each occupied voxel's lifted feature,
  *    L2-normalised. Every voxel of object a has its top_k best matches
  *    among the voxels of object b by cosine similarity, and its match
@@ -149,7 +149,7 @@ typedef struct od_compare_result {
     char feature_layer[64];     /* the teacher's layer, or "histogram" */
     int input_size;             /* side that the views were resized to */
     char note[256];             /* e.g. why there is no score; "" otherwise */
-    /* Seconds per stage. */
+    /* Seconds per stage; seconds_hull is the occupancy stage, masks or colour. */
     double seconds_load, seconds_features, seconds_lift, seconds_hull, seconds_cluster, seconds_score,
         seconds_total;
 } od_compare_result;

@@ -1,7 +1,8 @@
 /* Heat maps: where on each object the compare detector found a difference.
- * Each occupied voxel's difference (detect/compare.h) is drawn over a view
- * as the voxel's projected square, nearest voxel in front, through a colour
- * map; pixels that no scored voxel covers keep the image's colour. */
+ * Each occupied voxel's difference (detect/compare.h) goes through a
+ * colour map and is drawn over a view as the voxel's projected square,
+ * the nearest voxel in front. Pixels that no scored voxel covers keep the
+ * image's colour. */
 #ifndef ODDONE_DETECT_HEAT_H
 #define ODDONE_DETECT_HEAT_H
 

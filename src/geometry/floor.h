@@ -1,5 +1,5 @@
-/* Floor removal for occupancy that sees the floor as occupied (colour
- * consistency, geometry/color_consistency.h): the floor is the plane
+/* Floor removal for occupancy that marks the floor occupied (colour
+ * consistency, geometry/color_consistency.h). The floor is the plane
  * z = floor_z of the scene's world (z = 0 in the release format and in
  * captures after the loader's floor estimate), or, when the occupancy
  * itself shows one, the dominant plane: a low layer of the grid that is
