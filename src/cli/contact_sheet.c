@@ -25,7 +25,7 @@
 typedef struct candidate {
     char split[64];
     char scene[PATH_SIZE]; /* the scene folder */
-    char name[160];        /* the scene's path in its dataset, after the dataset's folder name */
+    char name[160];        /* the dataset's folder name (in a benchmark folder) and the scene's folder name */
     char label[LABEL_SIZE];
     int odd[12];           /* object indices with an anomaly */
     int odd_count;
@@ -109,7 +109,9 @@ static int add_split(const char *dataset, const char *split, const char *prefix,
     for (int i = 0; i < listed.scene_count && *count < MAX_CANDIDATES; i++) {
         candidate *c = &candidates[(*count)++];
         snprintf(c->split, sizeof c->split, "%s", listed.split);
-        snprintf(c->name, sizeof c->name, "%s%s", prefix, listed.scene_names[i]);
+        /* The split is on the label's first line, so the second names the dataset and the folder. */
+        const char *slash = strrchr(listed.scene_names[i], '/');
+        snprintf(c->name, sizeof c->name, "%s%s", prefix, slash ? slash + 1 : listed.scene_names[i]);
         snprintf(c->scene, sizeof c->scene, "%s", listed.scenes[i]);
     }
     od_dataset_free(&listed);
