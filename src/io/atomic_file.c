@@ -1,10 +1,44 @@
+/* syncfs is Linux's; the rest of the code base is C11 plus POSIX 2008. */
+#ifdef __linux__
+#define _GNU_SOURCE
+#endif
 #include "io/atomic_file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* Whether this thread's commits sync each file; see od_atomic_set_sync. */
+static _Thread_local int sync_each_file = 1;
+
+int od_atomic_set_sync(int sync_each)
+{
+    int previous = sync_each_file;
+    sync_each_file = sync_each != 0;
+    return previous;
+}
+
+int od_atomic_sync_folder(const char *folder, od_error *err)
+{
+    int descriptor = open(folder, O_RDONLY | O_DIRECTORY);
+    if (descriptor < 0)
+        return od_fail(err, "%s: cannot open the folder to sync it: %s", folder, strerror(errno));
+    int failed = 0;
+#ifdef __linux__
+    failed = syncfs(descriptor) != 0;
+#else
+    sync();
+#endif
+    failed = failed || fsync(descriptor) != 0;
+    int saved = errno;
+    close(descriptor);
+    if (failed)
+        return od_fail(err, "%s: sync failed: %s", folder, strerror(saved));
+    return 0;
+}
 
 static char *duplicate_string(const char *text)
 {
@@ -61,7 +95,7 @@ int od_atomic_commit(od_atomic_file *file, od_error *err)
         failed = 1;
         saved = errno;
     }
-    if (!failed && fsync(fileno(file->stream)) != 0) {
+    if (!failed && sync_each_file && fsync(fileno(file->stream)) != 0) {
         failed = 1;
         saved = errno;
     }

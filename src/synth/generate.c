@@ -11,6 +11,7 @@
 
 #include "core/rng.h"
 #include "geometry/camera.h"
+#include "io/atomic_file.h"
 #include "io/folder.h"
 #include "io/image.h"
 #include "synth/anomaly.h"
@@ -359,12 +360,16 @@ static int write_metadata(const char *out_dir, const od_camera *cameras, int vie
         return od_fail(err, "generate: out of memory");
     }
     snprintf(path, length, "%s/scene3d.metadata.json", out_dir);
-    FILE *file = fopen(path, "wb");
-    int failed = !file || fputs(text, file) == EOF;
-    if (file && fclose(file) != 0)
-        failed = 1;
+    /* Written last and synced, so its presence means the views before it are on disk. */
+    od_atomic_file file;
+    int rc = od_atomic_open(&file, path, err);
+    if (rc == 0 && fputs(text, file.stream) == EOF) {
+        od_atomic_abort(&file);
+        rc = od_fail(err, "generate: cannot write %s (%s)", path, strerror(errno));
+    } else if (rc == 0) {
+        rc = od_atomic_commit(&file, err);
+    }
     cJSON_free(text);
-    int rc = failed ? od_fail(err, "generate: cannot write %s (%s)", path, strerror(errno)) : 0;
     free(path);
     return rc;
 }
@@ -533,6 +538,8 @@ static int generate_attempt(const od_synth_scene_options *options, const od_mesh
 {
     od_synth_scene_options o = *options;
     memset(result, 0, sizeof *result);
+    /* The views' files are synced once, before the metadata, not one by one. */
+    int sync_each = od_atomic_set_sync(0);
     uint8_t *odd_marks = NULL, *normal_marks = NULL;
     od_mesh normal_in_place = {0};
     od_raster_frame reference = {0};
@@ -693,6 +700,12 @@ static int generate_attempt(const od_synth_scene_options *options, const od_mesh
     if (od_make_folders(out_dir, err) != 0)
         goto done;
     char folder[4096];
+    /* A rejected candidate's metadata goes first, so it never stands beside this candidate's views. */
+    snprintf(folder, sizeof folder, "%s/scene3d.metadata.json", out_dir);
+    if (remove(folder) != 0 && errno != ENOENT) {
+        od_fail(err, "generate: cannot remove %s (%s)", folder, strerror(errno));
+        goto done;
+    }
     snprintf(folder, sizeof folder, "%s/RGB", out_dir);
     if (od_make_folders(folder, err) != 0)
         goto done;
@@ -760,6 +773,10 @@ static int generate_attempt(const od_synth_scene_options *options, const od_mesh
         if (write_view(out_dir, v, &frame, o.object_count, &mask, err) != 0)
             goto done;
     }
+    /* One sync for the scene's views, then the metadata, synced on its own. */
+    od_atomic_set_sync(sync_each);
+    if (od_atomic_sync_folder(out_dir, err) != 0)
+        goto done;
     rc = write_metadata(out_dir, cameras, o.view_count, objects, o.object_count, paths, name, &o, err);
 
 done:
@@ -775,6 +792,7 @@ done:
     od_mesh_free(&normal_in_place);
     free(odd_marks);
     free(normal_marks);
+    od_atomic_set_sync(sync_each);
     return rc;
 }
 
