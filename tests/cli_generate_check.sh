@@ -71,6 +71,7 @@ expect_usage_error "a split size without a count" "--split-sizes" -o bad --recip
 expect_usage_error "an unknown option" "--colour" -o bad --colour red
 expect_usage_error "a missing value" "--views" -o bad --views
 expect_usage_error "an unknown benchmark version" "--bench" -o bad --bench v9
+expect_usage_error "a scene setting with --bench" "--views" -o bad --bench v1 --views 4
 check "usage errors write nothing" test ! -e bad
 "$oddone" generate -o bad --recipe toys --quiet >/dev/null 2>"$work/stderr"
 check "toys without meshes fails" test $? -eq 1

@@ -316,6 +316,7 @@ typedef struct generate_arguments {
     const char *output, *shape, *recipe, *meshes, *split_sizes, *bench, *contact_sheet;
     long scenes, seed, min_objects, max_objects, threads;
     int scenes_given, objects_given, quiet;
+    const char *setting; /* the first option given that sets what a scene contains, or NULL */
     double normal_fraction;
     od_synth_scene_options scene;
 } generate_arguments;
@@ -362,6 +363,12 @@ static int parse_arguments(int argc, char **argv, generate_arguments *a)
         const char *value = argv[++i];
         long number = 0;
         const char *expected = NULL;
+        static const char *not_settings[] = {"-o", "--output", "--meshes", "--threads", "--bench", "--contact-sheet"};
+        int is_setting = 1;
+        for (size_t k = 0; k < sizeof not_settings / sizeof not_settings[0]; k++)
+            is_setting &= strcmp(argument, not_settings[k]) != 0;
+        if (is_setting && !a->setting)
+            a->setting = argument;
         if (strcmp(argument, "-o") == 0 || strcmp(argument, "--output") == 0) {
             a->output = value;
         } else if (strcmp(argument, "--shape") == 0) {
@@ -432,6 +439,12 @@ static int parse_arguments(int argc, char **argv, generate_arguments *a)
     }
     if (!a->output) {
         fprintf(stderr, "oddone generate: -o DIR is missing; usage: oddone generate -o DIR [OPTIONS]\n");
+        return -1;
+    }
+    if (a->bench && a->setting) {
+        fprintf(stderr, "oddone generate: --bench fixes the recipes, seeds, sizes and scene settings, so %s "
+                        "cannot be given with it (only --meshes, --threads and --quiet)\n",
+                a->setting);
         return -1;
     }
     if (a->recipe && a->shape) {
