@@ -489,6 +489,37 @@ static void test_part_moved(void)
     od_mesh_free(&sphere);
 }
 
+/* Among a copy, a slightly flatter box, a sphere, a torus and a bar, the close shape of a cube is the
+ * flatter box; a tight threshold leaves none. */
+static void test_close_shape(void)
+{
+    od_error err = {{0}};
+    od_mesh cube = {0}, copy = {0}, flat = {0}, sphere = {0}, torus = {0}, bar = {0};
+    const float cube_size[3] = {1, 1, 1}, flat_size[3] = {1, 1, 0.8f}, bar_size[3] = {1, 0.3f, 0.2f};
+    OD_CHECK(od_mesh_make_box(cube_size, &cube, &err) == 0);
+    OD_CHECK(od_mesh_make_box(cube_size, &copy, &err) == 0);
+    OD_CHECK(od_mesh_make_box(flat_size, &flat, &err) == 0);
+    OD_CHECK(od_mesh_make_sphere(0.5f, 16, 32, &sphere, &err) == 0);
+    OD_CHECK(od_mesh_make_torus(0.35f, 0.15f, 32, 16, &torus, &err) == 0);
+    OD_CHECK(od_mesh_make_box(bar_size, &bar, &err) == 0);
+    const od_mesh *candidates[5] = {&copy, &sphere, &torus, &flat, &bar};
+    int chosen = -1;
+    float distance = 0;
+    OD_CHECK(od_synth_close_shape(&cube, candidates, 5, 0.1f, &chosen, &distance, &err) == 0);
+    printf("  close shape of a cube: candidate %d at a Chamfer distance of %.4f\n", chosen, (double)distance);
+    OD_CHECK(chosen == 3);
+    OD_CHECK(distance >= 0.01f && distance <= 0.1f);
+    OD_CHECK(od_synth_close_shape(&cube, candidates, 5, 0.005f, &chosen, &distance, &err) != 0);
+    OD_CHECK(strstr(err.message, "Chamfer") != NULL);
+    OD_CHECK(od_synth_close_shape(&cube, candidates, 0, 0.1f, &chosen, &distance, &err) != 0);
+    od_mesh_free(&cube);
+    od_mesh_free(&copy);
+    od_mesh_free(&flat);
+    od_mesh_free(&sphere);
+    od_mesh_free(&torus);
+    od_mesh_free(&bar);
+}
+
 static void test_errors(void)
 {
     od_error err = {{0}};
@@ -513,6 +544,7 @@ int main(void)
     OD_RUN(test_crack_thin);
     OD_RUN(test_part_missing);
     OD_RUN(test_part_moved);
+    OD_RUN(test_close_shape);
     OD_RUN(test_errors);
     return od_test_finish();
 }

@@ -1,7 +1,9 @@
-/* Geometric anomalies: bend, twist, fracture, crack, part missing. See anomaly.h. */
+/* Geometric anomalies: bend, twist, fracture, crack, part missing, translated and rotated, and the close
+ * shape. See anomaly.h. */
 #include "synth/anomaly.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1403,4 +1405,187 @@ int od_synth_surface_difference(const od_mesh *a, const od_mesh *b, float tolera
     free(points.points);
     free(grid.cells);
     return 0;
+}
+
+/* ---- a distinct but close shape ------------------------------------------------------------ */
+
+#define DESCRIPTOR_BINS 32
+#define SHAPE_SAMPLES 1024
+
+/* Writes `count` points drawn uniformly over the mesh's surface (by area, from a fixed stream), moved and
+ * scaled so that the bounding box is centred at the origin with a largest extent of 1. */
+static int unit_surface_samples(const od_mesh *mesh, int count, float *points, od_error *err)
+{
+    float min[3], max[3];
+    float size = mesh_extent(mesh, min, max);
+    int64_t F = mesh->face_count;
+    double *cumulative = malloc((size_t)F * sizeof(double));
+    if (!cumulative)
+        return od_fail(err, "close shape: out of memory for %lld faces", (long long)F);
+    double total = 0;
+    for (int64_t f = 0; f < F; f++) {
+        total += face_area(mesh, f);
+        cumulative[f] = total;
+    }
+    od_rng rng;
+    od_rng_seed(&rng, 0x636c6f7365);
+    for (int i = 0; i < count; i++) {
+        double target = od_rng_uniform(&rng) * total;
+        int64_t low = 0, high = F - 1;
+        while (low < high) {
+            int64_t mid = (low + high) / 2;
+            if (cumulative[mid] < target)
+                low = mid + 1;
+            else
+                high = mid;
+        }
+        const float *a = mesh->positions + mesh->faces[low * 3] * 3, *b = mesh->positions + mesh->faces[low * 3 + 1] * 3,
+                    *c = mesh->positions + mesh->faces[low * 3 + 2] * 3;
+        float s = od_rng_uniform(&rng), t = od_rng_uniform(&rng);
+        if (s + t > 1) {
+            s = 1 - s;
+            t = 1 - t;
+        }
+        for (int k = 0; k < 3; k++) {
+            float p = a[k] + s * (b[k] - a[k]) + t * (c[k] - a[k]);
+            points[i * 3 + k] = (p - 0.5f * (min[k] + max[k])) / size;
+        }
+    }
+    free(cumulative);
+    return 0;
+}
+
+/* The shape descriptor of unit-sized samples: the D2 histogram (distances between sample pairs i and
+ * (i * 7 + 1) mod count, in DESCRIPTOR_BINS bins up to sqrt(3)) as fractions, then the square roots of the
+ * samples' covariance eigenvalues in decreasing order (by the characteristic cubic). Both ignore how the
+ * shape is turned. */
+static void shape_descriptor(const float *points, int count, double *descriptor)
+{
+    memset(descriptor, 0, (DESCRIPTOR_BINS + 3) * sizeof(double));
+    for (int i = 0; i < count; i++) {
+        const float *p = points + i * 3, *q = points + ((i * 7 + 1) % count) * 3;
+        double d = sqrt((double)(p[0] - q[0]) * (p[0] - q[0]) + (double)(p[1] - q[1]) * (p[1] - q[1]) +
+                        (double)(p[2] - q[2]) * (p[2] - q[2]));
+        int bin = (int)(d / 1.7320508 * DESCRIPTOR_BINS);
+        descriptor[bin < DESCRIPTOR_BINS ? bin : DESCRIPTOR_BINS - 1] += 1.0 / count;
+    }
+    double mean[3] = {0, 0, 0}, c[6] = {0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < count; i++)
+        for (int k = 0; k < 3; k++)
+            mean[k] += points[i * 3 + k] / (double)count;
+    for (int i = 0; i < count; i++) {
+        double d[3] = {points[i * 3] - mean[0], points[i * 3 + 1] - mean[1], points[i * 3 + 2] - mean[2]};
+        c[0] += d[0] * d[0] / count;
+        c[1] += d[1] * d[1] / count;
+        c[2] += d[2] * d[2] / count;
+        c[3] += d[0] * d[1] / count;
+        c[4] += d[0] * d[2] / count;
+        c[5] += d[1] * d[2] / count;
+    }
+    /* Eigenvalues of the symmetric 3x3 matrix in closed form (trigonometric solution of the cubic). */
+    double p1 = c[3] * c[3] + c[4] * c[4] + c[5] * c[5], trace = c[0] + c[1] + c[2], eig[3];
+    double q = trace / 3;
+    double p2 = (c[0] - q) * (c[0] - q) + (c[1] - q) * (c[1] - q) + (c[2] - q) * (c[2] - q) + 2 * p1;
+    double p = sqrt(p2 / 6);
+    if (p < 1e-15) {
+        eig[0] = eig[1] = eig[2] = q;
+    } else {
+        double b[6] = {(c[0] - q) / p, (c[1] - q) / p, (c[2] - q) / p, c[3] / p, c[4] / p, c[5] / p};
+        double det = b[0] * (b[1] * b[2] - b[5] * b[5]) - b[3] * (b[3] * b[2] - b[5] * b[4]) +
+                     b[4] * (b[3] * b[5] - b[1] * b[4]);
+        double r = fmax(-1, fmin(1, det / 2));
+        double phi = acos(r) / 3;
+        eig[0] = q + 2 * p * cos(phi);
+        eig[2] = q + 2 * p * cos(phi + 2 * 3.14159265358979 / 3);
+        eig[1] = 3 * q - eig[0] - eig[2];
+    }
+    for (int k = 0; k < 3; k++)
+        descriptor[DESCRIPTOR_BINS + k] = sqrt(fmax(eig[k], 0));
+}
+
+/* The symmetric Chamfer distance of two unit-sized sample sets: the mean distance from each point to the
+ * nearest of the other set, averaged over both directions. */
+static double chamfer(const float *a, const float *b, int count)
+{
+    double total = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        const float *from = pass ? b : a, *to = pass ? a : b;
+        for (int i = 0; i < count; i++) {
+            float best = INFINITY;
+            for (int j = 0; j < count; j++) {
+                float d = (from[i * 3] - to[j * 3]) * (from[i * 3] - to[j * 3]) +
+                          (from[i * 3 + 1] - to[j * 3 + 1]) * (from[i * 3 + 1] - to[j * 3 + 1]) +
+                          (from[i * 3 + 2] - to[j * 3 + 2]) * (from[i * 3 + 2] - to[j * 3 + 2]);
+                best = fminf(best, d);
+            }
+            total += sqrt(best);
+        }
+    }
+    return total / (2.0 * count);
+}
+
+int od_synth_close_shape(const od_mesh *mesh, const od_mesh *const *candidates, int candidate_count,
+                         float max_chamfer, int *chosen, float *distance, od_error *err)
+{
+    if (check_mesh(mesh, "close shape", err) != 0)
+        return -1;
+    if (candidate_count < 1 || !candidates)
+        return od_fail(err, "close shape: no candidate meshes given");
+    if (!(max_chamfer > 0))
+        return od_fail(err, "close shape: invalid Chamfer threshold %g (expected > 0)", (double)max_chamfer);
+    int rc = -1;
+    float *reference = malloc((size_t)SHAPE_SAMPLES * 3 * sizeof(float));
+    float *samples = malloc((size_t)candidate_count * SHAPE_SAMPLES * 3 * sizeof(float));
+    keyed *order = malloc((size_t)candidate_count * sizeof(keyed));
+    if (!reference || !samples || !order) {
+        od_fail(err, "close shape: out of memory for %d candidates", candidate_count);
+        goto done;
+    }
+    double own[DESCRIPTOR_BINS + 3], other[DESCRIPTOR_BINS + 3];
+    if (unit_surface_samples(mesh, SHAPE_SAMPLES, reference, err) != 0)
+        goto done;
+    shape_descriptor(reference, SHAPE_SAMPLES, own);
+    int usable = 0;
+    for (int i = 0; i < candidate_count; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "close shape: candidate %d", i);
+        if (check_mesh(candidates[i], what, err) != 0)
+            goto done;
+        float *points = samples + (size_t)i * SHAPE_SAMPLES * 3;
+        if (unit_surface_samples(candidates[i], SHAPE_SAMPLES, points, err) != 0)
+            goto done;
+        shape_descriptor(points, SHAPE_SAMPLES, other);
+        double key = 0;
+        for (int k = 0; k < DESCRIPTOR_BINS; k++)
+            key += fabs(own[k] - other[k]);
+        for (int k = DESCRIPTOR_BINS; k < DESCRIPTOR_BINS + 3; k++)
+            key += 2 * fabs(own[k] - other[k]);
+        order[usable].key = key;
+        order[usable++].index = i;
+    }
+    qsort(order, (size_t)usable, sizeof *order, compare_keyed);
+    /* The nearest by descriptor whose Chamfer distance is at most the threshold, among the five nearest,
+     * skipping copies of the mesh (under 1 % of the size off). */
+    int tried = 0;
+    for (int i = 0; i < usable && tried < 5; i++) {
+        double d = chamfer(reference, samples + (size_t)order[i].index * SHAPE_SAMPLES * 3, SHAPE_SAMPLES);
+        if (d < 0.01)
+            continue;
+        tried++;
+        if (d <= max_chamfer) {
+            *chosen = (int)order[i].index;
+            if (distance)
+                *distance = (float)d;
+            rc = 0;
+            goto done;
+        }
+    }
+    od_fail(err, "close shape: none of the %d nearest of %d candidates by shape descriptor lies within a Chamfer "
+                 "distance of %g of the size",
+            tried, candidate_count, (double)max_chamfer);
+done:
+    free(reference);
+    free(samples);
+    free(order);
+    return rc;
 }

@@ -110,14 +110,34 @@ int od_synth_rotate_part(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synt
 /* Marks the faces of `a` that lie off the surface of `b`. marks[f] (a's
  * face count) is 1 when face f's centroid is farther than `tolerance`
  * from every point of b's surface, else 0. The points are b's vertices,
- * face centroids and points tolerance / 3 apart on average. The generator marks the
- * anomalous region of a shape this way, both ways round: the faces of the
- * altered version off the normal one's surface (a bump, a moved part),
- * and the faces of the normal version off the altered one's (what a
- * fracture or a missing part took away). count (may be NULL) receives the
- * marked faces. */
+ * face centroids and points tolerance / 3 apart on average. The
+ * generator marks an anomalous region this way, both ways round. The
+ * altered version's faces off the normal one's surface show a bump or a
+ * moved part. The normal version's faces off the altered one's show what
+ * a fracture or a missing part took away. count (may be NULL) receives
+ * the marked faces. */
 int od_synth_surface_difference(const od_mesh *a, const od_mesh *b, float tolerance, uint8_t *marks, int64_t *count,
                                 od_error *err);
+
+/* The word that marks a distinct but close shape in an object's path,
+ * as the paper's figures name the kind. */
+#define OD_SYNTH_DISTINCT_NAME "distinct"
+
+/* Picks a distinct but geometrically close shape for `mesh` among
+ * `candidate_count` candidate meshes, for the anomaly that places it among
+ * instances of `mesh`. Each mesh is sampled at 1024 surface points and
+ * scaled to a largest extent of 1 about its bounding-box centre. The
+ * candidates are ranked by a shape descriptor that ignores rotation: the
+ * histogram of distances between point pairs (D2) and the spread along
+ * the principal axes. The five nearest that are not copies (Chamfer
+ * distance 0.01 or more) are tried in order. The first whose symmetric
+ * Chamfer distance (mean nearest-point distance, both ways, in units of
+ * the size) is at most max_chamfer is accepted: *chosen receives its
+ * index and *distance (may be NULL) the Chamfer distance. Chamfer
+ * compares the meshes as they are oriented. Fails when no candidate
+ * qualifies. */
+int od_synth_close_shape(const od_mesh *mesh, const od_mesh *const *candidates, int candidate_count,
+                         float max_chamfer, int *chosen, float *distance, od_error *err);
 
 /* Returns the count of parts od_synth_remove_part would see, or -1 on
  * failure. */
