@@ -515,6 +515,14 @@ static void test_errors(void)
     rc = od_mesh_parse_off("4OFF\n", 5, "four.off", &mesh, &err);
     expect_error(rc, &err, "four.off:1", "4OFF");
 
+    /* An element without properties may claim any count without costing time. */
+    const char *empty = "ply\nformat ascii 1.0\nelement junk 4000000000000\nelement vertex 3\nproperty float x\n"
+                        "property float y\nproperty float z\nelement face 1\nproperty list uchar int vertex_indices\n"
+                        "end_header\n0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n";
+    rc = od_mesh_parse_ply(empty, strlen(empty), "empty.ply", &mesh, &err);
+    OD_CHECK(rc == 0);
+    od_mesh_free(&mesh);
+
     /* Unknown and missing extensions, and a missing file. */
     rc = od_mesh_load("model.fbx", &mesh, &err);
     expect_error(rc, &err, "model.fbx", ".fbx");
@@ -616,6 +624,18 @@ static void test_parts(void)
         }
         OD_CHECK(mixed == 0);
     }
+    od_mesh_free(&mesh);
+
+    /* 3000 scattered triangles, none 1 % of the area: one piece, not 3000 parts. */
+    OD_CHECK(od_mesh_new(9000, 3000, 0, 0, 0, &mesh, &err) == 0);
+    for (int t = 0; t < 3000; t++) {
+        float x = (float)(t % 60), y = (float)(t / 60);
+        const float corners[9] = {x, y, 0, x + 0.5f, y, 0, x, y + 0.5f, 0};
+        memcpy(mesh.positions + t * 9, corners, sizeof corners);
+        for (int k = 0; k < 3; k++)
+            mesh.faces[t * 3 + k] = t * 3 + k;
+    }
+    OD_CHECK(od_mesh_assign_parts(&mesh, &method, &err) == 1);
     od_mesh_free(&mesh);
 
     /* Without a neck (a cylinder, a sphere) the mesh stays whole. */

@@ -524,28 +524,29 @@ static int compact_labels(int32_t *labels, int64_t face_count, int32_t label_lim
 }
 
 /* Merges each label whose area is under min_fraction of the total into
- * the label whose bounding box is nearest (the gap between the boxes, 0
- * when they overlap; ties go to the lower label). Small labels are
- * merged smallest first, and a label that has grown past the threshold
- * stays. Returns the new count after compacting, or -1 when out of memory. */
+ * the nearest label of at least that area, by the gap between their
+ * bounding boxes (0 when they overlap; ties go to the lower label). At
+ * most 1 / min_fraction labels are that large, which bounds the work.
+ * When no label is, every face gets label 0. Returns the new count after
+ * compacting, or -1 when out of memory. */
 static int merge_small_by_box(const od_mesh *mesh, int32_t *labels, int count, double min_fraction)
 {
     double *area = calloc((size_t)count + 1, sizeof(double));
     float *box = malloc(((size_t)count * 6 + 1) * sizeof(float));
     int32_t *target = malloc(((size_t)count + 1) * sizeof(int32_t));
-    if (!area || !box || !target) {
+    int32_t *large = malloc(((size_t)count + 1) * sizeof(int32_t));
+    if (!area || !box || !target || !large) {
         free(area);
         free(box);
         free(target);
+        free(large);
         return -1;
     }
-    for (int i = 0; i < count; i++) {
-        target[i] = i;
+    for (int i = 0; i < count; i++)
         for (int c = 0; c < 3; c++) {
             box[i * 6 + c] = INFINITY;
             box[i * 6 + 3 + c] = -INFINITY;
         }
-    }
     double total = 0;
     for (int64_t f = 0; f < mesh->face_count; f++) {
         int32_t l = labels[f];
@@ -562,49 +563,36 @@ static int merge_small_by_box(const od_mesh *mesh, int32_t *labels, int count, d
             }
         }
     }
-    for (;;) {
-        /* The smallest label still under the threshold (and not merged away). */
-        int smallest = -1;
-        for (int i = 0; i < count; i++)
-            if (target[i] == i && area[i] < min_fraction * total && (smallest < 0 || area[i] < area[smallest]))
-                smallest = i;
-        if (smallest < 0)
-            break;
-        int best = -1;
-        double best_gap = 0;
-        for (int j = 0; j < count; j++) {
-            if (j == smallest || target[j] != j)
-                continue;
+    int large_count = 0;
+    for (int i = 0; i < count; i++)
+        if (area[i] >= min_fraction * total)
+            large[large_count++] = i;
+    for (int i = 0; i < count; i++) {
+        target[i] = large_count == 0 ? 0 : i;
+        if (large_count == 0 || area[i] >= min_fraction * total)
+            continue;
+        double best_gap = INFINITY;
+        for (int k = 0; k < large_count; k++) {
+            int j = large[k];
             double gap = 0;
             for (int c = 0; c < 3; c++) {
-                double d = fmax(box[smallest * 6 + c] - box[j * 6 + 3 + c], box[j * 6 + c] - box[smallest * 6 + 3 + c]);
+                double d = fmax(box[i * 6 + c] - box[j * 6 + 3 + c], box[j * 6 + c] - box[i * 6 + 3 + c]);
                 if (d > 0)
                     gap += d * d;
             }
-            if (best < 0 || gap < best_gap) {
-                best = j;
+            if (gap < best_gap) {
                 best_gap = gap;
+                target[i] = j;
             }
         }
-        if (best < 0)
-            break; /* the only label left */
-        target[smallest] = best;
-        area[best] += area[smallest];
-        for (int c = 0; c < 3; c++) {
-            box[best * 6 + c] = fminf(box[best * 6 + c], box[smallest * 6 + c]);
-            box[best * 6 + 3 + c] = fmaxf(box[best * 6 + 3 + c], box[smallest * 6 + 3 + c]);
-        }
     }
-    for (int64_t f = 0; f < mesh->face_count; f++) {
-        int32_t l = labels[f];
-        while (target[l] != l)
-            l = target[l];
-        labels[f] = l;
-    }
+    for (int64_t f = 0; f < mesh->face_count; f++)
+        labels[f] = target[labels[f]];
     int result = compact_labels(labels, mesh->face_count, count, target);
     free(area);
     free(box);
     free(target);
+    free(large);
     return result;
 }
 

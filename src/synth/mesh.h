@@ -151,8 +151,10 @@ typedef enum od_mesh_parts_method {
  * - the groups (face_parts), when two or more have faces;
  * - else the connected components (od_mesh_components with a tolerance of
  *   1e-5 of the largest extent), when two or more remain after each
- *   component of under 1 % of the surface area has joined the component
- *   whose bounding box is nearest (so that stray slivers are not parts);
+ *   component of under 1 % of the surface area has joined the nearest
+ *   (by bounding box) component of at least 1 %, so that stray slivers
+ *   are not parts. A mesh with no component that large counts as one
+ *   piece;
  * - else the pieces of a cut at a neck along the longest axis.
  * The neck: each face's area, times the sine of the angle between its
  * normal and the axis, is spread over the 64 slices along the axis that

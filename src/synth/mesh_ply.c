@@ -505,6 +505,9 @@ static int read_faces(ply_reader *r, const ply_element *e, ply_lists *out, od_er
 
 static int skip_element(ply_reader *r, const ply_element *e, od_error *err)
 {
+    /* An element without properties takes no bytes, so its count is not bounded by the file size. */
+    if (e->property_count == 0)
+        return 0;
     for (int64_t i = 0; i < e->count; i++)
         for (int j = 0; j < e->property_count; j++) {
             const ply_property *p = &e->properties[j];
