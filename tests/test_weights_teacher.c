@@ -40,12 +40,15 @@ typedef struct shape_case {
 static void shapes_and_strides(void)
 {
     /* InceptionV3's "valid" stem trims the border: mixed0..2 cell j sits
-     * at input pixel 8 j + 13, and mixed3 cell j at 16 j + 21. */
+     * at input pixel 8 j + 13, mixed3 cell j at 16 j + 21, mixed8 cell j
+     * at 32 j + 37, whatever the input size. */
     static const shape_case cases[] = {
         {OD_TEACHER_INCEPTIONV3, "mixed0", 299, 35, 256, 8, 13.0},
         {OD_TEACHER_INCEPTIONV3, "mixed2", 299, 35, 288, 8, 13.0},
         {OD_TEACHER_INCEPTIONV3, "mixed3", 299, 17, 768, 16, 21.0},
-        {OD_TEACHER_INCEPTIONV3, "mixed2", 448, 53, 288, 8, 15.5},
+        {OD_TEACHER_INCEPTIONV3, "mixed2", 448, 53, 288, 8, 13.0},
+        {OD_TEACHER_INCEPTIONV3, "mixed3", 448, 26, 768, 16, 21.0},
+        {OD_TEACHER_INCEPTIONV3, "mixed8", 448, 12, 1280, 32, 37.0},
         {OD_TEACHER_MOBILENETV2, "block_6_expand_relu", 448, 56, 192, 8, 3.5},
         {OD_TEACHER_MOBILENETV2, "block_13_expand_relu", 224, 14, 576, 16, 7.5},
         {OD_TEACHER_MOBILENETV2, "block_3_expand_relu", 224, 56, 144, 4, 1.5},

@@ -233,6 +233,18 @@ od_teacher *od_teacher_open(od_teacher_network network, const char *weights_path
         t->info.stride = (int64_t)1 << (int)lround(log2(ratio > 1.0 ? ratio : 1.0));
     }
     t->info.offset = ((double)input_size - 1.0 - (double)t->info.stride * (double)(shape[1] - 1)) / 2.0;
+    if (network == OD_TEACHER_INCEPTIONV3) {
+        /* InceptionV3's stem and reductions are "valid" 3 x 3 convolutions
+         * and poolings, which map cell j to input pixel stride * j + offset
+         * whatever the input size: offset 13 at stride 8 (mixed0 to
+         * mixed2), 21 at stride 16 (mixed3 to mixed7), 37 at stride 32. */
+        if (t->info.stride == 8)
+            t->info.offset = 13.0;
+        else if (t->info.stride == 16)
+            t->info.offset = 21.0;
+        else if (t->info.stride == 32)
+            t->info.offset = 37.0;
+    }
     return t;
 }
 

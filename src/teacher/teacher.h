@@ -20,17 +20,17 @@
  *
  * Feature cell (i, j) covers the input around pixel
  *     x = offset + stride * j,  y = offset + stride * i
- * (pixel centres on integers). The grid is taken as centred in the input:
- * offset = (input_size - 1 - stride * (W' - 1)) / 2. That is exact for
- * DINOv2's patches and for InceptionV3 at 299 pixels (cell j of mixed0 to
- * mixed2 sits at 8 j + 13, of mixed3 to mixed7 at 16 j + 21). For MobileNetV2
- * it is the usual (j + 0.5) * stride - 0.5.
- * NOTE: at other sizes InceptionV3's "valid" convolutions drop their
- * leftover pixels at the right and bottom only. The true centres then sit
- * up to stride / 2 pixels left of and above the centred grid, for
- * example 2.5 pixels (a third of a cell) for mixed2 at 448. MobileNetV2's centres are off by
- * the fraction of a pixel that TensorFlow's asymmetric "same" padding
- * shifts each stride-2 stage by. */
+ * (pixel centres on integers). For InceptionV3 at strides 8, 16 and 32
+ * (mixed0 and later) the offset is exact at any input size: 13, 21 and 37,
+ * because its "valid" convolutions trim the border at the right and
+ * bottom only. For DINOv2's patches it is (stride - 1) / 2, and for
+ * MobileNetV2 the usual (stride - 1) / 2 when the input is a multiple of
+ * the stride, which ignores the fraction of a pixel that TensorFlow's
+ * asymmetric "same" padding shifts each stride-2 stage by. Other layers
+ * take the grid as centred in the input: offset = (input_size - 1 -
+ * stride * (W' - 1)) / 2.
+ * NOTE: the centred rule is approximate for InceptionV3's stem layers
+ * (strides 2 and 4) at input sizes other than 299. */
 #ifndef ODDONE_TEACHER_TEACHER_H
 #define ODDONE_TEACHER_TEACHER_H
 
