@@ -21,10 +21,19 @@ same parameter names. One training step in float64:
   config                 int64: batch, D, H, W, Cin, levels, channels[3],
                          down_blocks[3], up_blocks[2], head_hidden,
                          feature_channels
+
+model_pyramid: the 2D feature pyramid (src/model/pyramid.h), batch 2,
+three levels of 8 x 12, 4 x 6 and 2 x 3 pixels, in float64:
+  input.<i>, grad.input.<i>   level i's map (N, H, W, C_i) and its gradient
+  lateral.<i>.weight, lateral.<i>.bias and grad.<name>
+  output, d_output             (N, H, W, C)
+  config                       int64: batch, height, width, levels,
+                               in_channels[3], out_channels
 """
 import os
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from refs import st
@@ -150,5 +159,49 @@ def generate_volume_net(out_dir):
             {"producer": "scripts/refs/model.py"})
 
 
+PYRAMID_BATCH = 2
+PYRAMID_SIZE = (8, 12)
+PYRAMID_IN_CHANNELS = (3, 5, 4)
+PYRAMID_OUT_CHANNELS = 6
+
+
+class Pyramid(nn.Module):
+    """1x1 lateral convolutions, bilinear upsampling to level 0, sum."""
+
+    def __init__(self):
+        super().__init__()
+        self.lateral = nn.ModuleList(nn.Conv2d(c, PYRAMID_OUT_CHANNELS, 1) for c in PYRAMID_IN_CHANNELS)
+
+    def forward(self, inputs):
+        out = self.lateral[0](inputs[0])
+        for level in range(1, len(inputs)):
+            out = out + F.interpolate(self.lateral[level](inputs[level]), scale_factor=2 ** level, mode="bilinear",
+                                      align_corners=False)
+        return out
+
+
+def generate_pyramid(out_dir):
+    torch.manual_seed(11)
+    model = Pyramid().double()
+    height, width = PYRAMID_SIZE
+    inputs = [torch.randn(PYRAMID_BATCH, c, height >> i, width >> i, dtype=torch.float64, requires_grad=True)
+              for i, c in enumerate(PYRAMID_IN_CHANNELS)]
+    out = model(inputs)
+    d_out = torch.randn_like(out)
+    out.backward(d_out)
+    nhwc = (0, 2, 3, 1)
+    tensors = {"output": out.detach().permute(*nhwc), "d_output": d_out.permute(*nhwc)}
+    for i, x in enumerate(inputs):
+        tensors[f"input.{i}"] = x.detach().permute(*nhwc)
+        tensors[f"grad.input.{i}"] = x.grad.permute(*nhwc)
+    for name, parameter in model.named_parameters():
+        tensors[name] = parameter.detach()
+        tensors["grad." + name] = parameter.grad
+    tensors["config"] = torch.tensor([PYRAMID_BATCH, height, width, len(PYRAMID_IN_CHANNELS), *PYRAMID_IN_CHANNELS,
+                                      PYRAMID_OUT_CHANNELS], dtype=torch.int64)
+    st.save(os.path.join(out_dir, "model_pyramid.safetensors"), tensors, {"producer": "scripts/refs/model.py"})
+
+
 def generate(out_dir):
     generate_volume_net(out_dir)
+    generate_pyramid(out_dir)
