@@ -12,6 +12,10 @@
 # environment:
 #   GATHER_TIMEOUT  seconds allowed for each conversion (default 60)
 #   GATHER_JOBS     conversions run at once (default 2)
+#   GATHER_TOYS_BY  catalog (default): furniture goes under the catalog's
+#                   category (kitchen, lights...); type: under its object
+#                   type (chair, lamp...) when 3 or more models share it,
+#                   else under the catalog's category
 #
 # It writes OUT_DIR/toys/<category>/<name>.obj|off (a furniture model's
 # .mtl and textures in the folder <name>/ beside it),
@@ -67,12 +71,16 @@ import zipfile
 OUT = sys.argv[1]
 TIMEOUT = float(os.environ.get("GATHER_TIMEOUT", "60"))
 JOBS = int(os.environ.get("GATHER_JOBS", "2"))
+TOYS_BY = os.environ.get("GATHER_TOYS_BY", "catalog")
+if TOYS_BY not in ("catalog", "type"):
+    sys.exit("gather: invalid GATHER_TOYS_BY '%s' (expected catalog or type)" % TOYS_BY)
 STAGING = os.path.join(OUT, ".staging")
 WORK = os.path.join(OUT, ".work")
 started = time.time()
 entries = []
 failures = []
 log_lines = []
+taken_paths = set()
 
 
 def log(line):
@@ -90,10 +98,13 @@ def add(kind, group, name, extension, package, source, licence, **extra):
     folder = os.path.join(STAGING, kind, group)
     os.makedirs(folder, exist_ok=True)
     base, number = name, 2
-    while os.path.exists(os.path.join(folder, name + extension)):
+    # A pending conversion has no file yet, so the recorded paths are checked too.
+    while (os.path.exists(os.path.join(folder, name + extension)) or
+           "%s/%s/%s%s" % (kind, group, name, extension) in taken_paths):
         name = "%s_%d" % (base, number)
         number += 1
     relative = "%s/%s/%s%s" % (kind, group, name, extension)
+    taken_paths.add(relative)
     entry = {"path": relative, "kind": kind, "category" if kind == "toys" else "family": group, "name": name,
              "source_package": package, "source": source, "licence": licence}
     entry.update(extra)
@@ -191,8 +202,22 @@ def find_member(names, requested, folder):
     return None
 
 
+def object_type_counts():
+    """Counts the furniture models of each object type over every catalog."""
+    types = {}
+    for file_name in sorted(os.listdir(SH3F_DIR)):
+        if file_name.endswith(".sh3f"):
+            with zipfile.ZipFile(os.path.join(SH3F_DIR, file_name)) as archive:
+                properties = read_properties(archive.read("PluginFurnitureCatalog.properties"))
+            for key, value in properties.items():
+                if re.match(r"name#\d+$", key):
+                    types[object_type(value)] = types.get(object_type(value), 0) + 1
+    return types
+
+
 def gather_sweethome3d():
     counts = {"models": 0, "skipped": 0, "faces_dropped": 0, "materials_fixed": 0, "textures_dropped": 0}
+    type_counts = object_type_counts() if TOYS_BY == "type" else {}
     for file_name in sorted(os.listdir(SH3F_DIR)):
         if not file_name.endswith(".sh3f"):
             continue
@@ -212,7 +237,10 @@ def gather_sweethome3d():
                     continue
                 obj_dir = os.path.dirname(model)
                 obj_text, dropped = clean_obj(archive.read(model).decode("latin-1"))
-                target, entry = add("toys", slug(category), slug(name), ".obj", "sweethome3d-furniture",
+                folder = category
+                if type_counts.get(object_type(name), 0) >= 3:
+                    folder = object_type(name)
+                target, entry = add("toys", slug(folder), slug(name), ".obj", "sweethome3d-furniture",
                                     "%s/%s:%s" % (SH3F_DIR, file_name, model), SH3F_LICENCES.get(library, "see copyright"),
                                     catalog_category=category, catalog_name=name, object_type=object_type(name),
                                     creator=properties.get("creator#%d" % index, ""))
@@ -377,6 +405,7 @@ GMSH_LICENCE = "GPL-2+ (gmsh demos; see /usr/share/doc/gmsh-doc/copyright)"
 
 def gather_gmsh_demos():
     count = 0
+    seen = set()  # CAD files that more than one demo folder ships
     # Copy the demo folders that hold CAD files, unpacking .gz, so that
     # .geo files find the STEP files they import by relative path.
     for sub in ("boolean", "api"):
@@ -400,8 +429,10 @@ def gather_gmsh_demos():
             is_cad = extension.lower() in (".step", ".stp", ".brep", ".iges", ".igs")
             # The boolean demos build solids with OpenCASCADE; the api folder's .geo files are not parts.
             is_geo = extension == ".geo" and sub == "boolean"
-            if not (is_cad or is_geo):
+            if not (is_cad or is_geo) or (is_cad and file_name in seen):
                 continue
+            if is_cad:
+                seen.add(file_name)
             target, entry = add("parts", slug("gmsh_" + stem), slug(stem), ".stl", "gmsh-doc", origin[file_name],
                                 GMSH_LICENCE, converted_with="gmsh")
             convert_later(["gmsh", file_name] + GMSH_OPTIONS + ["-o", os.path.abspath(target)], entry, target,

@@ -87,13 +87,13 @@ int od_mesh_parse_obj(const char *text, size_t size, const char *source, const c
 int od_mesh_read_ply(const char *path, od_mesh *out, od_error *err);
 int od_mesh_parse_ply(const void *data, size_t size, const char *source, od_mesh *out, od_error *err);
 
-/* Reads an STL file, binary or ASCII, chosen by content: text
- * that starts with "solid" and names a facet or endsolid in its first
- * kilobyte is ASCII, unless the size equals 84 + 50 * (the binary count
- * at byte 80), which many binary exporters produce with a "solid" header.
- * Each triangle gets three vertices of its own (od_mesh_weld joins them);
- * the file's facet normals are not kept. Each ASCII solid becomes a part
- * named after it. */
+/* Reads an STL file, binary or ASCII, chosen by content. Text that starts
+ * with "solid" and names a facet or endsolid in its first kilobyte is
+ * ASCII. Many binary exporters also start their header with "solid", so a
+ * file whose size equals 84 + 50 * (the binary count at byte 80) is
+ * binary whatever its header says. Each triangle gets three vertices of
+ * its own (od_mesh_weld joins them), and the file's facet normals are not
+ * kept. Each ASCII solid becomes a part named after it. */
 int od_mesh_read_stl(const char *path, od_mesh *out, od_error *err);
 int od_mesh_parse_stl(const void *data, size_t size, const char *source, od_mesh *out, od_error *err);
 
@@ -150,11 +150,10 @@ typedef enum od_mesh_parts_method {
  * The parts are, in order of preference:
  * - the groups (face_parts), when two or more have faces;
  * - else the connected components (od_mesh_components with a tolerance of
- *   1e-5 of the largest extent), when two or more remain after each
- *   component of under 1 % of the surface area has joined the nearest
- *   (by bounding box) component of at least 1 %, so that stray slivers
- *   are not parts. A mesh with no component that large counts as one
- *   piece;
+ *   1e-5 of the largest extent), when two or more remain. Before that,
+ *   each component of under 1 % of the surface area joins the nearest (by
+ *   bounding box) component of at least 1 %, so that stray slivers are
+ *   not parts. A mesh with no component that large counts as one piece;
  * - else the pieces of a cut at a neck along the longest axis.
  * The neck: each face's area, times the sine of the angle between its
  * normal and the axis, is spread over the 64 slices along the axis that
