@@ -149,6 +149,43 @@ static void test_twist(void)
     od_mesh_free(&bar);
 }
 
+typedef struct edge_key {
+    long long a[3], b[3];
+} edge_key;
+
+static int compare_edge_keys(const void *x, const void *y)
+{
+    return memcmp(x, y, sizeof(edge_key));
+}
+
+/* Returns 1 when every directed edge (by positions rounded to 1e-6) has its reverse: a closed surface. */
+static int closed_surface(const od_mesh *mesh)
+{
+    int64_t count = mesh->face_count * 3;
+    edge_key *keys = malloc((size_t)count * sizeof(edge_key));
+    for (int64_t f = 0; f < mesh->face_count; f++)
+        for (int k = 0; k < 3; k++) {
+            const float *p = mesh->positions + mesh->faces[f * 3 + k] * 3;
+            const float *q = mesh->positions + mesh->faces[f * 3 + (k + 1) % 3] * 3;
+            edge_key *e = &keys[f * 3 + k];
+            memset(e, 0, sizeof *e);
+            for (int d = 0; d < 3; d++) {
+                e->a[d] = llround(p[d] * 1e6);
+                e->b[d] = llround(q[d] * 1e6);
+            }
+        }
+    qsort(keys, (size_t)count, sizeof *keys, compare_edge_keys);
+    int closed = 1;
+    for (int64_t i = 0; i < count && closed; i++) {
+        edge_key reverse;
+        memcpy(reverse.a, keys[i].b, sizeof reverse.a);
+        memcpy(reverse.b, keys[i].a, sizeof reverse.b);
+        closed = bsearch(&reverse, keys, (size_t)count, sizeof *keys, compare_edge_keys) != NULL;
+    }
+    free(keys);
+    return closed;
+}
+
 static void test_fracture(void)
 {
     od_error err = {{0}};
@@ -165,11 +202,12 @@ static void test_fracture(void)
                 OD_CHECK(!"fracture failed");
                 continue;
             }
+            /* The caps close the cut. Over a jagged cut they may cover about as much as the surface that went. */
+            OD_CHECK(info.measure >= 0.1f && info.measure <= 0.9f);
+            OD_CHECK(closed_surface(&out));
             double fraction = 1 - surface_area(&out) / surface_area(&meshes[m]);
-            OD_CHECK(fraction >= 0.1 && fraction <= 0.9);
-            OD_CHECK(fabs(fraction - info.measure) < 1e-3);
+            OD_CHECK(fraction > -0.05 && fraction < info.measure);
             OD_CHECK(components(&out) == 1);
-            OD_CHECK(out.face_count < meshes[m].face_count);
             /* Every vertex is used by a face. */
             char *used = calloc((size_t)out.vertex_count, 1);
             for (int64_t i = 0; i < out.face_count * 3; i++)
@@ -180,8 +218,8 @@ static void test_fracture(void)
             free(used);
             OD_CHECK(unused == 0);
             if (seed == 1)
-                printf("  fracture %s: target %.2f, removed %.3f of the area\n", names[m], (double)info.parameter,
-                       fraction);
+                printf("  fracture %s: target %.2f, removed %.3f of the area, %.3f less area with the caps\n",
+                       names[m], (double)info.parameter, (double)info.measure, fraction);
             rejected += info.rejected;
             runs++;
             od_mesh_free(&out);

@@ -291,6 +291,9 @@ static int component_count(const od_mesh *mesh, float size, od_error *err)
     return count;
 }
 
+static int is_closed(const od_mesh *mesh, float cell, od_error *err, int *closed);
+static int cap_open_loops(od_mesh *mesh, float cell, int64_t *cap_faces, od_error *err);
+
 int od_synth_fracture(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anomaly_info *info, od_error *err)
 {
     /* positions (V, 3) and faces (F, 3) are read; out keeps the faces on one side of the plane. */
@@ -314,7 +317,9 @@ int od_synth_fracture(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_a
         total += areas[f];
     }
     od_synth_anomaly_info local = {0};
-    int rc = -1;
+    int rc = -1, closed = 0;
+    if (is_closed(mesh, 1e-5f * size, err, &closed) != 0)
+        goto done;
     for (int attempt = 0; attempt < OD_SYNTH_ANOMALY_TRIES; attempt++) {
         float normal[3] = {od_rng_normal(rng), od_rng_normal(rng), od_rng_normal(rng)};
         float target = uniform(rng, 0.2f, 0.7f);
@@ -349,6 +354,12 @@ int od_synth_fracture(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_a
                 goto done;
             }
             if (pieces == 1) {
+                /* A closed mesh stays closed: each loop the cut opened gets a cap. */
+                int64_t cap_faces = 0;
+                if (closed && cap_open_loops(out, 1e-5f * size, &cap_faces, err) != 0) {
+                    od_mesh_free(out);
+                    goto done;
+                }
                 if (info)
                     *info = local;
                 rc = 0;
@@ -490,6 +501,262 @@ static int compare_cells(const void *a, const void *b)
     if (p->z != q->z)
         return p->z < q->z ? -1 : 1;
     return p->vertex < q->vertex ? -1 : p->vertex > q->vertex;
+}
+
+/* ---- closing a cut ------------------------------------------------------------------------ */
+
+typedef struct directed_edge {
+    int32_t from, to; /* canonical vertices (one per position) */
+    int64_t face;
+    int corner; /* the face's corner where the edge starts */
+} directed_edge;
+
+static int compare_directed(const void *x, const void *y)
+{
+    const directed_edge *p = x, *q = y;
+    if (p->from != q->from)
+        return p->from < q->from ? -1 : 1;
+    if (p->to != q->to)
+        return p->to < q->to ? -1 : 1;
+    return p->face < q->face ? -1 : p->face > q->face;
+}
+
+/* Writes per vertex the lowest-numbered vertex at the same position (rounded to `cell`). */
+static int canonical_vertices(const od_mesh *mesh, float cell, int32_t *canonical)
+{
+    int64_t V = mesh->vertex_count;
+    cell_key *cells = malloc((size_t)V * sizeof(cell_key) + 1);
+    if (!cells)
+        return -1;
+    for (int64_t v = 0; v < V; v++) {
+        const float *p = mesh->positions + v * 3;
+        cells[v] = (cell_key){llround(p[0] / cell), llround(p[1] / cell), llround(p[2] / cell), (int32_t)v};
+    }
+    qsort(cells, (size_t)V, sizeof *cells, compare_cells);
+    for (int64_t i = 0; i < V; i++) {
+        int same = i > 0 && cells[i].x == cells[i - 1].x && cells[i].y == cells[i - 1].y && cells[i].z == cells[i - 1].z;
+        canonical[cells[i].vertex] = same ? canonical[cells[i - 1].vertex] : cells[i].vertex;
+    }
+    free(cells);
+    return 0;
+}
+
+/* Lists the mesh's directed edges (sorted) and returns their count (3F), or -1 when out of memory. */
+static int64_t directed_edges(const od_mesh *mesh, const int32_t *canonical, directed_edge **out)
+{
+    int64_t F = mesh->face_count;
+    directed_edge *edges = malloc((size_t)F * 3 * sizeof(directed_edge) + 1);
+    if (!edges)
+        return -1;
+    for (int64_t f = 0; f < F; f++)
+        for (int k = 0; k < 3; k++)
+            edges[f * 3 + k] = (directed_edge){canonical[mesh->faces[f * 3 + k]],
+                                               canonical[mesh->faces[f * 3 + (k + 1) % 3]], f, k};
+    qsort(edges, (size_t)F * 3, sizeof *edges, compare_directed);
+    *out = edges;
+    return F * 3;
+}
+
+/* Returns 1 when the edge to -> from exists. */
+static int has_reverse(const directed_edge *edges, int64_t count, const directed_edge *e)
+{
+    directed_edge key = {e->to, e->from, -1, 0};
+    int64_t low = 0, high = count;
+    while (low < high) {
+        int64_t mid = (low + high) / 2;
+        if (compare_directed(&edges[mid], &key) < 0)
+            low = mid + 1;
+        else
+            high = mid;
+    }
+    return low < count && edges[low].from == key.from && edges[low].to == key.to;
+}
+
+/* Returns 1 when every edge of the mesh has a reverse, by position: the surface is closed. */
+static int is_closed(const od_mesh *mesh, float cell, od_error *err, int *closed)
+{
+    int32_t *canonical = malloc((size_t)mesh->vertex_count * sizeof(int32_t) + 1);
+    directed_edge *edges = NULL;
+    if (!canonical || canonical_vertices(mesh, cell, canonical) != 0 || directed_edges(mesh, canonical, &edges) < 0) {
+        free(canonical);
+        return od_fail(err, "fracture: out of memory for the edges");
+    }
+    *closed = 1;
+    int64_t count = mesh->face_count * 3;
+    for (int64_t i = 0; i < count && *closed; i++)
+        *closed = has_reverse(edges, count, &edges[i]);
+    free(edges);
+    free(canonical);
+    return 0;
+}
+
+/* Closes each loop of open edges with a fan of triangles about the loop's centroid. The cap has vertices of
+ * its own (the loop's positions again, and the centroid), so it gets a flat normal and hard edges. */
+static int cap_open_loops(od_mesh *mesh, float cell, int64_t *cap_faces, od_error *err)
+{
+    *cap_faces = 0;
+    int64_t V = mesh->vertex_count, F = mesh->face_count;
+    int32_t *canonical = malloc((size_t)V * sizeof(int32_t) + 1);
+    directed_edge *edges = NULL;
+    directed_edge *open = NULL;
+    uint8_t *used = NULL;
+    int rc = -1;
+    if (!canonical || canonical_vertices(mesh, cell, canonical) != 0 || directed_edges(mesh, canonical, &edges) < 0) {
+        od_fail(err, "fracture: out of memory for the edges");
+        goto done;
+    }
+    /* The open edges, sorted by their start, so a loop follows from each edge's end. */
+    int64_t count = 0;
+    open = malloc((size_t)F * 3 * sizeof(directed_edge) + 1);
+    used = calloc((size_t)F * 3 + 1, 1);
+    if (!open || !used) {
+        od_fail(err, "fracture: out of memory for the edges");
+        goto done;
+    }
+    for (int64_t i = 0; i < F * 3; i++)
+        if (!has_reverse(edges, F * 3, &edges[i]))
+            open[count++] = edges[i];
+    if (count == 0) {
+        rc = 0;
+        goto done;
+    }
+    /* Each open edge adds two cap vertices at most (its start, and one centroid per loop) and one face. */
+    int64_t V2 = V + 2 * count, F2 = F + count;
+    float *positions = realloc(mesh->positions, (size_t)V2 * 3 * sizeof(float));
+    if (positions)
+        mesh->positions = positions;
+    float *normals = mesh->normals ? realloc(mesh->normals, (size_t)V2 * 3 * sizeof(float)) : NULL;
+    if (normals)
+        mesh->normals = normals;
+    float *uvs = mesh->uvs ? realloc(mesh->uvs, (size_t)V2 * 2 * sizeof(float)) : NULL;
+    if (uvs)
+        mesh->uvs = uvs;
+    float *colors = mesh->colors ? realloc(mesh->colors, (size_t)V2 * 3 * sizeof(float)) : NULL;
+    if (colors)
+        mesh->colors = colors;
+    int32_t *faces = realloc(mesh->faces, (size_t)F2 * 3 * sizeof(int32_t));
+    if (faces)
+        mesh->faces = faces;
+    int32_t *materials = realloc(mesh->face_materials, (size_t)F2 * sizeof(int32_t));
+    if (materials)
+        mesh->face_materials = materials;
+    int32_t *parts = realloc(mesh->face_parts, (size_t)F2 * sizeof(int32_t));
+    if (parts)
+        mesh->face_parts = parts;
+    if (!positions || (mesh->normals && !normals) || (mesh->uvs && !uvs) || (mesh->colors && !colors) || !faces ||
+        !materials || !parts) {
+        od_fail(err, "fracture: out of memory for the cap");
+        goto done;
+    }
+    int64_t nv = V, nf = F;
+    for (int64_t first = 0; first < count; first++) {
+        if (used[first])
+            continue;
+        /* Follow the loop: the next open edge starts where this one ends. */
+        int64_t loop_start_vertex = nv, length = 0;
+        double centre[3] = {0, 0, 0};
+        int64_t e = first;
+        int64_t loop_first_face = nf;
+        while (e >= 0 && !used[e]) {
+            used[e] = 1;
+            const directed_edge *edge = &open[e];
+            int32_t start = mesh->faces[edge->face * 3 + edge->corner];
+            memcpy(mesh->positions + nv * 3, mesh->positions + (int64_t)start * 3, 3 * sizeof(float));
+            if (mesh->uvs)
+                memcpy(mesh->uvs + nv * 2, mesh->uvs + (int64_t)start * 2, 2 * sizeof(float));
+            if (mesh->colors)
+                memcpy(mesh->colors + nv * 3, mesh->colors + (int64_t)start * 3, 3 * sizeof(float));
+            for (int k = 0; k < 3; k++)
+                centre[k] += mesh->positions[(int64_t)start * 3 + k];
+            mesh->face_materials[nf] = mesh->face_materials[edge->face];
+            mesh->face_parts[nf] = mesh->face_parts[edge->face];
+            nf++;
+            nv++;
+            length++;
+            /* The open edge that starts at this one's end, not yet used. */
+            int64_t low = 0, high = count;
+            while (low < high) {
+                int64_t mid = (low + high) / 2;
+                if (open[mid].from < edge->to)
+                    low = mid + 1;
+                else
+                    high = mid;
+            }
+            e = -1;
+            for (int64_t i = low; i < count && open[i].from == edge->to; i++)
+                if (!used[i]) {
+                    e = i;
+                    break;
+                }
+        }
+        int64_t centroid = nv++;
+        for (int k = 0; k < 3; k++)
+            mesh->positions[centroid * 3 + k] = (float)(centre[k] / (double)length);
+        if (mesh->uvs)
+            mesh->uvs[centroid * 2] = mesh->uvs[centroid * 2 + 1] = 0;
+        if (mesh->colors)
+            memcpy(mesh->colors + centroid * 3, mesh->colors + loop_start_vertex * 3, 3 * sizeof(float));
+        /* Edge i of the loop runs from copy i to copy i + 1 (the loop closes where it started, or the chain
+         * ends at an open end); the cap face runs the other way, so it faces out of the remainder. */
+        for (int64_t i = 0; i < length; i++) {
+            int64_t a = loop_start_vertex + i, b = loop_start_vertex + (i + 1) % length;
+            int32_t *t = mesh->faces + (loop_first_face + i) * 3;
+            t[0] = (int32_t)b;
+            t[1] = (int32_t)a;
+            t[2] = (int32_t)centroid;
+        }
+        /* The cap's normal, the area-weighted mean of its faces'. A loop that a fan cannot close cleanly
+         * stays open: one whose fan folds over (faces against the mean normal, the steps of a jagged cut,
+         * over a quarter of its area) or that strays from its plane by over 0.35 of its extent, as a
+         * cut along long faces does. */
+        double n[3] = {0, 0, 0}, extent = 0, area = 0, folded = 0;
+        for (int pass = 0; pass < 2; pass++)
+            for (int64_t i = 0; i < length; i++) {
+                const int32_t *t = mesh->faces + (loop_first_face + i) * 3;
+                const float *a = mesh->positions + (int64_t)t[0] * 3, *b = mesh->positions + (int64_t)t[1] * 3,
+                            *c = mesh->positions + (int64_t)t[2] * 3;
+                double e1[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]}, e2[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
+                double face_normal[3] = {e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2],
+                                         e1[0] * e2[1] - e1[1] * e2[0]};
+                double twice_area = sqrt(face_normal[0] * face_normal[0] + face_normal[1] * face_normal[1] +
+                                         face_normal[2] * face_normal[2]);
+                if (pass == 0) {
+                    for (int k = 0; k < 3; k++)
+                        n[k] += face_normal[k];
+                    extent = fmax(extent, sqrt(e2[0] * e2[0] + e2[1] * e2[1] + e2[2] * e2[2]));
+                    area += twice_area;
+                } else if (face_normal[0] * n[0] + face_normal[1] * n[1] + face_normal[2] * n[2] <= 0) {
+                    folded += twice_area;
+                }
+            }
+        double norm = sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
+        double stray = 0;
+        for (int64_t v = loop_start_vertex; v < centroid && norm > 0; v++) {
+            double off = 0;
+            for (int k = 0; k < 3; k++)
+                off += (mesh->positions[v * 3 + k] - mesh->positions[centroid * 3 + k]) * n[k] / norm;
+            stray = fmax(stray, fabs(off));
+        }
+        if (!(norm > 0) || folded > 0.25 * area || stray > 0.35 * extent) {
+            nv = loop_start_vertex;
+            nf = loop_first_face;
+            continue;
+        }
+        if (mesh->normals)
+            for (int64_t v = loop_start_vertex; v <= centroid; v++)
+                for (int k = 0; k < 3; k++)
+                    mesh->normals[v * 3 + k] = (float)(n[k] / norm);
+    }
+    mesh->vertex_count = nv;
+    mesh->face_count = nf;
+    *cap_faces = nf - F;
+    rc = 0;
+done:
+    free(canonical);
+    free(edges);
+    free(open);
+    free(used);
+    return rc;
 }
 
 /* Writes, per vertex, the unit normal averaged (area-weighted) over every face that touches its position

@@ -43,13 +43,18 @@ int od_synth_twist(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anom
 
 /* Cuts the mesh with a random plane and removes the faces whose centroid
  * lies on one side. The plane's normal is drawn, and its offset is set so
- * that a drawn fraction (20 to 70 %) of the surface area goes. The cut is
- * left open (no cap) and follows the faces' edges, so it is as jagged as
- * the mesh is coarse. Through the open cut the inside of the far wall
- * shows, drawn only when the renderer does not cull back faces. Check: the removed fraction of the surface area lies in
- * [10 %, 90 %] (area rather than volume because the mesh need not be
- * closed, and an open remainder has no volume), and the remainder is one
- * connected piece (faces sharing vertex positions). */
+ * that a drawn fraction (20 to 70 %) of the surface area goes. The cut
+ * follows the faces' edges, so it is as jagged as the mesh is coarse.
+ * When the mesh is closed (every edge has a reverse, by position), each
+ * loop the cut opens gets a cap: a fan of triangles about the loop's
+ * centroid, with vertices of its own and one flat normal. A loop whose fan
+ * would fold over on more than a quarter of its area, or that strays from
+ * its plane by more than 0.35 of its radius (a cut along long faces),
+ * stays open. Through an open cut the inside of the far wall shows, drawn
+ * only when the renderer does not cull back faces. Check: the removed
+ * fraction of the surface area (before capping) lies in [10 %, 90 %], and
+ * the remainder is one connected piece (faces sharing vertex positions).
+ * Area rather than volume, because the mesh need not be closed. */
 int od_synth_fracture(const od_mesh *mesh, od_rng *rng, od_mesh *out, od_synth_anomaly_info *info,
                       od_error *err);
 
