@@ -221,6 +221,52 @@ static void backward_accumulates_and_skips_heads(void)
     fixture_close(&f);
 }
 
+/* Runs one training step of a fresh network from the reference's
+ * parameters and returns a copy of every gradient, concatenated. */
+static float *step_gradients(int64_t *count)
+{
+    fixture f;
+    float *gradients = NULL;
+    *count = 0;
+    if (fixture_open(&f) != 0) {
+        fixture_close(&f);
+        return NULL;
+    }
+    od_error err;
+    od_tensor *d_features = od_test_tensor(f.reference, "d_features");
+    od_tensor *d_colour = od_test_tensor(f.reference, "d_colour");
+    if (d_features != NULL && d_colour != NULL) {
+        od_params_zero_grad(f.params);
+        OD_CHECK(od_volume_net_forward(f.net, f.input->data, 1, &err) == 0);
+        OD_CHECK(od_volume_net_backward(f.net, NULL, d_colour->data, d_features->data, NULL, &err) == 0);
+        gradients = od_alloc_floats(od_params_numel(f.params));
+        for (int i = 0; i < od_params_count(f.params); i++) {
+            const od_param *p = od_params_at(f.params, i);
+            if (p->grad == NULL)
+                continue;
+            memcpy(gradients + *count, p->grad, (size_t)p->count * sizeof(float));
+            *count += p->count;
+        }
+    }
+    od_tensor_free(d_features);
+    od_tensor_free(d_colour);
+    fixture_close(&f);
+    return gradients;
+}
+
+static void training_step_is_reproducible(void)
+{
+    int64_t first_count, second_count;
+    float *first = step_gradients(&first_count);
+    float *second = step_gradients(&second_count);
+    OD_CHECK(first != NULL && second != NULL);
+    OD_CHECK(first_count == second_count && first_count > 0);
+    if (first != NULL && second != NULL && first_count == second_count)
+        OD_CHECK_IDENTICAL("gradients", first, second, first_count);
+    od_free(first);
+    od_free(second);
+}
+
 static void invalid_sizes_rejected(void)
 {
     od_error err;
@@ -273,6 +319,7 @@ int main(void)
 {
     OD_RUN(training_step_matches_pytorch);
     OD_RUN(backward_accumulates_and_skips_heads);
+    OD_RUN(training_step_is_reproducible);
     OD_RUN(invalid_sizes_rejected);
     OD_RUN(cpu_config_builds);
     return od_test_finish();
