@@ -696,8 +696,8 @@ static int cap_open_loops(od_mesh *mesh, float cell, int64_t *cap_faces, od_erro
             mesh->uvs[centroid * 2] = mesh->uvs[centroid * 2 + 1] = 0;
         if (mesh->colors)
             memcpy(mesh->colors + centroid * 3, mesh->colors + loop_start_vertex * 3, 3 * sizeof(float));
-        /* Edge i of the loop runs from copy i to copy i + 1 (the loop closes where it started, or the chain
-         * ends at an open end); the cap face runs the other way, so it faces out of the remainder. */
+        /* Edge i of the loop runs from copy i to copy i + 1, and the last edge back to copy 0. The cap face
+         * runs the other way, so it faces out of the remainder. */
         for (int64_t i = 0; i < length; i++) {
             int64_t a = loop_start_vertex + i, b = loop_start_vertex + (i + 1) % length;
             int32_t *t = mesh->faces + (loop_first_face + i) * 3;
@@ -705,10 +705,10 @@ static int cap_open_loops(od_mesh *mesh, float cell, int64_t *cap_faces, od_erro
             t[1] = (int32_t)a;
             t[2] = (int32_t)centroid;
         }
-        /* The cap's normal, the area-weighted mean of its faces'. A loop that a fan cannot close cleanly
-         * stays open: one whose fan folds over (faces against the mean normal, the steps of a jagged cut,
-         * over a quarter of its area) or that strays from its plane by over 0.35 of its extent, as a
-         * cut along long faces does. */
+        /* The cap's normal is the area-weighted mean of its faces'. A loop that a fan cannot close cleanly
+         * stays open. Its fan folds over (faces against the mean normal, at the steps of a jagged cut) on
+         * over a quarter of its area, or it strays from its plane by over 0.35 of its extent, as a cut
+         * along long faces does. */
         double n[3] = {0, 0, 0}, extent = 0, area = 0, folded = 0;
         for (int pass = 0; pass < 2; pass++)
             for (int64_t i = 0; i < length; i++) {
@@ -1722,9 +1722,9 @@ static int unit_surface_samples(const od_mesh *mesh, int count, float *points, o
     return 0;
 }
 
-/* The shape descriptor of unit-sized samples: the D2 histogram (distances between sample pairs i and
- * (i * 7 + 1) mod count, in DESCRIPTOR_BINS bins up to sqrt(3)) as fractions, then the square roots of the
- * samples' covariance eigenvalues in decreasing order (by the characteristic cubic). Both ignore how the
+/* Writes the shape descriptor of unit-sized samples. First the D2 histogram: the distances between
+ * sample pairs i and (i * 7 + 1) mod count, in DESCRIPTOR_BINS bins up to sqrt(3), as fractions. Then
+ * the square roots of the samples' covariance eigenvalues, in decreasing order. Both ignore how the
  * shape is turned. */
 static void shape_descriptor(const float *points, int count, double *descriptor)
 {
