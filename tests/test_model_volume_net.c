@@ -267,6 +267,44 @@ static void training_step_is_reproducible(void)
     od_free(second);
 }
 
+/* A checkpoint written after a training step carries the running
+ * statistics, so a network loaded from it infers the same outputs. */
+static void checkpoint_restores_inference(void)
+{
+    fixture f;
+    if (fixture_open(&f) != 0) {
+        fixture_close(&f);
+        return;
+    }
+    od_error err;
+    char path[512];
+    snprintf(path, sizeof path, "%s/volume_net.safetensors", od_test_temp_dir());
+    OD_CHECK(od_volume_net_forward(f.net, f.input->data, 1, &err) == 0);
+    OD_CHECK(od_volume_net_forward(f.net, f.input->data, 0, &err) == 0);
+    OD_CHECK(od_params_save(f.params, path, &err) == 0);
+
+    od_params *params = od_params_new(&err);
+    od_volume_net *loaded = od_volume_net_new(&f.config, params, "", &err);
+    OD_CHECK(loaded != NULL);
+    int rc = od_params_load(params, path, &err);
+    if (rc != 0)
+        fprintf(stderr, "%s\n", err.message);
+    OD_CHECK(rc == 0);
+    OD_CHECK(od_volume_net_forward(loaded, f.input->data, 0, &err) == 0);
+    OD_CHECK_IDENTICAL("density", od_volume_net_density(loaded), od_volume_net_density(f.net), f.voxels);
+    OD_CHECK_IDENTICAL("features", od_volume_net_features(loaded), od_volume_net_features(f.net),
+                       f.voxels * f.config.feature_channels);
+    /* the step moved the statistics away from the reference's starting values */
+    const od_param *mean = od_params_find(params, "down.2.1.bn2.running_mean");
+    od_tensor *start = od_test_tensor(f.reference, "down.2.1.bn2.running_mean");
+    if (start != NULL)
+        OD_CHECK(memcmp(mean->value, start->data, (size_t)mean->count * sizeof(float)) != 0);
+    od_tensor_free(start);
+    od_volume_net_free(loaded);
+    od_params_free(params);
+    fixture_close(&f);
+}
+
 static void invalid_sizes_rejected(void)
 {
     od_error err;
@@ -320,6 +358,7 @@ int main(void)
     OD_RUN(training_step_matches_pytorch);
     OD_RUN(backward_accumulates_and_skips_heads);
     OD_RUN(training_step_is_reproducible);
+    OD_RUN(checkpoint_restores_inference);
     OD_RUN(invalid_sizes_rejected);
     OD_RUN(cpu_config_builds);
     return od_test_finish();
