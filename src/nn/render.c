@@ -90,36 +90,43 @@ typedef struct sample_layout {
     int64_t density_stride, feature_stride;
 } sample_layout;
 
+/* Composites ray r (see sample_layout for where its samples lie). */
+static inline void composite_ray(float *feature, float *opacity, float *weights,
+                                 const float *density, const float *features, const float *delta,
+                                 sample_layout layout, int64_t r, int64_t S, int64_t C)
+{
+    const float *step = delta + r * S;
+    float *out = feature != NULL ? feature + r * C : NULL;
+    if (out != NULL)
+        memset(out, 0, (size_t)C * sizeof *out);
+    /* T is the transmittance in front of sample i; depth the optical
+     * depth, kept for an accurate opacity when it is small. */
+    float T = 1.0f, depth = 0.0f;
+    for (int64_t i = 0; i < S; i++) {
+        const int64_t sample = r * S + i;
+        const float tau = softplus(density[sample * layout.density_stride]) * step[i];
+        const float w = T * opacity_of(tau);
+        T *= expf(-tau);
+        depth += tau;
+        if (weights != NULL)
+            weights[sample] = w;
+        if (out != NULL) {
+            const float *f = features + sample * layout.feature_stride;
+            for (int64_t c = 0; c < C; c++)
+                out[c] += w * f[c];
+        }
+    }
+    if (opacity != NULL)
+        opacity[r] = opacity_of(depth);
+}
+
 static void composite_forward(float *feature, float *opacity, float *weights, const float *density,
                               const float *features, const float *delta, sample_layout layout,
                               int64_t R, int64_t S, int64_t C)
 {
 #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < R; r++) {
-        const float *step = delta + r * S;
-        float *out = feature != NULL ? feature + r * C : NULL;
-        if (out != NULL)
-            memset(out, 0, (size_t)C * sizeof *out);
-        /* T is the transmittance in front of sample i; depth the optical
-         * depth, kept for an accurate opacity when it is small. */
-        float T = 1.0f, depth = 0.0f;
-        for (int64_t i = 0; i < S; i++) {
-            const int64_t sample = r * S + i;
-            const float tau = softplus(density[sample * layout.density_stride]) * step[i];
-            const float w = T * opacity_of(tau);
-            T *= expf(-tau);
-            depth += tau;
-            if (weights != NULL)
-                weights[sample] = w;
-            if (out != NULL) {
-                const float *f = features + sample * layout.feature_stride;
-                for (int64_t c = 0; c < C; c++)
-                    out[c] += w * f[c];
-            }
-        }
-        if (opacity != NULL)
-            opacity[r] = opacity_of(depth);
-    }
+    for (int64_t r = 0; r < R; r++)
+        composite_ray(feature, opacity, weights, density, features, delta, layout, r, S, C);
 }
 
 int od_composite_forward(float *feature, float *opacity, float *weights, const float *density,
@@ -255,8 +262,8 @@ int od_composite_backward(float *d_density, float *d_features, const float *d_fe
 
 /* Both volumes are read at the same points, so they are interleaved into
  * one (D, H, W, 1 + C) volume, density first, and sampled by one trilinear
- * call. The corners of each point are then found once, and the backward
- * sorts the points into cells once, at the price of copying the volumes. */
+ * call. The corners of each point are then found once in the forward and
+ * once in the backward, at the price of copying the volumes. */
 static void pack_volumes(float *packed, const float *density_volume, const float *feature_volume,
                          int64_t voxels, int64_t C)
 {
@@ -306,6 +313,64 @@ int od_render_forward(float *feature, float *opacity, float *samples,
     return 0;
 }
 
+/* Adds the trilinear gradient of P samples, d_samples (P, K), into
+ * d_volume (D, H, W, K), with nn/trilinear.h's rules: a point outside
+ * [-1, size) along an axis, or not finite, contributes nothing, and corners
+ * outside the volume are dropped.
+ *
+ * Each thread owns a band of rows along y and scans every sample in order,
+ * adding only into the corners of its band. A voxel therefore sums its
+ * contributions in sample order whatever the thread count, without atomics
+ * or sorting: bit-identical on any number of threads. Scanning costs a few
+ * loads and compares per sample and thread. Measured on one thread
+ * (bench_render, CPU time), this backward took about a third less time than
+ * od_trilinear_backward's sort by cell for the 64-channel render, and a
+ * fifth less for the 128 x 128 colour render. */
+static void scatter_samples(float *d_volume, const float *d_samples, const float *points,
+                            int64_t P, int64_t D, int64_t H, int64_t W, int64_t K)
+{
+#pragma omp parallel
+    {
+        const int64_t threads = omp_get_num_threads(), thread = omp_get_thread_num();
+        const int64_t y_low = H * thread / threads, y_high = H * (thread + 1) / threads;
+        for (int64_t p = 0; p < P; p++) {
+            const float x = points[p * 3], y = points[p * 3 + 1], z = points[p * 3 + 2];
+            if (!(y >= -1.0f && y < (float)H))
+                continue;
+            const float y_floor = floorf(y);
+            const int64_t y0 = (int64_t)y_floor;
+            if (y0 + 1 < y_low || y0 >= y_high)
+                continue;
+            if (!(x >= -1.0f && x < (float)W && z >= -1.0f && z < (float)D))
+                continue;
+            const float x_floor = floorf(x), z_floor = floorf(z);
+            const int64_t x0 = (int64_t)x_floor, z0 = (int64_t)z_floor;
+            const float fx = x - x_floor, fy = y - y_floor, fz = z - z_floor;
+            const float wx[2] = {1.0f - fx, fx}, wy[2] = {1.0f - fy, fy}, wz[2] = {1.0f - fz, fz};
+            const float *g = d_samples + p * K;
+            for (int dz = 0; dz < 2; dz++) {
+                const int64_t zi = z0 + dz;
+                if (zi < 0 || zi >= D)
+                    continue;
+                for (int dy = 0; dy < 2; dy++) {
+                    const int64_t yi = y0 + dy;
+                    if (yi < y_low || yi >= y_high)
+                        continue;
+                    for (int dx = 0; dx < 2; dx++) {
+                        const int64_t xi = x0 + dx;
+                        if (xi < 0 || xi >= W)
+                            continue;
+                        const float w = wz[dz] * wy[dy] * wx[dx];
+                        float *row = d_volume + ((zi * H + yi) * W + xi) * K;
+                        for (int64_t c = 0; c < K; c++)
+                            row[c] += w * g[c];
+                    }
+                }
+            }
+        }
+    }
+}
+
 int od_render_backward(float *d_density_volume, float *d_feature_volume, const float *d_feature,
                        const float *d_opacity, const float *samples, const float *points,
                        const float *delta, int features_reach_density, int64_t D, int64_t H,
@@ -348,11 +413,7 @@ int od_render_backward(float *d_density_volume, float *d_feature_volume, const f
 
     /* step 2: through trilinear sampling into the interleaved volume, then
      * out to the two volumes. */
-    if (od_trilinear_backward(d_packed, NULL, d_samples, NULL, points, 1, D, H, W, 1 + C, R * S,
-                              err) != 0) {
-        status = od_fail_context(err, "render backward");
-        goto done;
-    }
+    scatter_samples(d_packed, d_samples, points, R * S, D, H, W, 1 + C);
 #pragma omp parallel for schedule(static)
     for (int64_t v = 0; v < voxels; v++) {
         const float *row = d_packed + v * (1 + C);

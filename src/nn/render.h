@@ -37,9 +37,9 @@
  * features_reach_density = 0 only the opacity's gradient reaches x.
  *
  * Threads split the rays, and each ray is computed by one thread in a
- * fixed order. The gradients into the volumes come from nn/trilinear.h's
- * deterministic backward. Results are therefore bit-identical for any
- * thread count. */
+ * fixed order. In the gradients into the volumes, each voxel adds its
+ * samples' contributions in sample order. Results are therefore
+ * bit-identical for any thread count. */
 #ifndef ODDONE_NN_RENDER_H
 #define ODDONE_NN_RENDER_H
 
