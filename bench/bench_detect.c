@@ -4,9 +4,9 @@
  * over 5 runs, and the process's peak resident memory (getrusage's
  * ru_maxrss). Then it counts how often the cracked banana (object.001)
  * ranks first over seeded 5-view subsets. Run from the repository root, or pass the scene folder,
- * the MobileNetV2 weights, the number of subsets (0 skips them) and the
- * occupancy (masks or colour):
- *     bench_detect [SCENE [WEIGHTS [SUBSETS [OCCUPANCY]]]]
+ * the MobileNetV2 weights, the number of subsets (0 skips them), the
+ * occupancy (masks or colour) and the features (teacher or colour):
+ *     bench_detect [SCENE [WEIGHTS [SUBSETS [OCCUPANCY [FEATURES]]]]]
  * There is no PyTorch peer: the comparison is the numpy prototype's
  * 1.1 s end to end. */
 #include <stdio.h>
@@ -74,7 +74,10 @@ int main(int argc, char **argv)
     options.weights_path = weights;
     const char *occupancy = argc > 4 ? argv[4] : "masks";
     options.occupancy = strcmp(occupancy, "colour") == 0 ? OD_COMPARE_OCCUPANCY_COLOR : OD_COMPARE_OCCUPANCY_MASKS;
-    printf("occupancy: %s\n", options.occupancy == OD_COMPARE_OCCUPANCY_COLOR ? "colour" : "masks");
+    const char *features = argc > 5 ? argv[5] : "teacher";
+    options.features = strcmp(features, "colour") == 0 ? OD_COMPARE_FEATURES_COLOR : OD_COMPARE_FEATURES_TEACHER;
+    printf("occupancy: %s, features: %s\n", options.occupancy == OD_COMPARE_OCCUPANCY_COLOR ? "colour" : "masks",
+           options.features == OD_COMPARE_FEATURES_COLOR ? "colour" : "teacher");
 
     /* Stages, one warm-up call first. CPU time is measured too, because
      * wall time on a shared machine includes waiting for the cores. */
