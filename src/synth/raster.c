@@ -650,7 +650,7 @@ static int build_shadow_map_now(od_rasterizer *r, const od_raster_object *object
 }
 
 /* Returns 1 when the world point is lit, 0 when an object shadows it. */
-static int lit_by_light(const shadow_view *view, const double world[3])
+static int lit_by_light(const shadow_view *view, const double world[3], float cos_light)
 {
     if (!view->map)
         return 1;
@@ -662,7 +662,11 @@ static int lit_by_light(const shadow_view *view, const double world[3])
         return 1;
     int col = (int)(x + 0.5), row = (int)(y + 0.5);
     double depth = w[0] * world[0] + w[1] * world[1] + w[2] * world[2];
-    return view->map[(int64_t)row * view->size + col] <= depth + view->bias;
+    /* A surface at a slope to the light changes depth by texel * tan(angle) across a texel, so the margin
+     * grows with the slope (up to tan = 8), or a flat surface at a grazing light shadows itself. */
+    double c = fabs((double)cos_light);
+    double slope = c > 0.124 ? sqrt(1 - c * c) / c : 8.0;
+    return view->map[(int64_t)row * view->size + col] <= depth + view->bias + view->texel * slope;
 }
 
 /* ---- shading and resolve -------------------------------------------------------- */
@@ -674,6 +678,7 @@ typedef struct shading {
     double camera_to_world_r[9];  /* R^T */
     float floor_light[3];         /* diffuse lighting factor of the floor per channel */
     double floor_cos, floor_sin;  /* of the stripes' direction */
+    float floor_cos_light;        /* cosine between the floor's normal and the light */
     shadow_view shadow;
 } shading;
 
@@ -789,7 +794,8 @@ static void shade_object(const od_rasterizer *r, const od_raster_object *objects
         for (int d = 0; d < 3; d++)
             world[d] = sh->centre[d] + sh->camera_to_world_r[d * 3] * position[0] +
                        sh->camera_to_world_r[d * 3 + 1] * position[1] + sh->camera_to_world_r[d * 3 + 2] * position[2];
-        lit = lit_by_light(&sh->shadow, world);
+        lit = lit_by_light(&sh->shadow, world, normal[0] * sh->light[0] + normal[1] * sh->light[1] +
+                                                   normal[2] * sh->light[2]);
     }
     light_point(o, sh, albedo, normal, position, o->specular, lit, rgb);
     *depth = position[2];
@@ -892,7 +898,7 @@ static void shade_floor(const od_rasterizer *r, const sample_camera *sc, const o
     }
     /* The floor is flat and the light directional, so its lighting is one
      * factor per channel, computed once per view. */
-    int lit = lit_by_light(&sh->shadow, world);
+    int lit = lit_by_light(&sh->shadow, world, sh->floor_cos_light);
     for (int c = 0; c < 3; c++) {
         float value = albedo[c] * (lit ? sh->floor_light[c] : o->ambient);
         rgb[c] = value > 1 ? 1 : value;
@@ -1061,6 +1067,7 @@ int od_rasterizer_render(od_rasterizer *r, const od_camera *camera, const od_ras
     /* The floor's up normal faces any camera above it (the only one that draws the floor). */
     float floor_diffuse = sh.floor_normal[0] * sh.light[0] + sh.floor_normal[1] * sh.light[1] +
                           sh.floor_normal[2] * sh.light[2];
+    sh.floor_cos_light = floor_diffuse;
     floor_diffuse = floor_diffuse > 0 ? floor_diffuse : 0;
     for (int c = 0; c < 3; c++)
         sh.floor_light[c] = o.ambient + (1 - o.ambient) * floor_diffuse * o.light_color[c];
