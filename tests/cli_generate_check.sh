@@ -27,7 +27,7 @@ check() {
 "$oddone" generate -o out/example --seed 3 --shape torus --objects 4 --views 8 >/dev/null 2>"$work/stderr"
 check "generate creates missing parent folders" test $? -eq 0
 check "generate writes the scene metadata" test -s out/example/scene_0000/scene3d.metadata.json
-check "generate marks the bump in a path" grep -q -- "-bump-" out/example/scene_0000/scene3d.metadata.json
+check "generate marks the anomaly in a path" grep -qE -- "-(bump|material|bend|twist|fracture|crack|missing|translated|rotated)-" out/example/scene_0000/scene3d.metadata.json
 
 "$oddone" show out/example/scene_0000 -o out/show/nested --quiet >/dev/null 2>"$work/stderr"
 check "show creates missing parent folders" test $? -eq 0

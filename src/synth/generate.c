@@ -433,6 +433,17 @@ static int validate_options(const od_synth_scene_options *o, const od_mesh *shap
     return 0;
 }
 
+/* Draws an anomaly kind uniformly: the part kinds (missing, translated, rotated, last in the enum) only
+ * where the shape has two or more parts. */
+static od_synth_anomaly draw_kind(const od_mesh *shape, od_rng *rng)
+{
+    int kinds = OD_SYNTH_ANOMALY_LAST;
+    od_error ignored;
+    if (od_synth_part_count(shape, &ignored) < 2)
+        kinds = OD_SYNTH_ANOMALY_PART_MISSING - 1;
+    return (od_synth_anomaly)(OD_SYNTH_ANOMALY_BUMP + (int)od_rng_below(rng, (uint64_t)kinds));
+}
+
 /* Writes the RGB of a hue (turns), saturation and value. */
 static void hsv_to_rgb(double hue, double saturation, double value, float rgb[3])
 {
@@ -584,15 +595,8 @@ static int generate_attempt(const od_synth_scene_options *options, const od_mesh
     od_synth_anomaly kind = o.anomaly;
     if (o.anomalous && !specs) {
         anomalous_index = (int)od_rng_below(&rng, (uint64_t)o.object_count);
-        if (kind == OD_SYNTH_ANOMALY_RANDOM) {
-            /* The part kinds (missing, translated, rotated, last in the enum) only where the shape has
-             * parts. */
-            int kinds = OD_SYNTH_ANOMALY_LAST;
-            od_error ignored;
-            if (od_synth_part_count(&normal, &ignored) < 2)
-                kinds = OD_SYNTH_ANOMALY_PART_MISSING - 1;
-            kind = (od_synth_anomaly)(OD_SYNTH_ANOMALY_BUMP + (int)od_rng_below(&rng, (uint64_t)kinds));
-        }
+        if (kind == OD_SYNTH_ANOMALY_RANDOM)
+            kind = draw_kind(&normal, &rng);
         float where = od_rng_uniform(&rng);
         /* The geometric kinds draw from their own stream, so that placement and cameras do not depend
          * on how many draws they take. A failed quality check rejects the candidate. */
@@ -814,9 +818,19 @@ int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh
     od_rng base;
     od_rng_seed(&base, o.seed);
     uint64_t seed = o.seed;
+    /* A random kind is drawn once from the scene's seed and kept for the first half of the candidates, so a
+     * kind that is often rejected (a crack hidden under the object) still gets its share of scenes. The
+     * later candidates draw a kind each, so a shape that no candidate of that kind suits still gets one. */
+    od_synth_anomaly scene_kind = o.anomaly;
+    if (o.anomalous && o.anomaly == OD_SYNTH_ANOMALY_RANDOM) {
+        od_rng kind_rng = od_rng_fork(&base, 0x6b696e64);
+        scene_kind = draw_kind(shape, &kind_rng);
+    }
     for (int attempt = 0; attempt < MAX_SCENE_ATTEMPTS; attempt++) {
         od_synth_scene_options attempt_options = o;
         attempt_options.seed = seed;
+        if (attempt < MAX_SCENE_ATTEMPTS / 2)
+            attempt_options.anomaly = scene_kind;
         attempt_result result;
         int status = generate_attempt(&attempt_options, shape, name, NULL, out_dir, &result, err);
         int64_t visible = result.visible;

@@ -123,7 +123,8 @@ od_synth_scene_options od_synth_scene_options_default(void);
  * of one part) counts as a rejected candidate too. With
  * OD_SYNTH_ANOMALY_RANDOM the kind is drawn among all of them, part
  * missing, translated and rotated only when the shape has two or more
- * parts. Fails on invalid options, when the
+ * parts. The kind drawn from the seed is kept for the first 4
+ * candidates, then each candidate draws its own. Fails on invalid options, when the
  * instances cannot be placed without collisions, when no camera shows
  * every instance, when every candidate is rejected, or on a write error. */
 int od_synth_generate_scene(const od_synth_scene_options *options, const od_mesh *shape, const char *shape_name,

@@ -28,8 +28,8 @@
  * that covers the objects). A point whose light-space depth lies behind
  * the map's by more than two texels, plus one texel times the tangent of
  * its surface's angle to the light (at most 8), gets ambient light only.
- * Objects cast
- * shadows on each other and on the floor; the floor casts none. The map
+ * Objects cast shadows on each other and on the floor; the floor casts
+ * none. The map
  * is reused for the next view while the objects' meshes (by address) and
  * poses, the light and the map size stay the same, so a caller that edits
  * a mesh in place between views calls od_rasterizer_invalidate_shadows.
