@@ -129,6 +129,19 @@ static void test_five_views(void)
     for (int o = 0; o < n; o++)
         scored += result.objects[o].scored_voxels;
     OD_CHECK(with_difference == scored && scored > 0);
+    /* A teacher opened beforehand gives the same scores. */
+    od_compare_options preloaded = sample_options();
+    preloaded.teacher_instance = od_teacher_open(OD_TEACHER_MOBILENETV2, preloaded.weights_path, preloaded.layer,
+                                                 preloaded.input_size, &err);
+    OD_CHECK(preloaded.teacher_instance != NULL);
+    od_compare_result again;
+    OD_CHECK(od_compare_detect(scene, views, 5, &preloaded, &again, &err) == 0);
+    OD_CHECK(again.object_count == n);
+    for (int o = 0; o < n && o < again.object_count; o++)
+        OD_CHECK(again.objects[o].score == result.objects[o].score);
+    od_compare_result_free(&again);
+    od_teacher_free(preloaded.teacher_instance);
+
     printf("five views: %.3f s total (features %.3f, lift %.3f, hull %.3f, cluster %.3f, score %.3f)\n",
            result.seconds_total, result.seconds_features, result.seconds_lift, result.seconds_hull,
            result.seconds_cluster, result.seconds_score);

@@ -489,7 +489,7 @@ int od_compare_detect(const od_scene *scene, const int *views, int view_count, c
     const od_grid *grid = &options->grid;
     int64_t voxels = od_grid_voxel_count(grid);
     int status = -1;
-    od_teacher *teacher = NULL;
+    od_teacher *teacher = NULL, *opened_teacher = NULL;
     od_voxel_lift *lift = NULL;
     od_visual_hull *hull = NULL;
     od_color_consistency *colors = NULL;
@@ -509,9 +509,13 @@ int od_compare_detect(const od_scene *scene, const int *views, int view_count, c
     int64_t fh, fw, channels, stride, input_size;
     double offset;
     if (options->features == OD_COMPARE_FEATURES_TEACHER) {
-        teacher = od_teacher_open(options->teacher, options->weights_path, options->layer, options->input_size, err);
-        if (teacher == NULL)
-            goto done;
+        teacher = options->teacher_instance;
+        if (teacher == NULL) {
+            teacher = opened_teacher =
+                od_teacher_open(options->teacher, options->weights_path, options->layer, options->input_size, err);
+            if (teacher == NULL)
+                goto done;
+        }
         od_teacher_info info = od_teacher_get_info(teacher);
         fh = info.height;
         fw = info.width;
@@ -665,7 +669,7 @@ done:
     od_image_free(&image);
     od_image_free(&resized);
     od_image_free(&mask);
-    od_teacher_free(teacher);
+    od_teacher_free(opened_teacher);
     od_voxel_lift_free(lift);
     od_visual_hull_free(hull);
     od_color_consistency_free(colors);

@@ -91,6 +91,11 @@ typedef enum od_compare_features {
 typedef struct od_compare_options {
     od_compare_features features;
     od_teacher_network teacher; /* OD_TEACHER_MOBILENETV2 by default */
+    /* An opened teacher to use instead of opening one per call (borrowed,
+     * not freed), so that a caller detecting on many scenes loads the
+     * weights once; NULL by default. teacher, weights_path, layer and
+     * input_size are then ignored. */
+    od_teacher *teacher_instance;
     const char *weights_path; /* teacher weights; NULL: the network's default (OD_MOBILENETV2_DEFAULT_PATH) */
     const char *layer;        /* teacher layer name; NULL: the network's default */
     int input_size;           /* views are resized to input_size x input_size, >= 32; 0: the teacher's default */
