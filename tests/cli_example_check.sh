@@ -1,9 +1,9 @@
 #!/bin/sh
 # Runs the README's first command on the shipped example scene: the
 # training-free detector on examples/torus-bump, writing into a temporary
-# folder. Checks
-# that it finds the four tori, that the object labelled odd is the one the
-# scene's ground truth marks as bumped, and that every output is written.
+# folder. Checks that it finds the four tori, that the object labelled odd
+# is the one the scene's ground truth marks as bumped, and that every
+# output is written.
 # usage: tests/cli_example_check.sh ODDONE_BINARY SOURCE_DIR
 set -u
 # The binary is made absolute because the script changes folder.
