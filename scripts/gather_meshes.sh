@@ -12,10 +12,10 @@
 # environment:
 #   GATHER_TIMEOUT  seconds allowed for each conversion (default 60)
 #   GATHER_JOBS     conversions run at once (default 2)
-#   GATHER_TOYS_BY  catalog (default): furniture goes under the catalog's
-#                   category (kitchen, lights...); type: under its object
-#                   type (chair, lamp...) when 3 or more models share it,
-#                   else under the catalog's category
+#   GATHER_TOYS_BY  type (default): furniture goes under its object type
+#                   (chair, lamp...) when 3 or more models share it, else
+#                   under the catalog's category; catalog: always under the
+#                   catalog's category (kitchen, lights...)
 #
 # It writes OUT_DIR/toys/<category>/<name>.obj|off (a furniture model's
 # .mtl and textures in the folder <name>/ beside it),
@@ -71,7 +71,7 @@ import zipfile
 OUT = sys.argv[1]
 TIMEOUT = float(os.environ.get("GATHER_TIMEOUT", "60"))
 JOBS = int(os.environ.get("GATHER_JOBS", "2"))
-TOYS_BY = os.environ.get("GATHER_TOYS_BY", "catalog")
+TOYS_BY = os.environ.get("GATHER_TOYS_BY", "type")
 if TOYS_BY not in ("catalog", "type"):
     sys.exit("gather: invalid GATHER_TOYS_BY '%s' (expected catalog or type)" % TOYS_BY)
 STAGING = os.path.join(OUT, ".staging")
