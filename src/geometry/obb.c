@@ -131,11 +131,15 @@ int od_min_area_rectangle(const double *hull, int count, double center[2], doubl
 
 /* ---- boxes of voxel clusters ---------------------------------------------- */
 
-int od_box_fit_voxels(const int32_t *voxels, const int32_t *labels, int64_t count, int32_t cluster,
-                      const double origin[3], double voxel_size, od_box *box, od_error *err)
+/* Fits the footprint rectangle of the members' squares of side 2 * half
+ * around their centres (half 0.5: the voxels' squares; 0: their centres),
+ * in grid units, and the members' z index range. */
+static int fit_footprint(const int32_t *voxels, const int32_t *labels, int64_t count, int32_t cluster,
+                         double voxel_size, double half, double center[2], double size[2], double *yaw,
+                         int32_t z_range[2], od_error *err)
 {
     /* voxels is (count, 3) as (x, y, z); labels is (count) or NULL */
-    if ((voxels == NULL && count > 0) || origin == NULL || box == NULL)
+    if (voxels == NULL && count > 0)
         return od_fail(err, "box_fit_voxels: a buffer is NULL");
     if (!(voxel_size > 0.0 && isfinite(voxel_size)))
         return od_fail(err, "box_fit_voxels: voxel_size is %g, expected a positive finite value", voxel_size);
@@ -195,8 +199,8 @@ int od_box_fit_voxels(const int32_t *voxels, const int32_t *labels, int64_t coun
             const double y = (double)y_min + (double)r;
             for (int e = 0; e < 2; e++)
                 for (int c = 0; c < 4; c++) {
-                    corners[corner_count * 2] = row_ends[r * 2 + e] + (c & 1 ? 0.5 : -0.5);
-                    corners[corner_count * 2 + 1] = y + (c & 2 ? 0.5 : -0.5);
+                    corners[corner_count * 2] = row_ends[r * 2 + e] + (c & 1 ? half : -half);
+                    corners[corner_count * 2 + 1] = y + (c & 2 ? half : -half);
                     corner_count++;
                 }
         }
@@ -205,8 +209,8 @@ int od_box_fit_voxels(const int32_t *voxels, const int32_t *labels, int64_t coun
             if (labels != NULL && labels[i] != cluster)
                 continue;
             for (int c = 0; c < 4; c++) {
-                corners[corner_count * 2] = voxels[i * 3] + (c & 1 ? 0.5 : -0.5);
-                corners[corner_count * 2 + 1] = voxels[i * 3 + 1] + (c & 2 ? 0.5 : -0.5);
+                corners[corner_count * 2] = voxels[i * 3] + (c & 1 ? half : -half);
+                corners[corner_count * 2 + 1] = voxels[i * 3 + 1] + (c & 2 ? half : -half);
                 corner_count++;
             }
         }
@@ -214,19 +218,55 @@ int od_box_fit_voxels(const int32_t *voxels, const int32_t *labels, int64_t coun
     free(row_ends);
 
     int hull_count = od_convex_hull_2d(corners, corner_count, hull);
-    double center[2], size[2], yaw;
-    int status = od_min_area_rectangle(hull, hull_count, center, size, &yaw, err);
+    int status = od_min_area_rectangle(hull, hull_count, center, size, yaw, err);
     free(corners);
     free(hull);
     if (status != 0)
         return od_fail_context(err, "box_fit_voxels");
+    z_range[0] = z_min;
+    z_range[1] = z_max;
+    return 0;
+}
 
+int od_box_fit_voxels(const int32_t *voxels, const int32_t *labels, int64_t count, int32_t cluster,
+                      const double origin[3], double voxel_size, od_box *box, od_error *err)
+{
+    if (origin == NULL || box == NULL)
+        return od_fail(err, "box_fit_voxels: a buffer is NULL");
+    double center[2], size[2], yaw;
+    int32_t z[2];
+    if (fit_footprint(voxels, labels, count, cluster, voxel_size, 0.5, center, size, &yaw, z, err) != 0)
+        return -1;
     box->center[0] = origin[0] + voxel_size * center[0];
     box->center[1] = origin[1] + voxel_size * center[1];
-    box->center[2] = origin[2] + voxel_size * 0.5 * ((double)z_min + (double)z_max);
+    box->center[2] = origin[2] + voxel_size * 0.5 * ((double)z[0] + (double)z[1]);
     box->size[0] = voxel_size * size[0];
     box->size[1] = voxel_size * size[1];
-    box->size[2] = voxel_size * ((double)z_max - (double)z_min + 1.0);
+    box->size[2] = voxel_size * ((double)z[1] - (double)z[0] + 1.0);
+    box->yaw = yaw;
+    return 0;
+}
+
+int od_box_fit_voxel_centres(const int32_t *voxels, const int32_t *labels, int64_t count, int32_t cluster,
+                             const double origin[3], double voxel_size, double side_margin, double top_margin,
+                             od_box *box, od_error *err)
+{
+    if (origin == NULL || box == NULL)
+        return od_fail(err, "box_fit_voxel_centres: a buffer is NULL");
+    if (!(side_margin > -0.5 && side_margin < 1.0 && top_margin > -0.5 && top_margin < 1.0))
+        return od_fail(err, "box_fit_voxel_centres: margins %g and %g are not in (-0.5, 1) voxels", side_margin,
+                       top_margin);
+    double center[2], size[2], yaw;
+    int32_t z[2];
+    if (fit_footprint(voxels, labels, count, cluster, voxel_size, 0.0, center, size, &yaw, z, err) != 0)
+        return -1;
+    const double bottom = (double)z[0] - 0.5, top = (double)z[1] + top_margin;
+    box->center[0] = origin[0] + voxel_size * center[0];
+    box->center[1] = origin[1] + voxel_size * center[1];
+    box->center[2] = origin[2] + voxel_size * 0.5 * (bottom + top);
+    box->size[0] = voxel_size * (size[0] + 2.0 * side_margin);
+    box->size[1] = voxel_size * (size[1] + 2.0 * side_margin);
+    box->size[2] = voxel_size * (top - bottom);
     box->yaw = yaw;
     return 0;
 }

@@ -38,6 +38,20 @@ int od_min_area_rectangle(const double *hull, int count, double center[2], doubl
 int od_box_fit_voxels(const int32_t *voxels, const int32_t *labels, int64_t count, int32_t cluster,
                       const double origin[3], double voxel_size, od_box *box, od_error *err);
 
+/* Fits a box to a cluster's voxel centres, for occupancy that marks a
+ * voxel by its centre (a visual hull), where the voxels' whole cubes
+ * would overstate the object by about half a voxel on every side.
+ * Arguments as od_box_fit_voxels. The footprint is the minimum-area
+ * rectangle of the members' centres, grown by side_margin on each side.
+ * Objects rest on the floor, so the height starts at the lowest voxel's
+ * bottom face. It ends at the highest centre plus top_margin. Margins are in voxels, in
+ * (-0.5, 1); the caller measures them against ground truth. One voxel
+ * gives a footprint of side 2 * side_margin. Fails as od_box_fit_voxels
+ * does, and on a margin out of range. */
+int od_box_fit_voxel_centres(const int32_t *voxels, const int32_t *labels, int64_t count, int32_t cluster,
+                             const double origin[3], double voxel_size, double side_margin, double top_margin,
+                             od_box *box, od_error *err);
+
 /* Returns the area where the floor footprints (x, y) of two boxes overlap,
  * by Sutherland-Hodgman clipping of one rectangle by the other. */
 double od_box_footprint_intersection(const od_box *a, const od_box *b);
