@@ -496,6 +496,58 @@ static void test_parts_test_shapes_not_in_training(void)
     cJSON_Delete(metadata);
 }
 
+/* A partner farther than the Chamfer threshold is no close shape: the scene takes another kind, and the
+ * manifest counts the rejection. */
+static void test_parts_distinct_needs_close_chamfer(void)
+{
+    char meshes[ROOT_SIZE], dir[ROOT_SIZE];
+    snprintf(meshes, sizeof meshes, "%s/meshes_chamfer", od_test_temp_dir());
+    make_meshes(meshes, "parts", 2, 5);
+    od_synth_dataset_options o = tiny_options(OD_SYNTH_RECIPE_PARTS, 31);
+    o.meshes_dir = meshes;
+    set_split(&o, "train", 3);
+    set_split(&o, "test", 1);
+    o.distinct_fraction = 1;
+    o.normal_fraction = 0;
+    int distinct[2], not_close[2];
+    /* The partner boxes differ by 8 % of the size in one extent: close under 0.05 of the size, not under
+     * 0.011 (0.01 is where od_synth_close_shape takes a shape for a copy). */
+    const double thresholds[2] = {0.05, 0.011};
+    for (int t = 0; t < 2; t++) {
+        snprintf(dir, sizeof dir, "%s/parts_chamfer_%d", od_test_temp_dir(), t);
+        o.distinct_max_chamfer = thresholds[t];
+        od_error err = {{0}};
+        int rc = od_synth_generate_dataset(&o, dir, NULL, &err);
+        if (rc != 0)
+            printf("  %s\n", err.message);
+        OD_CHECK(rc == 0);
+        cJSON *manifest = read_json(dir, "manifest.json");
+        const cJSON *totals = cJSON_GetObjectItemCaseSensitive(manifest, "totals");
+        const cJSON *kinds = cJSON_GetObjectItemCaseSensitive(totals, "anomaly_kinds");
+        const cJSON *count = cJSON_GetObjectItemCaseSensitive(kinds, "distinct");
+        distinct[t] = cJSON_IsNumber(count) ? count->valueint : 0;
+        const cJSON *options = cJSON_GetObjectItemCaseSensitive(manifest, "options");
+        const cJSON *threshold = cJSON_GetObjectItemCaseSensitive(options, "distinct_max_chamfer");
+        OD_CHECK(cJSON_IsNumber(threshold) && threshold->valuedouble == thresholds[t]);
+        const cJSON *rejections = cJSON_GetObjectItemCaseSensitive(totals, "rejections");
+        count = cJSON_GetObjectItemCaseSensitive(rejections, "distinct_not_close");
+        OD_CHECK(cJSON_IsNumber(count));
+        not_close[t] = cJSON_IsNumber(count) ? count->valueint : -1;
+        OD_CHECK(cJSON_GetObjectItemCaseSensitive(totals, "anomalous_objects")->valueint == 4);
+        cJSON_Delete(manifest);
+    }
+    OD_CHECK(distinct[0] == 3);
+    OD_CHECK(not_close[0] == 0);
+    /* Each of the 3 train scenes rejects its partner at least once, and a redrawn attempt may again. */
+    OD_CHECK(distinct[1] == 0);
+    OD_CHECK(not_close[1] >= 3);
+
+    o.distinct_max_chamfer = 0;
+    od_error err = {{0}};
+    OD_CHECK(od_synth_generate_dataset(&o, dir, NULL, &err) != 0);
+    OD_CHECK(strstr(err.message, "Chamfer") != NULL);
+}
+
 /* Returns the count of objects whose path marks them odd, and copies the first object's location. */
 static int flip_scene(const char *dir, const char *name, double location[3])
 {
@@ -589,6 +641,7 @@ int main(void)
     OD_RUN(test_dataset_deterministic_and_resumable);
     OD_RUN(test_toys_unseen_categories_stay_out_of_training);
     OD_RUN(test_parts_test_shapes_not_in_training);
+    OD_RUN(test_parts_distinct_needs_close_chamfer);
     OD_RUN(test_context_flip_labels_the_minority);
     OD_RUN(test_invalid_dataset_options);
     return od_test_finish();

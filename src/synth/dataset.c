@@ -85,6 +85,7 @@ od_synth_dataset_options od_synth_dataset_options_default(void)
     o.unseen_fraction = 12.0 / 51.0;
     o.heldout_fraction = 0.2;
     o.distinct_fraction = 0.1;
+    o.distinct_max_chamfer = 0.05;
     o.scene = od_synth_scene_options_default();
     o.scene.anomaly = OD_SYNTH_ANOMALY_RANDOM;
     return o;
@@ -789,12 +790,19 @@ static procedural_shape procedural_partner(const procedural_shape *shape, od_rng
 
 /* ---- scene records ----------------------------------------------------------------- */
 
-enum { REJECT_NOT_VISIBLE, REJECT_CHECK_FAILED, REJECT_SCENE_FAILED, REJECT_MESH_FAILED, REJECT_REASONS };
+enum {
+    REJECT_NOT_VISIBLE,
+    REJECT_CHECK_FAILED,
+    REJECT_SCENE_FAILED,
+    REJECT_MESH_FAILED,
+    REJECT_DISTINCT_NOT_CLOSE,
+    REJECT_REASONS
+};
 
 static const char *reject_name(int reason)
 {
     static const char *names[REJECT_REASONS] = {"anomaly_not_visible", "anomaly_check_failed", "scene_failed",
-                                                "mesh_unreadable"};
+                                                "mesh_unreadable", "distinct_not_close"};
     return names[reason];
 }
 
@@ -1020,7 +1028,8 @@ static int finish_scene(const dataset_run *run, const scene_record *r, od_error 
 }
 
 /* Generates a parts scene whose odd object, in slot `odd_slot`, is the mesh's close partner. Returns
- * 0, -2 when a mesh failed to load, or -1 when the scene failed. */
+ * 0, -2 when a mesh failed to load, -3 when the partner lies farther than the Chamfer threshold, or -1
+ * when the scene failed. */
 static int run_distinct_attempt(const dataset_run *run, scene_record *r, int mesh_index, int count, int odd_slot,
                                 uint64_t seed, od_error *err)
 {
@@ -1033,6 +1042,14 @@ static int run_distinct_attempt(const dataset_run *run, scene_record *r, int mes
             od_mesh_free(&meshes[0]);
             return -2;
         }
+    const od_mesh *candidate = &meshes[1];
+    int chosen;
+    float chamfer;
+    if (od_synth_close_shape(&meshes[0], &candidate, 1, (float)o->distinct_max_chamfer, &chosen, &chamfer, err) != 0) {
+        od_mesh_free(&meshes[0]);
+        od_mesh_free(&meshes[1]);
+        return -3;
+    }
     od_synth_object_spec specs[MAX_OBJECTS];
     for (int i = 0; i < count; i++) {
         int odd = i == odd_slot;
@@ -1087,8 +1104,13 @@ static int run_single_job(const dataset_run *run, const scene_job *job, scene_re
             if (status == 0)
                 return finish_scene(run, r, err);
             snprintf(last_error, sizeof last_error, "%s", attempt_err_text.message);
-            r->rejections[status == -2 ? REJECT_MESH_FAILED : REJECT_SCENE_FAILED]++;
-            continue;
+            /* A partner too far for a close shape: this draw takes another kind instead. */
+            if (status == -3) {
+                r->rejections[REJECT_DISTINCT_NOT_CLOSE]++;
+            } else {
+                r->rejections[status == -2 ? REJECT_MESH_FAILED : REJECT_SCENE_FAILED]++;
+                continue;
+            }
         }
 
         od_mesh mesh;
@@ -1328,6 +1350,9 @@ static int validate_dataset_options(od_synth_dataset_options *o, od_error *err)
         return od_fail(err, "dataset: invalid normal fraction %g (expected 0 to 1)", o->normal_fraction);
     if (!(o->distinct_fraction >= 0 && o->distinct_fraction <= 1))
         return od_fail(err, "dataset: invalid distinct fraction %g (expected 0 to 1)", o->distinct_fraction);
+    if (!(o->distinct_max_chamfer > 0 && o->distinct_max_chamfer <= 1))
+        return od_fail(err, "dataset: invalid distinct Chamfer threshold %g (expected above 0, at most 1)",
+                       o->distinct_max_chamfer);
     if (!(o->unseen_fraction > 0 && o->unseen_fraction < 1) || !(o->heldout_fraction > 0 && o->heldout_fraction < 1))
         return od_fail(err, "dataset: invalid unseen fraction %g or held-out fraction %g (expected between 0 and 1)",
                        o->unseen_fraction, o->heldout_fraction);
@@ -1388,8 +1413,10 @@ static void hash_settings(dataset_run *run)
              s->focal, s->min_anomaly_pixels);
     uint64_t hash = fnv1a(FNV_OFFSET, text, strlen(text));
     /* Only the parts recipe draws distinct shapes, so only its hash depends on their share. */
-    if (o->recipe == OD_SYNTH_RECIPE_PARTS)
+    if (o->recipe == OD_SYNTH_RECIPE_PARTS) {
         hash = fnv1a(hash, &o->distinct_fraction, sizeof o->distinct_fraction);
+        hash = fnv1a(hash, &o->distinct_max_chamfer, sizeof o->distinct_max_chamfer);
+    }
     for (int i = 0; i < run->library.count; i++) {
         hash = fnv1a(hash, run->library.meshes[i].relative, strlen(run->library.meshes[i].relative) + 1);
         hash = fnv1a(hash, &run->library.meshes[i].hash, sizeof run->library.meshes[i].hash);
@@ -1547,6 +1574,7 @@ static cJSON *build_manifest(const dataset_run *run, const scene_record *records
     if (o->recipe == OD_SYNTH_RECIPE_PARTS) {
         cJSON_AddNumberToObject(options, "heldout_fraction", o->heldout_fraction);
         cJSON_AddNumberToObject(options, "distinct_fraction", o->distinct_fraction);
+        cJSON_AddNumberToObject(options, "distinct_max_chamfer", o->distinct_max_chamfer);
     }
     cJSON_AddNumberToObject(options, "views", s->view_count);
     cJSON_AddNumberToObject(options, "image_size", s->image_size);

@@ -31,7 +31,12 @@
  *   shapes; train and val draw from the others, test from those. In
  *   distinct_fraction of the anomalous scenes the odd object is the
  *   shape's close partner (below) of the same family and role, marked
- *   "distinct", instead of an altered copy.
+ *   "distinct", instead of an altered copy. The partner is the nearest by
+ *   the shape descriptor and is accepted only when od_synth_close_shape
+ *   (synth/anomaly.h) finds their symmetric Chamfer distance (mean
+ *   nearest-point distance both ways, both scaled to a largest extent of
+ *   1) at most distinct_max_chamfer. Otherwise the scene draws another
+ *   kind, and the manifest counts a "distinct_not_close" rejection.
  * - context-flip: two geometrically close shapes A and B, six objects,
  *   in groups of five scenes with 1, 2, 3, 4 and 5 objects of A, one
  *   seed per group (one layout, floor, light and cameras). The minority
@@ -107,6 +112,8 @@ typedef struct od_synth_dataset_options {
     double heldout_fraction;  /* parts: fraction of shapes held out for test, in (0, 1) */
     double distinct_fraction; /* parts: fraction of anomalous scenes whose odd object is a close shape, in
                                  [0, 1] */
+    double distinct_max_chamfer; /* parts: the largest symmetric Chamfer distance between a shape and its
+                                    close partner, as a fraction of the largest extent, in (0, 1] */
     od_synth_scene_options scene; /* views, size, anomaly kind and geometry; seed, object_count and
                                      anomalous are set per scene */
     int threads;              /* scenes generated at once; <= 0 for OpenMP's default */
@@ -117,7 +124,8 @@ typedef struct od_synth_dataset_options {
 /* Returns the defaults: procedural, seed 1, the recipe's splits with 10
  * scenes each, 3 to 7 objects and 20 % all-normal scenes. 12 of 51
  * categories are unseen (as in ToysAD-8K), 20 % of the parts held out, and
- * 10 % of anomalous parts scenes get a distinct close shape.
+ * 10 % of anomalous parts scenes get a distinct close shape, accepted
+ * under a Chamfer distance of 0.05 of the shape's size.
  * The scenes take the scene defaults with a random anomaly kind. */
 od_synth_dataset_options od_synth_dataset_options_default(void);
 
