@@ -1,7 +1,8 @@
 #!/bin/sh
-# Runs the README's first command in an empty folder: generate a scene
-# into a nested output path that does not exist yet, then show it. Also
-# checks that a path through an existing file is rejected, the dataset
+# Checks `oddone generate` and `oddone show` in an empty folder: generate a
+# scene into a nested output path that does not exist yet, then show it.
+# Also checks that a path through an existing file is rejected, --shape
+# with an OFF file and with a folder of STL and OFF files, the dataset
 # options (--recipe, --split-sizes, --objects, a rerun, --contact-sheet)
 # and the usage errors.
 # usage: tests/cli_generate_check.sh ODDONE_BINARY
@@ -76,6 +77,45 @@ check "usage errors write nothing" test ! -e bad
 "$oddone" generate -o bad --recipe toys --quiet >/dev/null 2>"$work/stderr"
 check "toys without meshes fails" test $? -eq 1
 check "the error asks for --meshes" grep -q -- "--meshes" "$work/stderr"
+
+# --shape reads OFF and STL files, and a folder's mesh files in name order (other files skipped).
+mkdir shapes
+cat >shapes/b_tetra.off <<'EOF_OFF'
+OFF
+4 4 0
+0 0 0
+1 0 0
+0 1 0
+0 0 1
+3 0 2 1
+3 0 1 3
+3 0 3 2
+3 1 2 3
+EOF_OFF
+{
+    echo "solid wedge"
+    for corners in "0 0 0;0 1 0;1 0 0" "0 0 0;1 0 0;0 0 1" "0 0 0;0 0 1;0 1 0" "1 0 0;0 1 0;0 0 1"; do
+        echo "facet normal 0 0 0"
+        echo "outer loop"
+        echo "$corners" | tr ';' '\n' | sed 's/^/vertex /'
+        echo "endloop"
+        echo "endfacet"
+    done
+    echo "endsolid wedge"
+} >shapes/a_wedge.STL
+echo "not a mesh" >shapes/notes.txt
+"$oddone" generate -o off --shape shapes/b_tetra.off --views 2 --size 64 >/dev/null 2>"$work/stderr"
+check "generate reads an OFF file" test $? -eq 0
+check "the OFF file names the shape" grep -q "b_tetra" off/scene_0000/scene3d.metadata.json
+"$oddone" generate -o folder --shape shapes --scenes 2 --views 2 --size 64 >/dev/null 2>"$work/stderr"
+check "generate reads a folder of STL and OFF files" test $? -eq 0
+check "the first scene takes the first file by name" grep -q "a_wedge" folder/scene_0000/scene3d.metadata.json
+check "the second scene takes the second file" grep -q "b_tetra" folder/scene_0001/scene3d.metadata.json
+mkdir no-meshes
+echo "not a mesh" >no-meshes/notes.txt
+"$oddone" generate -o none --shape no-meshes --views 2 --size 64 >/dev/null 2>"$work/stderr"
+check "a folder without mesh files fails" test $? -eq 1
+check "the error names the extensions" grep -q "\.off" "$work/stderr"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

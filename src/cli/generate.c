@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -41,9 +42,10 @@ static void print_generate_usage(FILE *stream)
             "  --scenes N           number of scenes; with --recipe, scenes per split when\n"
             "                       --split-sizes is not given (default 1; 10 with --recipe)\n"
             "  --seed N             random seed; the same seed writes the same files (default 1)\n"
-            "  --shape NAME|PATH    sphere, torus, box, a Wavefront OBJ file, or a folder whose\n"
-            "                       .obj files are used in name order, one per scene (default:\n"
-            "                       the three procedural shapes in turn); not with --recipe\n"
+            "  --shape NAME|PATH    sphere, torus, box, a mesh file (.obj, .ply, .stl or .off), or\n"
+            "                       a folder whose files of those extensions are used in name\n"
+            "                       order, one per scene (default: the three procedural shapes\n"
+            "                       in turn); not with --recipe\n"
             "  --recipe NAME        procedural (splits train, val, test; no meshes needed), toys\n"
             "                       (train, val, test_seen, test_unseen; unseen categories never\n"
             "                       in training), parts (train, val, test; test shapes never in\n"
@@ -87,8 +89,21 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Lists the .obj files of a folder, sorted by name so that a seed picks the same files anywhere. */
-static int list_obj_files(const char *folder, char ***files, int *count, od_error *err)
+/* Returns 1 when the file name ends in an extension that od_mesh_load reads, in any letter case. */
+static int is_mesh_file_name(const char *name)
+{
+    static const char *extensions[] = {".obj", ".ply", ".stl", ".off"};
+    size_t length = strlen(name);
+    if (length < 5)
+        return 0;
+    for (size_t i = 0; i < sizeof extensions / sizeof *extensions; i++)
+        if (strcasecmp(name + length - 4, extensions[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Lists the mesh files of a folder, sorted by name so that a seed picks the same files anywhere. */
+static int list_mesh_files(const char *folder, char ***files, int *count, od_error *err)
 {
     DIR *dir = opendir(folder);
     if (!dir)
@@ -98,7 +113,7 @@ static int list_obj_files(const char *folder, char ***files, int *count, od_erro
     struct dirent *entry;
     while ((entry = readdir(dir)) != NULL) {
         size_t length = strlen(entry->d_name);
-        if (length < 5 || strcmp(entry->d_name + length - 4, ".obj") != 0)
+        if (!is_mesh_file_name(entry->d_name))
             continue;
         if (n == capacity) {
             capacity = capacity ? capacity * 2 : 16;
@@ -117,7 +132,7 @@ static int list_obj_files(const char *folder, char ***files, int *count, od_erro
     closedir(dir);
     if (n == 0) {
         free(list);
-        return od_fail(err, "%s: no .obj files in the folder", folder);
+        return od_fail(err, "%s: no mesh files in the folder (expected .obj, .ply, .stl or .off)", folder);
     }
     qsort(list, (size_t)n, sizeof *list, compare_names);
     *files = list;
@@ -125,7 +140,7 @@ static int list_obj_files(const char *folder, char ***files, int *count, od_erro
     return 0;
 }
 
-/* Reads a shape: a procedural name, or a path to an OBJ file. */
+/* Reads a shape: a procedural name, or a path to a mesh file that od_mesh_load reads. */
 static int load_shape(const char *shape, int scene, od_mesh *mesh, const char **name, od_error *err)
 {
     static const char *procedural[3] = {"sphere", "torus", "box"};
@@ -142,7 +157,7 @@ static int load_shape(const char *shape, int scene, od_mesh *mesh, const char **
     /* The file's name without folder or extension names the shape. */
     const char *slash = strrchr(chosen, '/');
     *name = slash ? slash + 1 : chosen;
-    if (od_mesh_read_obj(chosen, NULL, mesh, err) != 0)
+    if (od_mesh_load(chosen, mesh, err) != 0)
         return -1;
     return od_mesh_weld(mesh, 1e-6f, err);
 }
@@ -496,7 +511,7 @@ static int run_shapes(const generate_arguments *a)
     struct stat info;
     if (shape && stat(shape, &info) == 0 && S_ISDIR(info.st_mode)) {
         od_error err = {{0}};
-        if (list_obj_files(shape, &shape_files, &shape_file_count, &err) != 0) {
+        if (list_mesh_files(shape, &shape_files, &shape_file_count, &err) != 0) {
             fprintf(stderr, "oddone generate: %s\n", err.message);
             return 1;
         }
