@@ -109,6 +109,28 @@ static void test_obj_colors_groups_materials(void)
     OD_CHECK(mesh.faces == NULL);
 }
 
+/* Faces without area, as some exported furniture models hold, are skipped rather than failing the file. */
+static void test_obj_skips_degenerate_faces(void)
+{
+    const char *text = "v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nv 5 5 5\n"
+                       "f 1 2 3\n"      /* kept */
+                       "f 1 5\n"        /* two corners */
+                       "f 3 3 5\n"      /* two distinct positions */
+                       "f 1 2 2 1\n"    /* four corners, two distinct positions */
+                       "f 1 3 3 4\n";   /* kept: (1, 3, 3) is left out, (1, 3, 4) stays */
+    od_mesh mesh;
+    od_error err = {{0}};
+    OD_CHECK(parse(text, &mesh, &err) == 0);
+    OD_CHECK(mesh.face_count == 2);
+    /* The fifth position, used only by skipped faces, is dropped. */
+    OD_CHECK(mesh.vertex_count == 4);
+    if (mesh.face_count == 2) {
+        int32_t want[6] = {0, 1, 2, 0, 2, 3};
+        OD_CHECK(memcmp(mesh.faces, want, sizeof want) == 0);
+    }
+    od_mesh_free(&mesh);
+}
+
 static void test_obj_errors(void)
 {
     static const struct {
@@ -119,9 +141,11 @@ static void test_obj_errors(void)
         {"v 0 0 x\n", "test.obj:1: expected 3, 4 or 6 numbers"},
         {"v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 4\n", "test.obj:4: vertex index 4 out of range"},
         {"v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 -4\n", "vertex index -4 out of range"},
-        {"v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2\n", "test.obj:4: expected at least 3 corners"},
+        {"v 0 0 0\nv 1 0 0\nv 0 1 0\nf\n", "test.obj:4: expected at least 3 corners"},
+        {"v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2\n", "test.obj: no faces"},
         {"v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 0\n", "invalid vertex index '0'"},
-        {"v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1/1 2/1 3/1\n", "texture index 1 out of range"},
+        {"v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1/1 2/1 3/1\n", "test.obj:4: texture index 1 out of range"},
+        {"v 0 0 0\nv 1 0 0\nv 0 1 0\nvt 0 0\nf 1 2\nf 1/1 2/1 3/2\n", "test.obj:6: texture index 2 out of range"},
         {"v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1/ 2 3\n", "expected a texture index"},
         {"v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1//x 2 3\n", "invalid normal index 'x'"},
         {"v 0 0 0\n", "no faces"},
@@ -261,6 +285,7 @@ int main(void)
 {
     OD_RUN(test_obj_quad_fan_and_index_forms);
     OD_RUN(test_obj_colors_groups_materials);
+    OD_RUN(test_obj_skips_degenerate_faces);
     OD_RUN(test_obj_errors);
     OD_RUN(test_normalize);
     OD_RUN(test_weld_and_components);

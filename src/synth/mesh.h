@@ -62,6 +62,10 @@ od_mesh_obj_options od_mesh_obj_options_default(void);
  * Kd, map_Kd) give materials. Each distinct
  * (position, uv, normal) triple of the faces becomes one vertex, so UV
  * seams keep their own vertices; positions no face uses are dropped.
+ * A face with fewer than 3 distinct positions (a two-corner line, or
+ * corners that repeat a position) has no area: it is skipped, as is a fan
+ * triangle that repeats a position, and one warning line counts both. An
+ * index out of range is an error naming the line.
  * A missing mtllib file is an error; unknown statements are ignored.
  * options may be NULL for the defaults. On failure the message names the
  * file, the line and what was expected, and *out is left empty. */

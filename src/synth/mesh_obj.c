@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "synth/mesh.h"
 
 od_mesh_obj_options od_mesh_obj_options_default(void)
@@ -79,6 +80,9 @@ typedef struct obj_parser {
     /* Output vertices: indices into the file's arrays (-1 for none). */
     int_array vertex_refs; /* (V, 3) */
     int_array faces, face_materials, face_parts;
+    int_array corner_keys; /* the (position, uv, normal) indices of the face being read */
+    int64_t skipped_faces;     /* face lines with fewer than 3 distinct positions */
+    int64_t skipped_triangles; /* fan triangles of other faces with a repeated position */
     int has_uvs, has_normals;
     corner_map map;
     int current_material, current_part;
@@ -159,6 +163,7 @@ static void parser_free(obj_parser *p)
     free(p->faces.data);
     free(p->face_materials.data);
     free(p->face_parts.data);
+    free(p->corner_keys.data);
     free(p->map.keys);
     free(p->map.values);
     for (int i = 0; i < p->material_count; i++) {
@@ -494,10 +499,13 @@ static int parse_index(obj_parser *p, const char *s, const char *stop, int64_t c
     return 0;
 }
 
+/* Parses a face line's corners into p->corner_keys, then fan-triangulates them from the first corner.
+ * A face with fewer than 3 distinct positions has no area, so it adds nothing and counts in
+ * p->skipped_faces. A fan triangle with a repeated position is left out and counts in
+ * p->skipped_triangles. */
 static int parse_face(obj_parser *p, const char *rest, const char *end, od_error *err)
 {
-    int32_t first = -1, previous = -1;
-    int corners = 0;
+    p->corner_keys.count = 0;
     const char *s = skip_space(rest, end);
     while (s < end) {
         const char *stop = token_end(s, end);
@@ -524,13 +532,43 @@ static int parse_face(obj_parser *p, const char *rest, const char *end, od_error
                 p->has_normals = 1;
             }
         }
-        int32_t vertex = corner_vertex(p, key);
+        if (int_push(&p->corner_keys, key, 3) != 0)
+            return od_fail(err, "%s:%lld: out of memory", p->source, (long long)p->line);
+        s = skip_space(stop, end);
+    }
+    int64_t corners = p->corner_keys.count / 3;
+    if (corners == 0)
+        return od_fail(err, "%s:%lld: expected at least 3 corners in a face, got 0", p->source, (long long)p->line);
+
+    /* Counts distinct positions up to 3, which is all a face needs. */
+    int32_t distinct[3];
+    int distinct_count = 0;
+    for (int64_t c = 0; c < corners && distinct_count < 3; c++) {
+        int32_t position = p->corner_keys.data[c * 3];
+        int seen = 0;
+        for (int k = 0; k < distinct_count; k++)
+            seen |= distinct[k] == position;
+        if (!seen)
+            distinct[distinct_count++] = position;
+    }
+    if (distinct_count < 3) {
+        p->skipped_faces++;
+        return 0;
+    }
+
+    int32_t first = -1, previous = -1;
+    const int32_t *keys = p->corner_keys.data;
+    for (int64_t c = 0; c < corners; c++) {
+        int32_t vertex = corner_vertex(p, p->corner_keys.data + c * 3);
         if (vertex < 0 || p->vertex_refs.count / 3 > OD_MESH_MAX_ELEMENTS)
             return od_fail(err, "%s:%lld: out of memory or over %lld vertices", p->source, (long long)p->line,
                            (long long)OD_MESH_MAX_ELEMENTS);
-        if (corners == 0) {
+        if (c == 0) {
             first = vertex;
-        } else if (corners >= 2) {
+        } else if (c >= 2 && (keys[0] == keys[(c - 1) * 3] || keys[0] == keys[c * 3] ||
+                              keys[(c - 1) * 3] == keys[c * 3])) {
+            p->skipped_triangles++;
+        } else if (c >= 2) {
             /* Fan from the first corner. */
             int32_t tri[3] = {first, previous, vertex};
             int32_t material = p->current_material, part = p->current_part;
@@ -542,12 +580,7 @@ static int parse_face(obj_parser *p, const char *rest, const char *end, od_error
                                (long long)OD_MESH_MAX_ELEMENTS);
         }
         previous = vertex;
-        corners++;
-        s = skip_space(stop, end);
     }
-    if (corners < 3)
-        return od_fail(err, "%s:%lld: expected at least 3 corners in a face, got %d", p->source,
-                       (long long)p->line, corners);
     return 0;
 }
 
@@ -687,8 +720,12 @@ int od_mesh_parse_obj(const char *text, size_t size, const char *source, const c
     int rc = find_or_add_part(&p, "default", "default" + 7, err);
     if (rc == 0)
         rc = for_each_line(&p, text, size, p.source, handle_obj_line, err);
+    if (rc == 0 && (p.skipped_faces > 0 || p.skipped_triangles > 0))
+        od_log_warn("mesh", "%s: skipped %lld faces with fewer than 3 distinct corners and %lld fan triangles "
+                            "with a repeated corner",
+                    p.source, (long long)p.skipped_faces, (long long)p.skipped_triangles);
     if (rc == 0 && p.faces.count == 0)
-        rc = od_fail(err, "%s: no faces (expected at least one 'f' line)", p.source);
+        rc = od_fail(err, "%s: no faces (expected at least one 'f' line with 3 distinct corners)", p.source);
     if (rc == 0 && p.options.read_textures)
         for (int i = 0; i < p.material_count && rc == 0; i++)
             if (p.materials[i].texture_path)
