@@ -22,6 +22,7 @@ static od_feature_cache_info make_info(void)
     info.input_height = 299;
     info.input_width = 299;
     info.stride = 16;
+    info.offset = 21.0;
     info.channels = 16;
     strcpy(info.pca_checksum, "0123456789abcdef");
     return info;
@@ -125,6 +126,10 @@ static void views_round_trip_as_float16(void)
     other = info;
     other.channels = 8;
     OD_CHECK(od_feature_cache_read(path, &other, &err) == NULL);
+    other = info;
+    other.offset = 7.5;
+    OD_CHECK(od_feature_cache_read(path, &other, &err) == NULL);
+    OD_CHECK(strstr(err.message, "offset is 21, expected 7.5") != NULL);
     free(first);
 }
 
@@ -147,15 +152,15 @@ static void rejects_bad_views_and_files(void)
     od_feature_cache_writer_free(writer);
 
     /* Correct metadata but a float32 view, then a float16 infinity. */
-    const char *keys[8] = {"format", "network", "layer", "input_height", "input_width", "stride", "channels",
-                           "pca_checksum"};
-    const char *values_text[8] = {"oddone-features", "inceptionv3", "mixed5", "299", "299", "16", "16",
-                                  "0123456789abcdef"};
+    const char *keys[9] = {"format", "network", "layer", "input_height", "input_width", "stride", "channels",
+                           "pca_checksum", "offset"};
+    const char *values_text[9] = {"oddone-features", "inceptionv3", "mixed5", "299", "299", "16", "16",
+                                  "0123456789abcdef", "21"};
     char path[1024];
     snprintf(path, sizeof path, "%s/bad.safetensors", od_test_temp_dir());
     for (int variant = 0; variant < 2; variant++) {
         od_st_writer *st = od_st_writer_new();
-        for (int i = 0; i < 8; i++)
+        for (int i = 0; i < 9; i++)
             od_st_writer_set_metadata(st, keys[i], values_text[i], &err);
         const int64_t shape[3] = {1, 1, 16};
         float floats[16] = {0};
@@ -170,6 +175,27 @@ static void rejects_bad_views_and_files(void)
         OD_CHECK(od_feature_cache_read(path, &info, &err) == NULL);
         OD_CHECK(strstr(err.message, variant == 0 ? "expected F16" : "non-finite value at index 5") != NULL);
     }
+
+    /* A cache written before the offset was recorded, and one with an offset that is no number. */
+    for (int variant = 0; variant < 2; variant++) {
+        od_st_writer *st = od_st_writer_new();
+        for (int i = 0; i < 8; i++)
+            od_st_writer_set_metadata(st, keys[i], values_text[i], &err);
+        if (variant == 1)
+            od_st_writer_set_metadata(st, "offset", "21 px", &err);
+        const int64_t shape[3] = {1, 1, 16};
+        uint16_t halves[16] = {0};
+        od_st_writer_add(st, "v", OD_DTYPE_F16, 3, shape, halves, &err);
+        OD_CHECK(od_st_writer_write(st, path, &err) == 0);
+        od_st_writer_free(st);
+        OD_CHECK(od_feature_cache_read(path, &info, &err) == NULL);
+        OD_CHECK(strstr(err.message, variant == 0 ? "recompute it with `oddone teacher`" : "expected a finite number") !=
+                 NULL);
+    }
+    od_feature_cache_info infinite = info;
+    infinite.offset = INFINITY;
+    OD_CHECK(od_feature_cache_writer_new(&infinite, &err) == NULL);
+    OD_CHECK(strstr(err.message, "offset") != NULL);
 }
 
 int main(void)

@@ -786,11 +786,11 @@ int od_cli_teacher(int argc, char **argv)
     snprintf(cache_info.layer, sizeof cache_info.layer, "%s", info.layer);
     cache_info.input_height = info.input_size;
     cache_info.input_width = info.input_size;
-    /* NOTE: the cache format has no field for info.offset, the input pixel
-     * of cell 0's centre. od_lift_scale_intrinsics assumes (j + 0.5) *
-     * stride - 0.5, which is 3.5 for stride 8, but InceptionV3 mixed2 cells
-     * sit at 8 j + 13 (9.5 pixels, 1.2 cells, further right and down). */
     cache_info.stride = info.stride;
+    /* Lifting puts cell j at stride j + (stride - 1) / 2 (3.5 at stride 8).
+     * InceptionV3 mixed2 cells sit at 8 j + 13, so readers take the offset
+     * from the cache. */
+    cache_info.offset = info.offset;
     cache_info.channels = a.channels;
 
     od_pca *pca = NULL;

@@ -52,6 +52,8 @@ static int check_info(const od_feature_cache_info *info, od_error *err)
         return od_fail(err, "feature cache: input size %lld x %lld, stride %lld and channels %lld must be positive",
                        (long long)info->input_height, (long long)info->input_width, (long long)info->stride,
                        (long long)info->channels);
+    if (!isfinite(info->offset))
+        return od_fail(err, "feature cache: offset %g must be finite", info->offset);
     return 0;
 }
 
@@ -127,11 +129,12 @@ int od_feature_cache_write(od_feature_cache_writer *writer, const char *path, od
     if (!writer || !path)
         return od_fail(err, "od_feature_cache_write: writer and path must be given");
     const od_feature_cache_info *info = &writer->info;
-    char numbers[4][32];
+    char numbers[5][32];
     snprintf(numbers[0], sizeof numbers[0], "%lld", (long long)info->input_height);
     snprintf(numbers[1], sizeof numbers[1], "%lld", (long long)info->input_width);
     snprintf(numbers[2], sizeof numbers[2], "%lld", (long long)info->stride);
     snprintf(numbers[3], sizeof numbers[3], "%lld", (long long)info->channels);
+    snprintf(numbers[4], sizeof numbers[4], "%.17g", info->offset);
     od_st_writer *st = od_st_writer_new();
     if (!st)
         return od_fail(err, "od_feature_cache_write: out of memory");
@@ -142,6 +145,7 @@ int od_feature_cache_write(od_feature_cache_writer *writer, const char *path, od
         od_st_writer_set_metadata(st, "input_height", numbers[0], err) != 0 ||
         od_st_writer_set_metadata(st, "input_width", numbers[1], err) != 0 ||
         od_st_writer_set_metadata(st, "stride", numbers[2], err) != 0 ||
+        od_st_writer_set_metadata(st, "offset", numbers[4], err) != 0 ||
         od_st_writer_set_metadata(st, "channels", numbers[3], err) != 0 ||
         od_st_writer_set_metadata(st, "pca_checksum", info->pca_checksum, err) != 0)
         status = -1;
@@ -180,6 +184,26 @@ static int check_number(const od_safetensors *st, const char *path, const char *
     return check_text(st, path, key, text, err);
 }
 
+/* Checks the offset key, which caches written before it existed lack. */
+static int check_offset(const od_safetensors *st, const char *path, double expected, od_error *err)
+{
+    const char *value = od_safetensors_metadata(st, "offset");
+    if (!value)
+        return od_fail(err,
+                       "%s: metadata offset (the input pixel of feature cell 0's centre) is missing, so the cache "
+                       "was written before the offset was recorded; recompute it with `oddone teacher`",
+                       path);
+    char *end = NULL;
+    errno = 0;
+    const double offset = strtod(value, &end);
+    if (errno != 0 || end == value || *end != '\0' || !isfinite(offset))
+        return od_fail(err, "%s: metadata offset is \"%s\", expected a finite number", path, value);
+    if (offset != expected)
+        return od_fail(err, "%s: metadata offset is %.17g, expected %.17g; recompute the cache", path, offset,
+                       expected);
+    return 0;
+}
+
 od_feature_cache *od_feature_cache_read(const char *path, const od_feature_cache_info *expected, od_error *err)
 {
     if (check_info(expected, err) != 0)
@@ -193,6 +217,7 @@ od_feature_cache *od_feature_cache_read(const char *path, const od_feature_cache
         check_number(st, path, "input_height", expected->input_height, err) != 0 ||
         check_number(st, path, "input_width", expected->input_width, err) != 0 ||
         check_number(st, path, "stride", expected->stride, err) != 0 ||
+        check_offset(st, path, expected->offset, err) != 0 ||
         check_number(st, path, "channels", expected->channels, err) != 0 ||
         check_text(st, path, "pca_checksum", expected->pca_checksum, err) != 0) {
         od_safetensors_free(st);

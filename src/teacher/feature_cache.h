@@ -4,8 +4,15 @@
  * by another network, layer, input size, stride or PCA file.
  *
  * Metadata keys: format = "oddone-features", network, layer, input_height,
- * input_width, stride, channels (k) and pca_checksum, the value of
- * od_feature_cache_checksum on the PCA file. */
+ * input_width, stride, offset, channels (k) and pca_checksum, the value of
+ * od_feature_cache_checksum on the PCA file. offset is the input pixel of
+ * feature cell 0's centre (od_teacher_info.offset, pixel centres on
+ * integers), written with 17 significant digits so that it reads back
+ * exactly. Cell (i, j) is centred at input pixel (offset + stride j,
+ * offset + stride i), which for InceptionV3 (13 at stride 8) is not the
+ * (stride - 1) / 2 that lifting assumes. Caches written before the offset
+ * was recorded lack the key. The reader rejects them, and its message
+ * says to recompute them. */
 #ifndef ODDONE_TEACHER_FEATURE_CACHE_H
 #define ODDONE_TEACHER_FEATURE_CACHE_H
 
@@ -21,6 +28,7 @@ typedef struct od_feature_cache_info {
     char layer[OD_FEATURE_CACHE_TEXT];        /* the network's layer the features come from */
     int64_t input_height, input_width;        /* pixels of the network's input */
     int64_t stride;                           /* input pixels per feature cell */
+    double offset;                            /* input pixel of cell 0's centre, finite */
     int64_t channels;                         /* k, after PCA */
     char pca_checksum[OD_FEATURE_CACHE_TEXT]; /* od_feature_cache_checksum of the PCA file */
 } od_feature_cache_info;
