@@ -10,7 +10,9 @@
  * from the configuration's teacher network, layer and input size, reduced
  * to teacher.channels by a PCA fitted on this scene's own cells.
  * Preparing the scene (both networks on 10 views, once per scene) is
- * timed apart from the step.
+ * timed apart from the step. The scene is also prepared from a feature
+ * cache written as `oddone teacher` writes it, and the largest difference
+ * of its teacher targets from the direct ones is printed.
  *
  * Printed: one BENCH line for the step (median of STEPS timed steps after
  * one untimed step) with its flops, and on stderr the mean time of each
@@ -20,6 +22,7 @@
  * backward taken as twice the forward (the input gradient of the stem is
  * not needed, so this slightly overcounts). Rendering and lifting are
  * memory-bound and not counted. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +63,58 @@ static od_pca *fit_pca(const od_scene *scene, od_teacher *teacher, int64_t chann
     od_pca_accumulator_free(acc);
     od_free(features);
     return pca;
+}
+
+/* Writes the scene's PCA-reduced teacher features to a cache as
+ * `oddone teacher` does, reads it back, prepares the scene from it and
+ * writes the largest difference of the teacher targets from those of
+ * `prepared` (float16 rounding only, when the cell offset is carried). */
+static int check_cached_path(const od_scene *scene, const od_model_config *config, od_teacher *encoder,
+                             od_teacher *teacher, const od_pca *pca, const od_stage1_scene *prepared,
+                             const char *path, double *difference, od_error *err)
+{
+    const od_teacher_info t = od_teacher_get_info(teacher);
+    od_feature_cache_info info;
+    memset(&info, 0, sizeof info);
+    snprintf(info.network, sizeof info.network, "%s", t.network_name);
+    snprintf(info.layer, sizeof info.layer, "%s", t.layer);
+    info.input_height = info.input_width = t.input_size;
+    info.stride = t.stride;
+    info.offset = t.offset;
+    info.channels = pca->components_count;
+    snprintf(info.pca_checksum, sizeof info.pca_checksum, "%s", "0000000000000000");
+    const int64_t cells = t.height * t.width;
+    float *features = od_alloc_floats(cells * t.channels), *reduced = od_alloc_floats(cells * info.channels);
+    od_feature_cache_writer *writer = od_feature_cache_writer_new(&info, err);
+    int status = features == NULL || reduced == NULL ? od_fail(err, "out of memory") : writer == NULL ? -1 : 0;
+    for (int v = 0; v < scene->view_count && status == 0; v++) {
+        od_image image = {0};
+        status = od_scene_read_view_image(scene, v, &image, err);
+        if (status == 0)
+            status = od_teacher_run(teacher, &image, features, err);
+        if (status == 0)
+            status = od_pca_transform(pca, features, cells, reduced, err);
+        if (status == 0)
+            status = od_feature_cache_add_view(writer, scene->views[v].name, reduced, t.height, t.width, err);
+        od_image_free(&image);
+    }
+    if (status == 0)
+        status = od_feature_cache_write(writer, path, err);
+    od_feature_cache_writer_free(writer);
+    od_free(features);
+    od_free(reduced);
+    od_feature_cache *cache = status == 0 ? od_feature_cache_read(path, &info, err) : NULL;
+    od_stage1_scene *cached = cache != NULL ? od_stage1_scene_prepare_cached(scene, config, encoder, cache, &info, err)
+                                            : NULL;
+    status = cached == NULL ? -1 : 0;
+    *difference = 0.0;
+    const int64_t count = prepared->feature_size * prepared->feature_size * prepared->teacher_channels;
+    for (int v = 0; v < prepared->view_count && status == 0; v++)
+        for (int64_t i = 0; i < count; i++)
+            *difference = fmax(*difference, fabs(cached->views[v].teacher[i] - prepared->views[v].teacher[i]));
+    od_stage1_scene_free(cached);
+    od_feature_cache_free(cache);
+    return status;
 }
 
 int main(int argc, char **argv)
@@ -119,6 +174,13 @@ int main(int argc, char **argv)
         prepare_ms = bench_now_ms() - start;
         status = prepared == NULL ? -1 : 0;
     }
+    double cache_difference = 0.0;
+    if (status == 0) {
+        char cache_path[sizeof dir + 32];
+        snprintf(cache_path, sizeof cache_path, "%s/features.safetensors", dir);
+        status = check_cached_path(scene, &config, encoder, teacher, pca, prepared, cache_path, &cache_difference,
+                                   &err);
+    }
     if (status == 0 && (stage1 = od_stage1_new(&config, prepared->encoder_channels, 1, &err)) == NULL)
         status = -1;
 
@@ -161,6 +223,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "  %-22s %8.1f ms per scene (%d views: %s %s at %lld, %s %s at %lld + PCA)\n",
                 "features", prepare_ms, VIEWS, e.network_name, e.layer, (long long)e.input_size, t.network_name,
                 t.layer, (long long)t.input_size);
+        fprintf(stderr, "  teacher targets from a float16 cache differ by at most %.2g (cell offset %g)\n",
+                cache_difference, t.offset);
         for (int i = 0; i < 7; i++)
             fprintf(stderr, "  %-22s %8.1f ms\n", names[i], 1e3 * parts[i] / steps);
         fprintf(stderr, "  %-22s %8.1f ms (median), %.1f GFLOP, %.1f GFLOP/s, %.0f %% of %.0f GFLOP/s\n", "step",

@@ -20,6 +20,7 @@
 #include "model/stage1.h"
 #include "scene/scene.h"
 #include "synth/generate.h"
+#include "teacher/feature_cache.h"
 #include "testlib.h"
 
 #define IMAGE 64
@@ -217,8 +218,77 @@ static void test_stage1_training(void)
     od_stage1_scene_free(prepared);
 }
 
+/* Teacher targets from a feature cache equal those from the maps that
+ * went into it (up to float16), because the cache carries the cells'
+ * offset; the (stride - 1) / 2 that lifting assumes gives other targets. */
+static void test_stage1_cached_teacher_offset(void)
+{
+    od_error err = {{0}};
+    const od_model_config config = tiny_config();
+    const int ft = IMAGE / TEACHER_STRIDE, fe = IMAGE / ENCODER_STRIDE;
+    float *teacher = od_alloc_floats(ft * ft * TEACHER_CHANNELS), *encoder = od_alloc_floats(fe * fe * 3);
+    for (int i = 0; i < ft * ft * TEACHER_CHANNELS; i++)
+        teacher[i] = sinf(0.37f * (float)i);
+    memset(encoder, 0, (size_t)(fe * fe * 3) * sizeof(float));
+    od_feature_cache_info info;
+    memset(&info, 0, sizeof info);
+    strcpy(info.network, "inceptionv3");
+    strcpy(info.layer, "mixed2");
+    info.input_height = info.input_width = IMAGE;
+    info.stride = TEACHER_STRIDE;
+    info.offset = 5.0;
+    info.channels = TEACHER_CHANNELS;
+    strcpy(info.pca_checksum, "0123456789abcdef");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/features.safetensors", od_test_temp_dir());
+    od_feature_cache_writer *writer = od_feature_cache_writer_new(&info, &err);
+    OD_CHECK(writer != NULL);
+    OD_CHECK(od_feature_cache_add_view(writer, "RGB/0000.png", teacher, ft, ft, &err) == 0);
+    OD_CHECK(od_feature_cache_write(writer, path, &err) == 0);
+    od_feature_cache_writer_free(writer);
+    od_feature_cache *cache = od_feature_cache_read(path, &info, &err);
+    OD_CHECK(cache != NULL);
+    od_tensor *cached = cache != NULL ? od_feature_cache_get(cache, "RGB/0000.png", &err) : NULL;
+    OD_CHECK(cached != NULL);
+
+    od_image image = {0};
+    OD_CHECK(od_image_new(IMAGE, IMAGE, 3, &image, &err) == 0);
+    od_camera camera = {IMAGE, IMAGE, {60.0, 0.0, 31.5, 0.0, 60.0, 31.5, 0.0, 0.0, 1.0},
+                        {1, 0, 0, 0, 0, -1, 0, 0.1, 0, 0, -1, 1.0, 0, 0, 0, 1}};
+    const od_stage1_map em = {encoder, fe, fe, 3, IMAGE, ENCODER_STRIDE, 1.5};
+    const od_stage1_map direct = {teacher, ft, ft, TEACHER_CHANNELS, IMAGE, TEACHER_STRIDE, 5.0};
+    const od_stage1_map centred = {teacher, ft, ft, TEACHER_CHANNELS, IMAGE, TEACHER_STRIDE, 3.5};
+    od_stage1_scene *scene = od_stage1_scene_new(&config, fe, fe, 3, ENCODER_STRIDE, 3, &err);
+    OD_CHECK(scene != NULL);
+    if (scene != NULL && cached != NULL) {
+        const od_stage1_map from_cache = {cached->data, cached->shape[0], cached->shape[1], info.channels,
+                                          info.input_width, info.stride, info.offset};
+        OD_CHECK(od_stage1_scene_set_view(scene, &config, 0, &image, NULL, &camera, &em, &direct, &err) == 0);
+        OD_CHECK(od_stage1_scene_set_view(scene, &config, 1, &image, NULL, &camera, &em, &from_cache, &err) == 0);
+        OD_CHECK(od_stage1_scene_set_view(scene, &config, 2, &image, NULL, &camera, &em, &centred, &err) == 0);
+        const int64_t count = config.feature_size * config.feature_size * TEACHER_CHANNELS;
+        OD_CHECK_CLOSE("cached targets", scene->views[1].teacher, scene->views[0].teacher, count, 1e-3f, 0.0f);
+        double difference = 0.0;
+        for (int64_t i = 0; i < count; i++)
+            difference = fmax(difference, fabs(scene->views[2].teacher[i] - scene->views[0].teacher[i]));
+        OD_CHECK(difference > 0.1);
+        /* an encoder map off the lifting centre rule is rejected */
+        const od_stage1_map shifted = {encoder, fe, fe, 3, IMAGE, ENCODER_STRIDE, 2.0};
+        OD_CHECK(od_stage1_scene_set_view(scene, &config, 0, &image, NULL, &camera, &shifted, &direct, &err) ==
+                 -1);
+        OD_CHECK(strstr(err.message, "lifting") != NULL);
+    }
+    od_stage1_scene_free(scene);
+    od_image_free(&image);
+    od_tensor_free(cached);
+    od_feature_cache_free(cache);
+    od_free(teacher);
+    od_free(encoder);
+}
+
 int main(void)
 {
+    OD_RUN(test_stage1_cached_teacher_offset);
     OD_RUN(test_stage1_training);
     return od_test_finish();
 }

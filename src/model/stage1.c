@@ -199,15 +199,36 @@ int od_stage1_scene_set_view(od_stage1_scene *scene, const od_model_config *conf
     return 0;
 }
 
-od_stage1_scene *od_stage1_scene_prepare(const od_scene *scene, const od_model_config *config,
-                                         od_teacher *encoder, od_teacher *teacher, const od_pca *pca,
-                                         od_error *err)
+/* Prepares a scene with the teacher targets from either a teacher (and
+ * optional PCA) or a feature cache with its metadata. */
+static od_stage1_scene *prepare_scene(const od_scene *scene, const od_model_config *config, od_teacher *encoder,
+                                      od_teacher *teacher, const od_pca *pca, const od_feature_cache *cache,
+                                      const od_feature_cache_info *cache_info, od_error *err)
 {
-    if (scene == NULL || config == NULL || encoder == NULL || teacher == NULL) {
-        od_fail(err, "stage 1: preparing a scene needs the scene, a configuration, an encoder and a teacher");
+    if (scene == NULL || config == NULL || encoder == NULL || (teacher == NULL && cache == NULL) ||
+        (cache != NULL && cache_info == NULL)) {
+        od_fail(err, "stage 1: preparing a scene needs the scene, a configuration, an encoder and a teacher or "
+                     "a feature cache with its metadata");
         return NULL;
     }
-    const od_teacher_info e = od_teacher_get_info(encoder), t = od_teacher_get_info(teacher);
+    const od_teacher_info e = od_teacher_get_info(encoder);
+    od_teacher_info t;
+    if (teacher != NULL) {
+        t = od_teacher_get_info(teacher);
+    } else {
+        memset(&t, 0, sizeof t);
+        if (cache_info->input_height != cache_info->input_width) {
+            od_fail(err, "stage 1: the feature cache's input is %lld x %lld, but teachers take square inputs",
+                    (long long)cache_info->input_height, (long long)cache_info->input_width);
+            return NULL;
+        }
+        t.network_name = cache_info->network;
+        t.layer = cache_info->layer;
+        t.input_size = cache_info->input_width;
+        t.stride = cache_info->stride;
+        t.offset = cache_info->offset;
+        t.channels = cache_info->channels;
+    }
     if (e.input_size % e.stride != 0 || fabs(e.offset - 0.5 * (double)(e.stride - 1)) > 1e-6) {
         od_fail(err,
                 "stage 1: the encoder %s %s at input %lld has its first cell centre at %g, but lifting needs "
@@ -229,9 +250,9 @@ od_stage1_scene *od_stage1_scene_prepare(const od_scene *scene, const od_model_c
     if (out == NULL)
         return NULL;
     float *encoder_map = od_alloc_floats(e.height * e.width * e.channels);
-    float *teacher_map = od_alloc_floats(t.height * t.width * t.channels);
+    float *teacher_map = teacher != NULL ? od_alloc_floats(t.height * t.width * t.channels) : NULL;
     float *reduced = pca != NULL ? od_alloc_floats(t.height * t.width * k) : NULL;
-    int status = encoder_map == NULL || teacher_map == NULL || (pca != NULL && reduced == NULL)
+    int status = encoder_map == NULL || (teacher != NULL && teacher_map == NULL) || (pca != NULL && reduced == NULL)
                      ? od_fail(err, "stage 1: out of memory for the feature maps")
                      : 0;
     for (int v = 0; v < scene->view_count && status == 0; v++) {
@@ -242,19 +263,30 @@ od_stage1_scene *od_stage1_scene_prepare(const od_scene *scene, const od_model_c
             status = od_scene_read_view_mask(scene, v, &mask, &has_mask, err);
         if (status == 0)
             status = od_teacher_run(encoder, &image, encoder_map, err);
-        if (status == 0)
+        od_stage1_map tm = {pca != NULL ? reduced : teacher_map, t.height, t.width, k, t.input_size, t.stride,
+                            t.offset};
+        od_tensor *cached = NULL;
+        if (status == 0 && teacher != NULL)
             status = od_teacher_run(teacher, &image, teacher_map, err);
         if (status == 0 && pca != NULL)
             status = od_pca_transform(pca, teacher_map, t.height * t.width, reduced, err);
+        if (status == 0 && cache != NULL) {
+            cached = od_feature_cache_get(cache, scene->views[v].name, err);
+            status = cached == NULL ? -1 : 0;
+            if (cached != NULL) {
+                tm.features = cached->data;
+                tm.height = cached->shape[0];
+                tm.width = cached->shape[1];
+            }
+        }
         if (status == 0) {
             const od_stage1_map em = {encoder_map, e.height, e.width, e.channels, e.input_size, e.stride, e.offset};
-            const od_stage1_map tm = {pca != NULL ? reduced : teacher_map, t.height, t.width, k, t.input_size,
-                                      t.stride, t.offset};
             status = od_stage1_scene_set_view(out, config, v, &image, has_mask ? &mask : NULL,
                                               &scene->views[v].camera, &em, &tm, err);
         }
         if (status != 0)
             od_fail_context(err, "%s", scene->views[v].name);
+        od_tensor_free(cached);
         od_image_free(&image);
         od_image_free(&mask);
     }
@@ -266,6 +298,28 @@ od_stage1_scene *od_stage1_scene_prepare(const od_scene *scene, const od_model_c
         return NULL;
     }
     return out;
+}
+
+od_stage1_scene *od_stage1_scene_prepare(const od_scene *scene, const od_model_config *config,
+                                         od_teacher *encoder, od_teacher *teacher, const od_pca *pca,
+                                         od_error *err)
+{
+    if (teacher == NULL) {
+        od_fail(err, "stage 1: preparing a scene needs a teacher");
+        return NULL;
+    }
+    return prepare_scene(scene, config, encoder, teacher, pca, NULL, NULL, err);
+}
+
+od_stage1_scene *od_stage1_scene_prepare_cached(const od_scene *scene, const od_model_config *config,
+                                                od_teacher *encoder, const od_feature_cache *cache,
+                                                const od_feature_cache_info *info, od_error *err)
+{
+    if (cache == NULL || info == NULL) {
+        od_fail(err, "stage 1: preparing a scene from a cache needs the cache and its metadata");
+        return NULL;
+    }
+    return prepare_scene(scene, config, encoder, NULL, NULL, cache, info, err);
 }
 
 /* ---- the step ------------------------------------------------------------------- */

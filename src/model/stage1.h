@@ -65,6 +65,7 @@
 #include "model/params.h"
 #include "nn/optim.h"
 #include "scene/scene.h"
+#include "teacher/feature_cache.h"
 #include "teacher/teacher.h"
 
 /* A frozen feature map of one view: (height, width, channels)
@@ -129,6 +130,15 @@ int od_stage1_scene_set_view(od_stage1_scene *scene, const od_model_config *conf
 od_stage1_scene *od_stage1_scene_prepare(const od_scene *scene, const od_model_config *config,
                                          od_teacher *encoder, od_teacher *teacher, const od_pca *pca,
                                          od_error *err);
+
+/* As od_stage1_scene_prepare, but the teacher targets come from a cache
+ * that `oddone teacher` wrote for this scene (teacher/feature_cache.h),
+ * read with its metadata: each view's map is the cache's entry under the
+ * view's name, with the cache's stride and cell offset. The cache's input
+ * must be square and its channels teacher.channels. */
+od_stage1_scene *od_stage1_scene_prepare_cached(const od_scene *scene, const od_model_config *config,
+                                                od_teacher *encoder, const od_feature_cache *cache,
+                                                const od_feature_cache_info *info, od_error *err);
 
 /* Seconds spent in each part of the steps so far (both passes). */
 typedef struct od_stage1_times {
