@@ -67,6 +67,19 @@ check "objects.csv has a row per true object" test "$(wc -l <result/objects.csv)
 check "roc.svg is written" grep -q "<svg" result/roc.svg
 check "no temporary file is left" test "$(find result -name '*.tmp.*' | wc -l)" -eq 0
 
+check "metrics.json records the teacher" grep -q '"teacher":[[:space:]]*"mobilenetv2"' "$metrics"
+check "metrics.json records the layer" grep -q '"layer":[[:space:]]*"block_6_expand_relu"' "$metrics"
+check "metrics.json records the occupancy" grep -q '"occupancy":[[:space:]]*"auto"' "$metrics"
+
+# The colour-histogram floor needs no weights.
+"$oddone" eval --method compare data --views 3 -o floor --resamples 50 --features colour --occupancy masks \
+    --weights no-such-weights >"$work/stdout" 2>"$work/stderr"
+check "eval with colour features exits 0" test $? -eq 0
+check "metrics.json records colour features" grep -q '"features":[[:space:]]*"colour"' floor/metrics.json
+check "metrics.json records the histogram" grep -q '"layer":[[:space:]]*"histogram"' floor/metrics.json
+check "metrics.json records masks occupancy" grep -q '"occupancy":[[:space:]]*"masks"' floor/metrics.json
+check "the table names the colour features" grep -q "features: colour histograms" "$work/stdout"
+
 "$oddone" eval --paired result result --resamples 100 -o paired >"$work/stdout" 2>"$work/stderr"
 check "paired comparison of a folder with itself exits 0" test $? -eq 0
 check "paired comparison prints the AUROC difference" grep -q "AUROC, pooled .* +0.000" "$work/stdout"
@@ -97,6 +110,14 @@ expect_error() {
 expect_error "a missing dataset" 1 "no-such-data" 1 "$oddone" eval --method compare no-such-data -o bad1
 check "a missing dataset writes nothing" test ! -e bad1
 expect_error "an unknown split" 1 "nope" 1 "$oddone" eval --method compare data --split nope -o bad2
+expect_error "missing weights" 1 "no-such-weights" 1 \
+    "$oddone" eval --method compare data -o bad5 --weights no-such-weights
+check "missing weights write nothing" test ! -e bad5
+expect_error "an unknown teacher" 2 "--teacher" 1 "$oddone" eval --method compare data --teacher vgg -o bad6
+expect_error "unknown features" 2 "--features expects teacher or colour" 1 \
+    "$oddone" eval --method compare data --features depth -o bad7
+expect_error "an unknown occupancy" 2 "--occupancy expects auto, masks or colour" 1 \
+    "$oddone" eval --method compare data --occupancy lidar -o bad8
 expect_error "--views 0" 2 "--views expects an integer" 1 "$oddone" eval --method compare data --views 0 -o bad3
 # The scene's own error, then the summary.
 expect_error "a split whose scenes all fail" 1 "all 1 scenes failed" 2 \

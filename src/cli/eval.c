@@ -70,9 +70,17 @@ static void print_eval_usage(FILE *stream)
             "  -o, --output DIR       folder for the results; created when missing (default %s)\n"
             "  --resamples N          bootstrap resamples, 1 to %d (default %d)\n"
             "  --seed N               bootstrap seed (default %d)\n"
-            "  --layer NAME           MobileNetV2 layer (default: %s)\n"
-            "  --input-size N         side in pixels that views are resized to (default: %d)\n"
-            "  --weights PATH         MobileNetV2 weights (default: %s)\n"
+            "  --features KIND        teacher (default) or colour (a colour histogram of every\n"
+            "                         16-pixel cell, no network: the floor a teacher must beat)\n"
+            "  --teacher NAME         mobilenetv2 (default), inceptionv3 or dinov2 (needs --weights);\n"
+            "                         opened once for the whole run\n"
+            "  --layer NAME           teacher layer (default for MobileNetV2: %s; other\n"
+            "                         teachers: their default layer)\n"
+            "  --input-size N         side in pixels that views are resized to (default for\n"
+            "                         MobileNetV2 and colour: %d; other teachers: their default)\n"
+            "  --occupancy MODE       auto (default: masks when every view has one, else colour),\n"
+            "                         masks (the visual hull) or colour (colour consistency)\n"
+            "  --weights PATH         teacher weights (default for MobileNetV2: %s)\n"
             "  --quiet                print errors and the table only\n"
             "  -h, --help             print this text\n",
             OD_EVAL_IOU_THRESHOLD, OD_EVAL_LEVEL * 100.0, EVAL_DEFAULT_SEED, EVAL_DEFAULT_OUTPUT,
@@ -86,6 +94,7 @@ typedef struct eval_arguments {
     const char *output;
     const char *method;
     int views;          /* 0: every view */
+    int teacher_given, layer_given, weights_given, size_given;
     uint64_t view_seed;
     int64_t resamples;
     uint64_t seed;
@@ -125,7 +134,8 @@ static int parse_arguments(int argc, char **argv, eval_arguments *arguments)
                           strcmp(argument, "--views") == 0 || strcmp(argument, "--view-seed") == 0 ||
                           strcmp(argument, "--resamples") == 0 || strcmp(argument, "--seed") == 0 ||
                           strcmp(argument, "--layer") == 0 || strcmp(argument, "--input-size") == 0 ||
-                          strcmp(argument, "--weights") == 0;
+                          strcmp(argument, "--weights") == 0 || strcmp(argument, "--teacher") == 0 ||
+                          strcmp(argument, "--features") == 0 || strcmp(argument, "--occupancy") == 0;
         if (takes_value && value == NULL) {
             fprintf(stderr, "oddone eval: %s needs a value; run \"oddone eval --help\"\n", argument);
             return 2;
@@ -158,12 +168,42 @@ static int parse_arguments(int argc, char **argv, eval_arguments *arguments)
             arguments->seed = (uint64_t)number;
         } else if (strcmp(argument, "--layer") == 0) {
             arguments->options.layer = value;
+            arguments->layer_given = 1;
         } else if (strcmp(argument, "--weights") == 0) {
             arguments->options.weights_path = value;
+            arguments->weights_given = 1;
         } else if (strcmp(argument, "--input-size") == 0) {
             if (parse_integer(argument, value, 32, 4096, &number) != 0)
                 return 2;
             arguments->options.input_size = (int)number;
+            arguments->size_given = 1;
+        } else if (strcmp(argument, "--teacher") == 0) {
+            od_error err;
+            if (od_teacher_network_parse(value, &arguments->options.teacher, &err) != 0) {
+                fprintf(stderr, "oddone eval: --teacher: %s\n", err.message);
+                return 2;
+            }
+            arguments->teacher_given = 1;
+        } else if (strcmp(argument, "--features") == 0) {
+            if (strcmp(value, "teacher") == 0) {
+                arguments->options.features = OD_COMPARE_FEATURES_TEACHER;
+            } else if (strcmp(value, "colour") == 0 || strcmp(value, "color") == 0) {
+                arguments->options.features = OD_COMPARE_FEATURES_COLOR;
+            } else {
+                fprintf(stderr, "oddone eval: --features expects teacher or colour; got \"%s\"\n", value);
+                return 2;
+            }
+        } else if (strcmp(argument, "--occupancy") == 0) {
+            if (strcmp(value, "auto") == 0) {
+                arguments->options.occupancy = OD_COMPARE_OCCUPANCY_AUTO;
+            } else if (strcmp(value, "masks") == 0) {
+                arguments->options.occupancy = OD_COMPARE_OCCUPANCY_MASKS;
+            } else if (strcmp(value, "colour") == 0 || strcmp(value, "color") == 0) {
+                arguments->options.occupancy = OD_COMPARE_OCCUPANCY_COLOR;
+            } else {
+                fprintf(stderr, "oddone eval: --occupancy expects auto, masks or colour; got \"%s\"\n", value);
+                return 2;
+            }
         } else if (strcmp(argument, "--quiet") == 0) {
             arguments->quiet = 1;
         } else if (argument[0] == '-' && argument[1] != '\0') {
@@ -178,6 +218,15 @@ static int parse_arguments(int argc, char **argv, eval_arguments *arguments)
         }
         if (takes_value)
             i++;
+    }
+    /* Another teacher starts from its own defaults, not MobileNetV2's. */
+    if (arguments->teacher_given && arguments->options.teacher != OD_TEACHER_MOBILENETV2) {
+        if (!arguments->layer_given)
+            arguments->options.layer = NULL;
+        if (!arguments->weights_given)
+            arguments->options.weights_path = NULL;
+        if (!arguments->size_given)
+            arguments->options.input_size = 0;
     }
     if (arguments->method == NULL) {
         fprintf(stderr, "oddone eval: --method is missing; the only method so far is \"compare\"\n");
@@ -538,6 +587,54 @@ static cJSON *benchmark_version(const od_dataset *dataset)
     return version;
 }
 
+static const char *occupancy_name(od_compare_occupancy occupancy)
+{
+    switch (occupancy) {
+    case OD_COMPARE_OCCUPANCY_MASKS:
+        return "masks";
+    case OD_COMPARE_OCCUPANCY_COLOR:
+        return "colour";
+    default:
+        return "auto";
+    }
+}
+
+/* The detector's settings as the run used them: the opened teacher's
+ * network, layer and input size, or the colour histograms'. */
+static cJSON *detector_json(const eval_arguments *arguments)
+{
+    const od_compare_options *options = &arguments->options;
+    cJSON *detector = cJSON_CreateObject();
+    if (options->features == OD_COMPARE_FEATURES_TEACHER && options->teacher_instance != NULL) {
+        od_teacher_info info = od_teacher_get_info(options->teacher_instance);
+        cJSON_AddStringToObject(detector, "features", "teacher");
+        cJSON_AddStringToObject(detector, "teacher", info.network_name);
+        cJSON_AddStringToObject(detector, "layer", info.layer);
+        cJSON_AddNumberToObject(detector, "input_size", (double)info.input_size);
+        cJSON_AddNumberToObject(detector, "stride", (double)info.stride);
+        cJSON_AddNumberToObject(detector, "channels", (double)info.channels);
+        const char *weights = options->weights_path != NULL ? options->weights_path
+                                                            : od_teacher_default_weights(options->teacher);
+        if (weights != NULL)
+            cJSON_AddStringToObject(detector, "weights", weights);
+        else
+            cJSON_AddNullToObject(detector, "weights");
+    } else {
+        cJSON_AddStringToObject(detector, "features", "colour");
+        cJSON_AddNullToObject(detector, "teacher");
+        cJSON_AddStringToObject(detector, "layer", "histogram");
+        cJSON_AddNumberToObject(detector, "input_size",
+                                options->input_size > 0 ? options->input_size : OD_COMPARE_DEFAULT_INPUT_SIZE);
+        cJSON_AddNumberToObject(detector, "stride", options->color_stride);
+        cJSON_AddNumberToObject(detector, "channels", 3.0 * options->color_bins);
+        cJSON_AddNullToObject(detector, "weights");
+    }
+    cJSON_AddStringToObject(detector, "occupancy", occupancy_name(options->occupancy));
+    cJSON_AddNumberToObject(detector, "top_k", options->top_k);
+    cJSON_AddNumberToObject(detector, "odd_ratio", options->odd_ratio);
+    return detector;
+}
+
 static cJSON *metrics_json(const eval_arguments *arguments, const od_dataset *dataset, const scene_run *runs,
                            const od_eval_summary *summary)
 {
@@ -546,10 +643,7 @@ static cJSON *metrics_json(const eval_arguments *arguments, const od_dataset *da
     cJSON_AddItemToObject(root, "benchmark_version", benchmark_version(dataset));
     cJSON_AddStringToObject(root, "split", dataset->split);
     cJSON_AddStringToObject(root, "method", arguments->method);
-    cJSON *detector = cJSON_AddObjectToObject(root, "detector");
-    cJSON_AddStringToObject(detector, "teacher", "mobilenetv2");
-    cJSON_AddStringToObject(detector, "layer", arguments->options.layer);
-    cJSON_AddNumberToObject(detector, "input_size", arguments->options.input_size);
+    cJSON_AddItemToObject(root, "detector", detector_json(arguments));
     if (arguments->views > 0)
         cJSON_AddNumberToObject(root, "views", arguments->views);
     else
@@ -666,6 +760,16 @@ static void print_table(const eval_arguments *arguments, const od_dataset *datas
     printf("%s on %s, split %s: %" PRId64 " of %d scenes evaluated (%d failed), %s, %.2f s per scene\n",
            arguments->method, dataset->root, dataset->split, summary->scene_count, dataset->scene_count, failed,
            views, seconds / dataset->scene_count);
+    const od_compare_options *options = &arguments->options;
+    if (options->features == OD_COMPARE_FEATURES_TEACHER && options->teacher_instance != NULL) {
+        od_teacher_info info = od_teacher_get_info(options->teacher_instance);
+        printf("features: %s %s at %lld px; occupancy %s\n", info.network_name, info.layer,
+               (long long)info.input_size, occupancy_name(options->occupancy));
+    } else {
+        printf("features: colour histograms at %d px; occupancy %s\n",
+               options->input_size > 0 ? options->input_size : OD_COMPARE_DEFAULT_INPUT_SIZE,
+               occupancy_name(options->occupancy));
+    }
     printf("%" PRId64 " objects (%" PRId64 " anomalous), %" PRId64 " matched; %" PRId64
            " predicted boxes, %" PRId64 " unmatched\n",
            summary->object_count, summary->anomalous_count, summary->matched_count, summary->predicted_count,
@@ -708,15 +812,20 @@ static int write_outputs(const eval_arguments *arguments, const od_dataset *data
     return status;
 }
 
-/* Checks what would make every scene fail before any scene runs. */
-static int check_weights(const char *path, od_error *err)
+/* Opens the teacher once for the whole run, so that a failure that every
+ * scene would repeat (weights missing, an unknown layer) stops the run
+ * before any scene, and the weights are read once. Colour features need
+ * none. */
+static int open_teacher(eval_arguments *arguments, od_teacher **teacher, od_error *err)
 {
-    FILE *stream = fopen(path, "rb");
-    if (stream == NULL)
-        return od_fail(err, "cannot open the MobileNetV2 weights %s: %s; run scripts/fetch_weights.sh or pass "
-                            "--weights PATH",
-                       path, strerror(errno));
-    fclose(stream);
+    *teacher = NULL;
+    od_compare_options *options = &arguments->options;
+    if (options->features != OD_COMPARE_FEATURES_TEACHER)
+        return 0;
+    *teacher = od_teacher_open(options->teacher, options->weights_path, options->layer, options->input_size, err);
+    if (*teacher == NULL)
+        return -1;
+    options->teacher_instance = *teacher;
     return 0;
 }
 
@@ -738,9 +847,10 @@ int od_cli_eval(int argc, char **argv)
         fprintf(stderr, "oddone eval: %s\n", err.message);
         return 1;
     }
-    if (check_weights(arguments.options.weights_path, &err) != 0 ||
-        od_make_folders(arguments.output, &err) != 0) {
+    od_teacher *teacher = NULL;
+    if (open_teacher(&arguments, &teacher, &err) != 0 || od_make_folders(arguments.output, &err) != 0) {
         fprintf(stderr, "oddone eval: %s\n", err.message);
+        od_teacher_free(teacher);
         od_dataset_free(&dataset);
         return 1;
     }
@@ -787,6 +897,7 @@ done:
             free(runs[i].views);
     free(runs);
     od_eval_results_free(results);
+    od_teacher_free(teacher);
     od_dataset_free(&dataset);
     return status;
 }
