@@ -56,7 +56,7 @@ static od_model_config tiny_config(void)
     c.teacher_channels = TEACHER_CHANNELS;
     c.samples_per_ray = 24;
     c.colour_size = 16;
-    c.mask_size = 16;
+    c.mask_size = 8; /* as feature_size, so the silhouette comes from the feature render as in cpu.json */
     c.feature_size = 8;
     c.lr_backbone = 1e-2;
     return c;
@@ -122,6 +122,19 @@ static od_stage1_scene *prepare(const od_scene *scene, const od_model_config *co
     od_free(pooled);
     od_free(teacher);
     return out;
+}
+
+/* Loads the scene folder again and prepares it for config. */
+static od_stage1_scene *prepare_scene_again(const char *dir, const od_model_config *config)
+{
+    od_error err = {{0}};
+    od_scene *scene = NULL;
+    OD_CHECK(od_scene_load(dir, NULL, &scene, &err) == 0);
+    if (scene == NULL)
+        return NULL;
+    od_stage1_scene *prepared = prepare(scene, config);
+    od_scene_free(scene);
+    return prepared;
 }
 
 /* Trains STEPS steps from seed and returns the trainer; writes the first
@@ -204,6 +217,19 @@ static void test_stage1_training(void)
         }
         OD_CHECK(od_stage1_step_count(one) == STEPS);
     }
+
+    /* A silhouette of its own size takes a render of its own, and trains too. */
+    od_model_config separate = config;
+    separate.mask_size = 16;
+    od_stage1_scene *prepared_separate = prepare_scene_again(dir, &separate);
+    if (prepared_separate != NULL) {
+        double first3 = 0.0, last3 = 0.0;
+        od_stage1 *three = train(prepared_separate, &separate, 5, &first3, &last3);
+        OD_CHECK(isfinite(last3));
+        OD_CHECK(last3 < 0.5 * first3);
+        od_stage1_free(three);
+    }
+    od_stage1_scene_free(prepared_separate);
 
     /* bad inputs: an index out of range, an empty set */
     if (one != NULL) {

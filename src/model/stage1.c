@@ -554,11 +554,17 @@ static int run_pass(od_stage1 *s, const od_stage1_scene *scene, const int *build
     render_buffers *kinds[3] = {&s->colour, &s->mask, &s->feature};
     const float *volumes[3] = {colour, NULL, features};
     const od_rng step_stream = od_rng_fork(&s->rng, (uint64_t)s->steps);
+    /* At equal sizes the feature render's opacity is the silhouette, so the mask needs no render of its own. */
+    const int shared = s->mask.size == s->feature.size;
     for (int kind = 0; kind < 3; kind++) {
         render_buffers *b = kinds[kind];
         const od_rng stream = od_rng_fork(&step_stream, (uint64_t)(pass * 3 + kind));
         const int64_t rays = count * b->size * b->size;
-        if (reserve_buffers(b, count, s->S, err) != 0 || sample_rays(s, b, scene, supervise, count, &stream, err) != 0)
+        if (reserve_buffers(b, count, s->S, err) != 0)
+            return -1;
+        if (kind == 1 && shared)
+            continue;
+        if (sample_rays(s, b, scene, supervise, count, &stream, err) != 0)
             return -1;
         if (od_render_forward(b->channels > 0 ? b->out : NULL, b->opacity, b->samples, density, volumes[kind],
                               b->points, b->delta, s->D, s->H, s->W, b->channels, rays, s->S, err) != 0)
@@ -580,13 +586,15 @@ static int run_pass(od_stage1 *s, const od_stage1_scene *scene, const int *build
     }
     const int64_t rc = count * pc, rm = count * pm, rf = count * pf;
     memset(s->colour.d_out, 0, (size_t)(rc * 3) * sizeof(float));
-    memset(s->mask.d_opacity, 0, (size_t)rm * sizeof(float));
+    float *opacity = shared ? s->feature.opacity : s->mask.opacity;
+    float *d_opacity = shared ? s->feature.d_opacity : s->mask.d_opacity;
+    memset(d_opacity, 0, (size_t)rm * sizeof(float));
     memset(s->feature.d_out, 0, (size_t)(rf * s->k) * sizeof(float));
     float loss_colour = 0.0f, loss_mask = 0.0f, loss_feature = 0.0f;
     if (od_mse_loss_forward_backward(&loss_colour, s->colour.d_out, s->colour.out, s->colour.target,
                                      s->colour.weight, rc, 3, OD_LOSS_WEIGHTED_MEAN, (float)(0.5 * c->loss_colour),
                                      err) != 0 ||
-        od_mse_loss_forward_backward(&loss_mask, s->mask.d_opacity, s->mask.opacity, s->mask.target, NULL, rm, 1,
+        od_mse_loss_forward_backward(&loss_mask, d_opacity, opacity, s->mask.target, NULL, rm, 1,
                                      OD_LOSS_MEAN, (float)(0.5 * c->loss_mask), err) != 0 ||
         od_cosine_loss_forward_backward(&loss_feature, s->feature.d_out, s->feature.out, s->feature.target,
                                         s->feature.weight, rf, s->k, OD_COSINE_EPS, OD_LOSS_WEIGHTED_MEAN,
@@ -603,10 +611,11 @@ static int run_pass(od_stage1 *s, const od_stage1_scene *scene, const int *build
     memset(s->d_features, 0, (size_t)(s->voxels * s->k) * sizeof(float));
     if (od_render_backward(s->d_density, s->d_colour, s->colour.d_out, NULL, s->colour.samples, s->colour.points,
                            s->colour.delta, 1, s->D, s->H, s->W, 3, rc, s->S, err) != 0 ||
-        od_render_backward(s->d_density, NULL, NULL, s->mask.d_opacity, s->mask.samples, s->mask.points,
-                           s->mask.delta, 1, s->D, s->H, s->W, 0, rm, s->S, err) != 0 ||
-        od_render_backward(s->d_density, s->d_features, s->feature.d_out, NULL, s->feature.samples,
-                           s->feature.points, s->feature.delta, 0, s->D, s->H, s->W, s->k, rf, s->S, err) != 0)
+        (!shared && od_render_backward(s->d_density, NULL, NULL, s->mask.d_opacity, s->mask.samples,
+                                       s->mask.points, s->mask.delta, 1, s->D, s->H, s->W, 0, rm, s->S, err) != 0) ||
+        od_render_backward(s->d_density, s->d_features, s->feature.d_out, shared ? d_opacity : NULL,
+                           s->feature.samples, s->feature.points, s->feature.delta, 0, s->D, s->H, s->W, s->k, rf,
+                           s->S, err) != 0)
         return -1;
     t1 = now_seconds();
     s->times.render_backward += t1 - t0;

@@ -14,7 +14,8 @@
  *   3. render B's views through the grid (nn/render.h): colour at
  *      render.colour_size, the silhouette at render.mask_size and the
  *      teacher-space features at render.feature_size, with stratified
- *      samples drawn from the step's seed;
+ *      samples drawn from the step's seed. When mask_size equals
+ *      feature_size, the feature render's opacity is the silhouette;
  *   4. losses against B's targets:
  *      colour   MSE, each pixel weighted 1 on an object and
  *               loss.floor_pixel_weight on the floor (weighted mean), so
