@@ -1,5 +1,5 @@
 /* Tests of synth/pose: the drop leaves a box, a cylinder, a cone and an L-shape on a face whose support
- * polygon holds the centre of mass below it, and a cone stood on its tip falls over. */
+ * polygon contains the projection of the centre of mass, and a cone stood on its tip falls over. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,7 +82,7 @@ static void make_l_shape(od_mesh *mesh)
 }
 
 /* Checks a rest pose on its own terms: rotated by it, the mesh's lowest vertices span a polygon that
- * holds the centre of mass's projection (tested against 360 directions), and the centre of mass stands
+ * contains the projection of the centre of mass (tested against 360 directions), and the centre of mass is
  * rest->height above them. */
 static void check_stable(const od_mesh *mesh, const od_synth_rest *rest, const char *what)
 {
