@@ -32,7 +32,7 @@ int od_atomic_commit(od_atomic_file *file, od_error *err);
  * the sync (the scene's metadata) exists. */
 int od_atomic_set_sync(int sync_each);
 
-/* Flushes to disk every file written so far on the file system that holds
+/* Flushes to disk every file written so far on the file system that contains
  * `folder` (syncfs on Linux, sync elsewhere), then the folder's entries. */
 int od_atomic_sync_folder(const char *folder, od_error *err);
 

@@ -98,8 +98,13 @@ od_param *od_params_add(od_params *params, const char *name, int ndim, const int
     param_entry *entry = calloc(1, sizeof *entry);
     od_param *p = entry ? &entry->param : NULL;
     if (p != NULL) {
-        p->value = od_alloc_floats(count > 0 ? count : 1);
-        p->grad = trainable ? od_alloc_floats(count > 0 ? count : 1) : NULL;
+        /* A tensor of zero elements still gets a one-float buffer, so a
+         * NULL pointer always means an allocation failure. */
+        int64_t allocated = count > 0 ? count : 1;
+        p->value = od_alloc_floats(allocated);
+        p->grad = NULL;
+        if (trainable)
+            p->grad = od_alloc_floats(allocated);
     }
     if (p == NULL || p->value == NULL || (trainable && p->grad == NULL)) {
         if (p != NULL) {

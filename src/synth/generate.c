@@ -704,7 +704,7 @@ static int generate_attempt(const od_synth_scene_options *options, const od_mesh
     if (od_make_folders(out_dir, err) != 0)
         goto done;
     char folder[4096];
-    /* A rejected candidate's metadata goes first, so it never stands beside this candidate's views. */
+    /* A rejected candidate's metadata goes first, so it is never left beside this candidate's views. */
     snprintf(folder, sizeof folder, "%s/scene3d.metadata.json", out_dir);
     if (remove(folder) != 0 && errno != ENOENT) {
         od_fail(err, "generate: cannot remove %s (%s)", folder, strerror(errno));

@@ -95,7 +95,7 @@ int od_mesh_parse_ply(const void *data, size_t size, const char *source, od_mesh
  * with "solid" and names a facet or endsolid in its first kilobyte is
  * ASCII. Many binary exporters also start their header with "solid", so a
  * file whose size equals 84 + 50 * (the binary count at byte 80) is
- * binary whatever its header says. Each triangle gets three vertices of
+ * binary whatever its header contains. Each triangle gets three vertices of
  * its own (od_mesh_weld joins them), and the file's facet normals are not
  * kept. Each ASCII solid becomes a part named after it. */
 int od_mesh_read_stl(const char *path, od_mesh *out, od_error *err);

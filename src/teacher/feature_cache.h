@@ -12,7 +12,7 @@
  * offset + stride i), which for InceptionV3 (13 at stride 8) is not the
  * (stride - 1) / 2 that lifting assumes. Caches written before the offset
  * was recorded lack the key. The reader rejects them, and its message
- * says to recompute them. */
+ * asks the user to recompute them. */
 #ifndef ODDONE_TEACHER_FEATURE_CACHE_H
 #define ODDONE_TEACHER_FEATURE_CACHE_H
 
