@@ -400,6 +400,29 @@ static void two_runs_bit_identical(void)
     fixture_close(&f);
 }
 
+/* A call with fewer objects, then one with more, which grows the saved
+ * attention activations; the second must still match PyTorch. */
+static void object_count_growth_matches(void)
+{
+    fixture f;
+    if (fixture_open(&f, "B", OD_MODEL_VARIANT_B) != 0) {
+        fixture_close(&f);
+        return;
+    }
+    od_error err;
+    float *logits = od_alloc_floats(f.objects);
+    float *d_logits = od_alloc_floats(f.objects);
+    OD_CHECK(od_matcher_forward(f.matcher, f.crops->data, f.mask->data, 2, 1, logits, &err) == 0);
+    OD_CHECK(od_matcher_backward(f.matcher, d_logits, NULL, &err) == 0);
+    OD_CHECK(od_matcher_forward(f.matcher, f.crops->data, f.mask->data, f.objects, 1, logits, &err) == 0);
+    check_tensor(f.reference, "logits", logits, f.objects);
+    OD_CHECK(od_matcher_keys_per_query(f.matcher) == (f.objects - 1) * f.config.cells * f.config.cells * f.config.cells);
+    OD_CHECK(od_matcher_key_list(f.matcher, 0, 0) == NULL);
+    od_free(logits);
+    od_free(d_logits);
+    fixture_close(&f);
+}
+
 int main(void)
 {
     OD_RUN(full_variant_matches_pytorch);
@@ -413,5 +436,6 @@ int main(void)
     OD_RUN(invalid_loss_inputs_fail);
     OD_RUN(single_object_runs);
     OD_RUN(two_runs_bit_identical);
+    OD_RUN(object_count_growth_matches);
     return od_test_finish();
 }

@@ -26,6 +26,7 @@ typedef struct matcher_block {
     layernorm_unit norm1, norm2;
     od_param *in_proj_weight, *in_proj_bias, *out_proj_weight, *out_proj_bias;
     od_mha_saved saved;
+    int64_t saved_objects; /* object count that saved is sized for, 0 before the first call */
     od_param *ff0_weight, *ff0_bias, *ff2_weight, *ff2_bias; /* (4M, M), (4M), (M, 2M), (M) */
     /* kept for the backward, each (R, width): the block's input, the
      * stream after the attention (it aliases input when a call skips
@@ -59,6 +60,7 @@ struct od_matcher {
     float *stream;      /* (R, M): the last block's output */
     float *attention_out, *ff_out;
     float *masked;      /* (R, M): the final LayerNorm's output times the mask */
+    float *others;      /* (O, (O - 1) T, M): plain attention's keys, the other objects' tokens */
     float *conv1_out;   /* (O, s1^3, M) after ReLU */
     float *conv2_out;   /* (O, s2^3, M) after ReLU */
     float *flat_in;     /* (O, M s2^3), PyTorch's flatten order */
@@ -72,7 +74,7 @@ struct od_matcher {
     int32_t *key_index;     /* (R, K) */
 
     /* backward */
-    float *d_stream, *d_normed, *d_hidden, *d_gated, *d_embed_input;
+    float *d_stream, *d_normed, *d_hidden, *d_gated, *d_embed_input, *d_others;
     float *d_masked, *d_conv1, *d_conv2, *d_flat, *d_linear1;
 
     /* state of the last forward */
@@ -182,7 +184,7 @@ static void layernorm_release(layernorm_unit *unit)
  * in_proj_weight takes the Linear default, whose bound 1 / sqrt(M) is 0.82
  * times Xavier's sqrt(6 / 4M). */
 static void block_init(builder *b, matcher_block *blk, int index, const od_matcher_config *c,
-                       int64_t rows, int64_t max_keys)
+                       int64_t rows)
 {
     const int64_t m = c->channels;
     char name[64]; /* short, so that linear_init's "<name>.weight" fits OD_PARAM_NAME_SIZE */
@@ -198,8 +200,6 @@ static void block_init(builder *b, matcher_block *blk, int index, const od_match
         blk->out_proj_weight = tensor(b, name, 2, (const int64_t[]){m, m}, OD_PARAM_INIT_KAIMING_UNIFORM, 0);
         snprintf(name, sizeof name, "blocks.%d.attn.out_proj.bias", index);
         blk->out_proj_bias = tensor(b, name, 1, (const int64_t[]){m}, OD_PARAM_INIT_ZEROS, 0);
-        if (!b->failed && od_mha_saved_alloc(&blk->saved, 1, rows, rows, m, c->heads, max_keys, b->err) != 0)
-            b->failed = 1;
         blk->middle_storage = buffer(b, rows * m);
     }
     snprintf(name, sizeof name, "blocks.%d.norm2", index);
@@ -273,12 +273,11 @@ static int validate_config(const od_matcher_config *c, od_error *err)
         return od_fail(err, "matcher: top_k %lld, expected 1 to 4096", (long long)c->top_k);
     const int64_t tokens = c->cells * c->cells * c->cells;
     const int64_t rows = c->max_objects * tokens;
-    const int64_t per_query = c->variant == OD_MODEL_VARIANT_FULL ? c->top_k : tokens;
-    if (c->variant != OD_MODEL_VARIANT_A && (double)rows * (double)(c->max_objects - 1) * (double)per_query >
-                                                (double)INT32_MAX)
+    if (c->variant == OD_MODEL_VARIANT_FULL && (double)rows * (double)(c->max_objects - 1) * (double)c->top_k >
+                                                   (double)INT32_MAX)
         return od_fail(err, "matcher: key lists of %lld objects x %lld tokens x %lld keys per object are too large; "
-                            "lower max_objects",
-                       (long long)c->max_objects, (long long)tokens, (long long)per_query);
+                            "lower max_objects or top_k",
+                       (long long)c->max_objects, (long long)tokens, (long long)c->top_k);
     return 0;
 }
 
@@ -330,7 +329,7 @@ od_matcher *od_matcher_new(const od_matcher_config *config, od_params *params, c
         od_fail(err, "matcher: out of memory");
     }
     for (int64_t i = 0; i < c->blocks && !b.failed; i++)
-        block_init(&b, &mt->blocks[i], (int)i, c, rows, mt->max_keys > 0 ? mt->max_keys : 1);
+        block_init(&b, &mt->blocks[i], (int)i, c, rows);
     layernorm_init(&b, &mt->norm, "norm", rows, m);
     conv_init(&b, &mt->conv1, "classifier.0", m, n);
     conv_init(&b, &mt->conv2, "classifier.2", m, size1);
@@ -347,7 +346,11 @@ od_matcher *od_matcher_new(const od_matcher_config *config, od_params *params, c
     mt->conv2_out = buffer(&b, objects * mt->conv2.out_cells * m);
     mt->flat_in = buffer(&b, objects * mt->flat);
     mt->linear1_out = buffer(&b, objects * m);
-    if (mt->max_keys > 0) {
+    if (c->variant == OD_MODEL_VARIANT_B || c->variant == OD_MODEL_VARIANT_C) {
+        mt->others = buffer(&b, rows * (objects - 1) * m);
+        mt->d_others = buffer(&b, rows * (objects - 1) * m);
+    }
+    if (c->variant == OD_MODEL_VARIANT_FULL) {
         mt->unit_teacher = buffer(&b, rows * c->teacher_channels);
         mt->top_similarity = buffer(&b, rows * (c->top_k > 0 ? c->top_k : 1));
         mt->occupied = buffer_bytes(&b, (size_t)rows * sizeof(int32_t));
@@ -382,7 +385,8 @@ void od_matcher_free(od_matcher *mt)
     layernorm_release(&mt->norm);
     od_conv3d_free(mt->conv1.conv);
     od_conv3d_free(mt->conv2.conv);
-    void *owned[] = {mt->embed_input, mt->stream, mt->attention_out, mt->ff_out, mt->masked,
+    void *owned[] = {mt->embed_input, mt->stream, mt->attention_out, mt->ff_out, mt->masked, mt->others,
+                     mt->d_others,
                      mt->conv1_out, mt->conv2_out, mt->flat_in, mt->linear1_out, mt->unit_teacher,
                      mt->top_similarity, mt->occupied, mt->occupied_count, mt->key_index,
                      mt->d_stream, mt->d_normed, mt->d_hidden, mt->d_gated, mt->d_embed_input,
@@ -459,24 +463,10 @@ static void select_top_k(int32_t *keys, float *similarity, const float *query, c
         keys[slot] = keys[slot % keep];
 }
 
-/* Writes the key list of every query token for this call's objects. */
+/* Writes the top-k key list of every query token for this call's objects. */
 static void build_key_lists(od_matcher *mt, const float *crops, const float *mask, int64_t objects)
 {
     const int64_t tokens = mt->tokens, rows = objects * tokens;
-    const int64_t per_object = mt->config.variant == OD_MODEL_VARIANT_FULL ? mt->config.top_k : tokens;
-    mt->keys = (objects - 1) * per_object;
-    if (mt->config.variant != OD_MODEL_VARIANT_FULL) {
-#pragma omp parallel for schedule(static)
-        for (int64_t r = 0; r < rows; r++) {
-            const int64_t o = r / tokens;
-            int32_t *keys = mt->key_index + r * mt->keys;
-            int64_t slot = 0;
-            for (int64_t t = 0; t < rows; t++)
-                if (t / tokens != o)
-                    keys[slot++] = (int32_t)t;
-        }
-        return;
-    }
     prepare_similarity(mt, crops, mask, objects);
     const int64_t k = mt->config.teacher_channels, top_k = mt->config.top_k;
 #pragma omp parallel for schedule(static)
@@ -499,7 +489,7 @@ int64_t od_matcher_keys_per_query(const od_matcher *mt)
 
 const int32_t *od_matcher_key_list(const od_matcher *mt, int64_t object, int64_t token)
 {
-    if (!mt->attention_used || object < 0 || object >= mt->objects || token < 0 || token >= mt->tokens)
+    if (!mt->attention_used || mt->key_index == NULL || object < 0 || object >= mt->objects || token < 0 || token >= mt->tokens)
         return NULL;
     return mt->key_index + (object * mt->tokens + token) * mt->keys;
 }
@@ -534,6 +524,110 @@ static void fill_embed_input(od_matcher *mt, const float *crops, int64_t rows)
     }
 }
 
+/* Sizes the block's saved attention activations for `objects` objects.
+ * They grow to the largest count seen, because for plain attention they
+ * scale with the square of the object count (about 1.1 GB per block at
+ * M = 64, n = 8 and 12 objects), too much to reserve for max_objects. */
+static int saved_reserve(od_matcher *mt, matcher_block *blk, int64_t objects, od_error *err)
+{
+    if (blk->saved_objects >= objects)
+        return 0;
+    const int64_t tokens = mt->tokens, m = mt->config.channels, heads = mt->config.heads;
+    od_mha_saved_release(&blk->saved);
+    blk->saved_objects = 0;
+    int failed;
+    if (mt->config.variant == OD_MODEL_VARIANT_FULL)
+        failed = od_mha_saved_alloc(&blk->saved, 1, objects * tokens, objects * tokens, m, heads,
+                                    (objects - 1) * mt->config.top_k, err);
+    else
+        failed = od_mha_saved_alloc(&blk->saved, objects, tokens, (objects - 1) * tokens, m, heads, 0, err);
+    if (failed != 0)
+        return od_fail_context(err, "matcher: attention for %lld objects", (long long)objects);
+    blk->saved_objects = objects;
+    return 0;
+}
+
+/* Copies, for each object o, the tokens of every other object in order
+ * into others[o], the keys and values of o's plain attention. */
+static void gather_others(od_matcher *mt, const float *tokens_in, int64_t objects)
+{
+    const int64_t block = mt->tokens * mt->config.channels;
+#pragma omp parallel for schedule(static)
+    for (int64_t o = 0; o < objects; o++) {
+        float *row = mt->others + o * (objects - 1) * block;
+        for (int64_t j = 0, slot = 0; j < objects; j++)
+            if (j != o)
+                memcpy(row + (slot++) * block, tokens_in + j * block, (size_t)block * sizeof(float));
+    }
+}
+
+/* Adds the gradient of others back to the tokens it was copied from. Each
+ * destination sums its O - 1 copies in object order, so the result does
+ * not depend on the thread count. */
+static void scatter_others(float *d_tokens, const od_matcher *mt, int64_t objects)
+{
+    const int64_t block = mt->tokens * mt->config.channels;
+#pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < objects; j++)
+        for (int64_t o = 0; o < objects; o++) {
+            if (o == j)
+                continue;
+            const int64_t slot = j < o ? j : j - 1;
+            const float *source = mt->d_others + (o * (objects - 1) + slot) * block;
+            float *target = d_tokens + j * block;
+            for (int64_t i = 0; i < block; i++)
+                target[i] += source[i];
+        }
+}
+
+/* attention_out = Attn(norm1.out): sparse over the top-k key lists (full)
+ * or dense over the other objects' tokens, batched by object (B, C). */
+static int attention_forward(od_matcher *mt, matcher_block *blk, int64_t objects, od_error *err)
+{
+    if (saved_reserve(mt, blk, objects, err) != 0)
+        return -1;
+    const int64_t tokens = mt->tokens, m = mt->config.channels, heads = mt->config.heads;
+    const od_mha_params params = mha_values(blk);
+    const float *x = blk->norm1.out;
+    int failed;
+    if (mt->config.variant == OD_MODEL_VARIANT_FULL) {
+        failed = od_mha_forward(mt->attention_out, &blk->saved, x, x, x, mt->key_index, &params, 1,
+                                objects * tokens, objects * tokens, m, heads, mt->keys, err);
+    } else {
+        gather_others(mt, x, objects);
+        failed = od_mha_forward(mt->attention_out, &blk->saved, x, mt->others, mt->others, NULL, &params,
+                                objects, tokens, (objects - 1) * tokens, m, heads, 0, err);
+    }
+    return failed != 0 ? od_fail_context(err, "matcher: attention") : 0;
+}
+
+/* d_normed = gradient of the attention's input, from d_out; accumulates the weight gradients. */
+static int attention_backward(od_matcher *mt, matcher_block *blk, const float *d_out, int64_t objects,
+                              od_error *err)
+{
+    const int64_t tokens = mt->tokens, m = mt->config.channels, heads = mt->config.heads;
+    od_mha_params grads = mha_grads(blk);
+    const od_mha_params params = mha_values(blk);
+    const float *x = blk->norm1.out;
+    zero_floats(mt->d_normed, objects * tokens * m);
+    int failed;
+    if (mt->config.variant == OD_MODEL_VARIANT_FULL) {
+        failed = od_mha_backward(mt->d_normed, mt->d_normed, mt->d_normed, &grads, d_out, &blk->saved, x, x, x,
+                                 mt->key_index, &params, 1, objects * tokens, objects * tokens, m, heads,
+                                 mt->keys, err);
+    } else {
+        /* key and value are one buffer, so their gradients may share one too */
+        const int64_t keys = (objects - 1) * tokens;
+        gather_others(mt, x, objects);
+        zero_floats(mt->d_others, objects * keys * m);
+        failed = od_mha_backward(mt->d_normed, mt->d_others, mt->d_others, &grads, d_out, &blk->saved, x,
+                                 mt->others, mt->others, NULL, &params, objects, tokens, keys, m, heads, 0, err);
+        if (failed == 0)
+            scatter_others(mt->d_normed, mt, objects);
+    }
+    return failed != 0 ? od_fail_context(err, "matcher: attention backward") : 0;
+}
+
 static int block_forward(od_matcher *mt, matcher_block *blk, float *x, int64_t rows, od_error *err)
 {
     const int64_t m = mt->config.channels, count = rows * m;
@@ -543,10 +637,8 @@ static int block_forward(od_matcher *mt, matcher_block *blk, float *x, int64_t r
     if (mt->attention_used) {
         od_layernorm_forward(blk->norm1.out, blk->norm1.mean, blk->norm1.rstd, x, blk->norm1.gamma->value,
                              blk->norm1.beta->value, rows, m, eps);
-        const od_mha_params params = mha_values(blk);
-        if (od_mha_forward(mt->attention_out, &blk->saved, blk->norm1.out, blk->norm1.out, blk->norm1.out,
-                           mt->key_index, &params, 1, rows, rows, m, mt->config.heads, mt->keys, err) != 0)
-            return od_fail_context(err, "matcher: attention");
+        if (attention_forward(mt, blk, rows / mt->tokens, err) != 0)
+            return -1;
         add_floats(x, mt->attention_out, count);
         memcpy(blk->middle_storage, x, (size_t)count * sizeof(float));
         blk->middle = blk->middle_storage;
@@ -603,8 +695,12 @@ int od_matcher_forward(od_matcher *mt, const float *crops, const float *mask, in
     mt->mask = mask;
     mt->attention_used = mt->config.variant != OD_MODEL_VARIANT_A && objects > 1 && mt->config.blocks > 0;
     mt->keys = 0;
-    if (mt->attention_used)
+    if (mt->attention_used && mt->config.variant == OD_MODEL_VARIANT_FULL) {
+        mt->keys = (objects - 1) * mt->config.top_k;
         build_key_lists(mt, crops, mask, objects);
+    } else if (mt->attention_used) {
+        mt->keys = (objects - 1) * mt->tokens;
+    }
 
     fill_embed_input(mt, crops, rows);
     od_linear_forward(mt->stream, mt->embed_input, mt->embed_weight->value, mt->embed_bias->value, rows,
@@ -675,13 +771,8 @@ static int block_backward(od_matcher *mt, matcher_block *blk, int64_t rows, od_e
                           blk->norm2.mean, blk->norm2.rstd, blk->norm2.gamma->value, rows, m);
 
     if (mt->attention_used) {
-        zero_floats(mt->d_normed, count);
-        od_mha_params grads = mha_grads(blk);
-        const od_mha_params params = mha_values(blk);
-        const float *ln1 = blk->norm1.out;
-        if (od_mha_backward(mt->d_normed, mt->d_normed, mt->d_normed, &grads, d_x, &blk->saved, ln1, ln1, ln1,
-                            mt->key_index, &params, 1, rows, rows, m, mt->config.heads, mt->keys, err) != 0)
-            return od_fail_context(err, "matcher: attention backward");
+        if (attention_backward(mt, blk, d_x, rows / mt->tokens, err) != 0)
+            return -1;
         od_layernorm_backward(d_x, blk->norm1.gamma->grad, blk->norm1.beta->grad, mt->d_normed, blk->input,
                               blk->norm1.mean, blk->norm1.rstd, blk->norm1.gamma->value, rows, m);
     }

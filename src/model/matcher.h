@@ -35,9 +35,12 @@
  *          repeat cyclically to fill the list, and a j with no occupied
  *          cell offers all its cells. The choice is made once per forward
  *          from the input crops, and no gradient flows through it.
- *   B, C   plain attention: every cell of every other object, through the
- *          same sparse kernel with the full key list (K = (O - 1) T).
- *          C differs from B only in how the trainer weights its losses.
+ *   B, C   plain attention: every cell of every other object
+ *          (K = (O - 1) T). This is dense attention batched by object,
+ *          over a copy of the other objects' tokens, which gives the
+ *          same result as the sparse kernel with the full key list at a
+ *          fraction of its time. C differs from B only in how the trainer
+ *          weights its losses.
  *   A      no attention (blocks are FF only), so no comparison.
  * With O = 1 there is no other object and attention is skipped, as in A.
  *
@@ -47,12 +50,13 @@
  * "norm.weight", "classifier.0.weight", "classifier.5.weight",
  * "classifier.7.bias". Variant A registers no norm1 and no attn.
  *
- * Memory: every activation buffer is sized at creation for max_objects, so
- * calls allocate nothing in the matcher itself. The attention layer
- * allocates its own scratch per call, and its saved probabilities are
- * H T max_objects K floats per block, which for B and C grows with the
- * square of max_objects (about 1.1 GB per block at M = 64, n = 8, 12
- * objects). Pages that a call never touches cost no physical memory.
+ * Memory: every activation buffer is sized at creation for max_objects,
+ * except the attention's saved activations. Their probabilities take
+ * H O T K floats per block, which for B and C grows with the square of O
+ * (about 1.1 GB per block at M = 64, n = 8 and 12 objects), so they grow
+ * to the largest O that a call has used. Once the largest scene has been
+ * seen, the matcher allocates nothing, but nn/attention.h's layer still
+ * allocates its scratch in every call.
  *
  * Determinism: the forward and backward are bit-identical from run to run
  * at a given thread count. The top-k choice and the coordinate input do
