@@ -9,6 +9,7 @@
 #include "cli/generate.h"
 #include "cli/show.h"
 #include "cli/teacher.h"
+#include "cli/train.h"
 #include "core/threads.h"
 
 static void print_usage(FILE *stream)
@@ -24,6 +25,7 @@ static void print_usage(FILE *stream)
             "  generate    write synthetic scenes in the release format\n"
             "  show        load a scene, print what was read and draw its boxes on every view\n"
             "  teacher     precompute a frozen 2D teacher's features of every view of a dataset\n"
+            "  train       train the learned model on datasets\n"
             "  version     print the version and the libraries in use\n"
             "  help        print this text\n");
 }
@@ -61,6 +63,8 @@ int main(int argc, char **argv)
         return od_cli_generate(argc - 2, argv + 2);
     if (strcmp(command, "teacher") == 0)
         return od_cli_teacher(argc - 2, argv + 2);
+    if (strcmp(command, "train") == 0)
+        return od_cli_train(argc - 2, argv + 2);
     fprintf(stderr, "oddone: unknown command \"%s\"; run \"oddone help\" for the list\n", command);
     return 2;
 }

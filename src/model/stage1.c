@@ -499,6 +499,29 @@ int64_t od_stage1_step_count(const od_stage1 *s)
     return s->steps;
 }
 
+void od_stage1_set_step_count(od_stage1 *s, int64_t steps)
+{
+    s->steps = steps;
+}
+
+int od_stage1_last_renders(const od_stage1 *s, od_stage1_renders *r, od_error *err)
+{
+    if (s->colour.capacity == 0 || s->feature.capacity == 0)
+        return od_fail(err, "stage 1: no step has rendered yet");
+    const int shared = s->mask.size == s->feature.size;
+    r->colour = s->colour.out;
+    r->colour_target = s->colour.target;
+    r->mask = shared ? s->feature.opacity : s->mask.opacity;
+    r->mask_target = s->mask.target;
+    r->features = s->feature.out;
+    r->feature_target = s->feature.target;
+    r->colour_size = s->colour.size;
+    r->mask_size = s->mask.size;
+    r->feature_size = s->feature.size;
+    r->feature_channels = s->k;
+    return 0;
+}
+
 od_stage1_times od_stage1_get_times(const od_stage1 *s)
 {
     return s->times;

@@ -167,6 +167,9 @@ od_params *od_stage1_params(const od_stage1 *stage1);
 od_adam *od_stage1_adam(const od_stage1 *stage1);
 /* Steps taken so far (the index that the next step's jitter is forked by). */
 int64_t od_stage1_step_count(const od_stage1 *stage1);
+/* Sets the step count when training resumes from a checkpoint, so that
+ * the next step's jitter is forked as in an unbroken run. */
+void od_stage1_set_step_count(od_stage1 *stage1, int64_t steps);
 /* The time split accumulated over every step so far. */
 od_stage1_times od_stage1_get_times(const od_stage1 *stage1);
 
@@ -178,6 +181,20 @@ od_stage1_times od_stage1_get_times(const od_stage1 *stage1);
  * unchanged, but the batch-norm running statistics have moved. */
 int od_stage1_step(od_stage1 *stage1, const od_stage1_scene *scene, const int *set_a, int count_a,
                    const int *set_b, int count_b, od_stage1_losses *losses, od_error *err);
+
+/* The renders of the last step's second pass for the first view of set A
+ * (set B built the volume), with that view's targets, for previews.
+ * Channels-last squares of colour_size (3 channels), mask_size (1) and
+ * feature_size (feature_channels). Valid until the next step. */
+typedef struct od_stage1_renders {
+    const float *colour, *colour_target;
+    const float *mask, *mask_target;
+    const float *features, *feature_target;
+    int64_t colour_size, mask_size, feature_size, feature_channels;
+} od_stage1_renders;
+
+/* Fills *renders; fails before the first step. */
+int od_stage1_last_renders(const od_stage1 *stage1, od_stage1_renders *renders, od_error *err);
 
 /* Multiply-adds of one step's volume network (two forwards), for
  * benchmarks; the backward is about twice that. */
