@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/gemm.h"
 #include "core/mem.h"
 #include "nn/activation.h"
 #include "nn/attention.h"
@@ -68,6 +69,8 @@ struct od_matcher {
 
     /* top-k choice */
     float *unit_teacher;    /* (R, k) teacher slices scaled to unit norm */
+    float *candidate_units; /* (R, k): unit_teacher of each object's candidate cells, in list order */
+    float *similarity;      /* (T, T): one query object's cosine similarities to one other object's candidates */
     float *top_similarity;  /* (R, top_k) scratch of the selection */
     int32_t *occupied;      /* (max_objects, T): each object's occupied cells, ascending */
     int64_t *occupied_count;
@@ -352,6 +355,8 @@ od_matcher *od_matcher_new(const od_matcher_config *config, od_params *params, c
     }
     if (c->variant == OD_MODEL_VARIANT_FULL) {
         mt->unit_teacher = buffer(&b, rows * c->teacher_channels);
+        mt->candidate_units = buffer(&b, rows * c->teacher_channels);
+        mt->similarity = buffer(&b, mt->tokens * mt->tokens);
         mt->top_similarity = buffer(&b, rows * (c->top_k > 0 ? c->top_k : 1));
         mt->occupied = buffer_bytes(&b, (size_t)rows * sizeof(int32_t));
         mt->occupied_count = buffer_bytes(&b, (size_t)objects * sizeof(int64_t));
@@ -388,6 +393,7 @@ void od_matcher_free(od_matcher *mt)
     void *owned[] = {mt->embed_input, mt->stream, mt->attention_out, mt->ff_out, mt->masked, mt->others,
                      mt->d_others,
                      mt->conv1_out, mt->conv2_out, mt->flat_in, mt->linear1_out, mt->unit_teacher,
+                     mt->candidate_units, mt->similarity,
                      mt->top_similarity, mt->occupied, mt->occupied_count, mt->key_index,
                      mt->d_stream, mt->d_normed, mt->d_hidden, mt->d_gated, mt->d_embed_input,
                      mt->d_masked, mt->d_conv1, mt->d_conv2, mt->d_flat, mt->d_linear1};
@@ -398,8 +404,9 @@ void od_matcher_free(od_matcher *mt)
 
 /* ---- key lists -------------------------------------------------------------- */
 
-/* Scales each token's teacher slice to unit norm (norm clamped to eps) and
- * lists every object's occupied cells. */
+/* Scales each token's teacher slice to unit norm (norm clamped to eps),
+ * lists every object's candidate cells (the occupied ones, or all when none
+ * is) and copies their unit vectors into candidate_units. */
 static void prepare_similarity(od_matcher *mt, const float *crops, const float *mask, int64_t objects)
 {
     const int64_t tokens = mt->tokens, k = mt->config.teacher_channels;
@@ -427,6 +434,9 @@ static void prepare_similarity(od_matcher *mt, const float *crops, const float *
             for (int64_t t = 0; t < tokens; t++)
                 list[count++] = (int32_t)t;
         mt->occupied_count[o] = count;
+        for (int64_t i = 0; i < count; i++)
+            memcpy(mt->candidate_units + (o * tokens + i) * k, mt->unit_teacher + (o * tokens + list[i]) * k,
+                   (size_t)k * sizeof(float));
     }
 }
 
@@ -436,18 +446,17 @@ static void prepare_similarity(od_matcher *mt, const float *crops, const float *
  * Candidates arrive in ascending cell order, and a new one replaces the
  * worst kept only when strictly more similar, which keeps the lower index
  * among equals. */
-static void select_top_k(int32_t *keys, float *similarity, const float *query, const od_matcher *mt,
+static void select_top_k(int32_t *keys, float *similarity, const float *scores, const od_matcher *mt,
                          int64_t j)
 {
-    const int64_t k = mt->config.teacher_channels, top_k = mt->config.top_k;
-    const int64_t tokens = mt->tokens;
+    const int64_t top_k = mt->config.top_k, tokens = mt->tokens;
     const int32_t *candidates = mt->occupied + j * tokens;
     const int64_t count = mt->occupied_count[j];
     const int64_t keep = count < top_k ? count : top_k;
     int64_t kept = 0;
     for (int64_t i = 0; i < count; i++) {
         const int64_t token = j * tokens + candidates[i];
-        const float s = od_row_dot(query, mt->unit_teacher + token * k, k);
+        const float s = scores[i];
         if (kept == keep && !(s > similarity[kept - 1]))
             continue;
         int64_t at = kept < keep ? kept++ : keep - 1;
@@ -466,20 +475,25 @@ static void select_top_k(int32_t *keys, float *similarity, const float *query, c
 /* Writes the top-k key list of every query token for this call's objects. */
 static void build_key_lists(od_matcher *mt, const float *crops, const float *mask, int64_t objects)
 {
-    const int64_t tokens = mt->tokens, rows = objects * tokens;
+    const int64_t tokens = mt->tokens;
     prepare_similarity(mt, crops, mask, objects);
     const int64_t k = mt->config.teacher_channels, top_k = mt->config.top_k;
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-        const int64_t o = r / tokens;
-        int32_t *keys = mt->key_index + r * mt->keys;
-        for (int64_t j = 0, slot = 0; j < objects; j++) {
+    for (int64_t o = 0; o < objects; o++)
+        for (int64_t j = 0; j < objects; j++) {
             if (j == o)
                 continue;
-            select_top_k(keys + slot, mt->top_similarity + r * top_k, mt->unit_teacher + r * k, mt, j);
-            slot += top_k;
+            /* similarity (T, count_j) = unit_o (T, k) candidate_units_j^T */
+            const int64_t count = mt->occupied_count[j];
+            od_sgemm('N', 'T', tokens, count, k, 1.0f, mt->unit_teacher + o * tokens * k, k,
+                     mt->candidate_units + j * tokens * k, k, 0.0f, mt->similarity, count);
+            const int64_t slot = (j < o ? j : j - 1) * top_k;
+#pragma omp parallel for schedule(static)
+            for (int64_t t = 0; t < tokens; t++) {
+                const int64_t r = o * tokens + t;
+                select_top_k(mt->key_index + r * mt->keys + slot, mt->top_similarity + r * top_k,
+                             mt->similarity + t * count, mt, j);
+            }
         }
-    }
 }
 
 int64_t od_matcher_keys_per_query(const od_matcher *mt)

@@ -59,9 +59,10 @@
  * allocates its scratch in every call.
  *
  * Determinism: the forward and backward are bit-identical from run to run
- * at a given thread count. The top-k choice and the coordinate input do
- * not depend on the thread count; the GEMMs and convolutions may differ
- * in the last bits between thread counts. */
+ * at a given thread count. Between thread counts the GEMMs and
+ * convolutions may differ in the last bits, and so may the top-k
+ * similarities, which come from od_sgemm: keys whose similarities tie
+ * within rounding may then swap. */
 #ifndef ODDONE_MODEL_MATCHER_H
 #define ODDONE_MODEL_MATCHER_H
 
