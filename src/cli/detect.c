@@ -1,7 +1,9 @@
-/* `oddone detect --method compare SCENE -o DIR`: finds the objects of a
- * scene and scores how much each differs from the others, with no
- * training (detect/compare.h). Writes DIR/result.json and the views used
- * with the predicted boxes drawn on them (DIR/overlays/NNNN.png). */
+/* `oddone detect [MODEL] SCENE -o DIR`: finds the objects of a scene and
+ * scores how much each differs from the others, with a trained model
+ * (detect/learned.h) or, with `--method compare`, with no training
+ * (detect/compare.h). Writes DIR/result.json, the views used with the
+ * predicted boxes drawn on them (DIR/overlays/NNNN.png), heat maps and a
+ * point cloud. */
 #include "cli/detect.h"
 
 #include <errno.h>
@@ -10,12 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
 #include "core/log.h"
 #include "detect/compare.h"
 #include "detect/heat.h"
+#include "detect/learned.h"
 #include "detect/match.h"
 #include "io/atomic_file.h"
 #include "io/folder.h"
@@ -28,31 +32,55 @@
 
 #define DEGREES_PER_RADIAN (180.0 / 3.14159265358979323846)
 
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 static void print_detect_usage(FILE *stream)
 {
     fprintf(stream,
-            "usage: oddone detect --method compare SCENE -o DIR [OPTIONS]\n"
+            "usage: oddone detect MODEL SCENE -o DIR [OPTIONS]\n"
+            "       oddone detect SCENE -o DIR [OPTIONS]        (the model %s)\n"
+            "       oddone detect --method compare SCENE -o DIR [OPTIONS]\n"
             "\n"
-            "Finds the objects of a scene and scores how much each one differs from the others,\n"
-            "with no training: a frozen MobileNetV2's features of the views are lifted into a\n"
-            "voxel grid, the visual hull of the object masks (or, without masks, colour\n"
-            "consistency across the views) gives the occupied voxels, DBSCAN splits them into\n"
-            "objects, and each object's worst-matching parts are compared with every other object.\n"
+            "Finds the objects of a scene and scores how much each one differs from the others.\n"
+            "\n"
+            "The method model (the default) runs a trained model file (`oddone train`): the\n"
+            "views' encoder features are lifted into a voxel grid, the volume network's density\n"
+            "gives the occupied voxels, DBSCAN splits them into objects, and the matcher compares\n"
+            "each object with the others. An object's score is the probability that it is the odd\n"
+            "one; it is labelled \"odd\" when the score is at least %.1f.\n"
+            "\n"
+            "The method compare needs no training: a frozen MobileNetV2's features of the views\n"
+            "are lifted into a voxel grid, the visual hull of the object masks (or, without masks,\n"
+            "colour consistency across the views) gives the occupied voxels, DBSCAN splits them\n"
+            "into objects, and each object's worst-matching parts are compared with every other\n"
+            "object.\n"
             "\n"
             "Writes DIR/result.json (boxes, scores, labels, the pairwise distance and similarity\n"
             "matrices, each score's reference group, timings), DIR/overlays/NNNN.png (each view\n"
             "used, the top-scoring object red, others green), DIR/heat/NNNN.png (each voxel's\n"
             "difference from its best matches in the other objects, over the view) and\n"
-            "DIR/scene.ply (the occupied voxels coloured by difference, for MeshLab).\n"
+            "DIR/scene.ply (the occupied voxels coloured by difference, for MeshLab). With the\n"
+            "method model, a voxel's difference is its object's score.\n"
             "\n"
-            "An object is labelled \"odd\" when it has the highest score and that score is at\n"
-            "least %.1f times the median score of the other objects; every other object is\n"
-            "\"normal\". With fewer than three objects no object is labelled odd.\n"
+            "With compare, an object is labelled \"odd\" when it has the highest score and that\n"
+            "score is at least %.1f times the median score of the other objects; every other\n"
+            "object is \"normal\". With fewer than three objects no object is labelled odd.\n"
             "\n"
             "options:\n"
-            "  --method NAME          compare (the only method so far; required)\n"
+            "  --method NAME          model (default when a model is given or %s exists)\n"
+            "                         or compare\n"
+            "  --model PATH           model file, as the MODEL argument\n"
             "  -o, --output DIR       folder for the results; created when missing (required)\n"
             "  --views I,J,...        view indices to use (default: every view)\n"
+            "  --weights PATH         model: the encoder's weights (default: the encoder network's\n"
+            "                         file in models/cache/); compare: the teacher's weights\n"
+            "\n"
+            "compare options:\n"
             "  --features KIND        teacher (default) or colour (a colour histogram of every\n"
             "                         16-pixel cell, no network: the floor a teacher must beat)\n"
             "  --teacher NAME         mobilenetv2 (default), inceptionv3 or dinov2 (needs --weights)\n"
@@ -64,16 +92,19 @@ static void print_detect_usage(FILE *stream)
             "                         masks (the visual hull) or colour (colour consistency across\n"
             "                         views against the floor's texture; masks ignored)\n"
             "  --top-k K              best matches per voxel in each other object (default: %d, 1 to %d)\n"
-            "  --weights PATH         teacher weights (default for MobileNetV2: %s,\n"
+            "                         (default teacher weights for MobileNetV2: %s,\n"
             "                         written by scripts/fetch_weights.sh)\n"
+            "\n"
             "  --quiet                print errors only\n"
             "  -h, --help             print this text\n",
-            OD_COMPARE_DEFAULT_ODD_RATIO, OD_COMPARE_DEFAULT_LAYER, OD_COMPARE_DEFAULT_INPUT_SIZE,
+            OD_LEARNED_DEFAULT_MODEL, OD_LEARNED_ODD_SCORE, OD_COMPARE_DEFAULT_ODD_RATIO, OD_LEARNED_DEFAULT_MODEL,
+            OD_COMPARE_DEFAULT_LAYER, OD_COMPARE_DEFAULT_INPUT_SIZE,
             OD_COMPARE_DEFAULT_TOP_K, OD_MATCH_MAX_K, OD_MOBILENETV2_DEFAULT_PATH);
 }
 
 typedef struct detect_arguments {
     const char *scene_path;
+    const char *model_path;
     const char *output;
     const char *method;
     const char *views_text;
@@ -115,12 +146,67 @@ static int parse_views(const char *text, int **views, int *count)
     return 0;
 }
 
+/* Sets the method, the model and the scene from the positional arguments
+ * and the options. Returns 0 or 2 on a usage error. */
+static int choose_method(detect_arguments *arguments, const char *const positional[2], const char *compare_option)
+{
+    if (positional[1] != NULL) {
+        if (arguments->model_path != NULL) {
+            fprintf(stderr, "oddone detect: the model is given twice (--model %s and %s)\n", arguments->model_path,
+                    positional[0]);
+            return 2;
+        }
+        arguments->model_path = positional[0];
+        arguments->scene_path = positional[1];
+    } else {
+        arguments->scene_path = positional[0];
+    }
+    if (arguments->method == NULL)
+        arguments->method = "model";
+    if (strcmp(arguments->method, "compare") == 0) {
+        if (arguments->model_path != NULL) {
+            fprintf(stderr, "oddone detect: --method compare takes no model (%s); drop the model or the method\n",
+                    arguments->model_path);
+            return 2;
+        }
+    } else if (strcmp(arguments->method, "model") == 0) {
+        if (compare_option != NULL) {
+            fprintf(stderr, "oddone detect: %s applies to --method compare only\n", compare_option);
+            return 2;
+        }
+        if (arguments->model_path == NULL) {
+            FILE *model = fopen(OD_LEARNED_DEFAULT_MODEL, "rb");
+            if (model == NULL) {
+                fprintf(stderr,
+                        "oddone detect: no model given and the default model %s is missing; give a model file "
+                        "(oddone detect MODEL SCENE -o DIR) or use the training-free detector with --method "
+                        "compare\n",
+                        OD_LEARNED_DEFAULT_MODEL);
+                return 2;
+            }
+            fclose(model);
+            arguments->model_path = OD_LEARNED_DEFAULT_MODEL;
+        }
+    } else {
+        fprintf(stderr, "oddone detect: unknown method \"%s\"; expected model or compare\n", arguments->method);
+        return 2;
+    }
+    if (arguments->scene_path == NULL || arguments->output == NULL) {
+        fprintf(stderr, "oddone detect: %s is missing; usage: oddone detect [MODEL] SCENE -o DIR\n",
+                arguments->scene_path == NULL ? "the scene" : "the output folder (-o DIR)");
+        return 2;
+    }
+    return 0;
+}
+
 /* Returns 0 to go on, 1 after --help, 2 on a usage error. */
 static int parse_arguments(int argc, char **argv, detect_arguments *arguments)
 {
     memset(arguments, 0, sizeof *arguments);
     arguments->options = od_compare_options_default();
     int teacher_given = 0, layer_given = 0, weights_given = 0, size_given = 0;
+    const char *compare_option = NULL; /* the first option that only compare takes */
+    const char *positional[2] = {NULL, NULL};
     for (int i = 0; i < argc; i++) {
         const char *argument = argv[i];
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
@@ -129,7 +215,7 @@ static int parse_arguments(int argc, char **argv, detect_arguments *arguments)
                           strcmp(argument, "--layer") == 0 || strcmp(argument, "--input-size") == 0 ||
                           strcmp(argument, "--weights") == 0 || strcmp(argument, "--top-k") == 0 ||
                           strcmp(argument, "--occupancy") == 0 || strcmp(argument, "--teacher") == 0 ||
-                          strcmp(argument, "--features") == 0;
+                          strcmp(argument, "--features") == 0 || strcmp(argument, "--model") == 0;
         if (takes_value && value == NULL) {
             fprintf(stderr, "oddone detect: %s needs a value; run \"oddone detect --help\"\n", argument);
             return 2;
@@ -141,6 +227,8 @@ static int parse_arguments(int argc, char **argv, detect_arguments *arguments)
             arguments->output = value;
         } else if (strcmp(argument, "--method") == 0) {
             arguments->method = value;
+        } else if (strcmp(argument, "--model") == 0) {
+            arguments->model_path = value;
         } else if (strcmp(argument, "--views") == 0) {
             arguments->views_text = value;
         } else if (strcmp(argument, "--layer") == 0) {
@@ -202,13 +290,21 @@ static int parse_arguments(int argc, char **argv, detect_arguments *arguments)
         } else if (argument[0] == '-' && argument[1] != '\0') {
             fprintf(stderr, "oddone detect: unknown option %s; run \"oddone detect --help\"\n", argument);
             return 2;
-        } else if (arguments->scene_path == NULL) {
-            arguments->scene_path = argument;
+        } else if (positional[0] == NULL) {
+            positional[0] = argument;
+        } else if (positional[1] == NULL) {
+            positional[1] = argument;
         } else {
-            fprintf(stderr, "oddone detect: more than one scene given (%s and %s)\n", arguments->scene_path,
-                    argument);
+            fprintf(stderr, "oddone detect: too many arguments (%s, %s and %s); usage: oddone detect [MODEL] SCENE "
+                            "-o DIR\n",
+                    positional[0], positional[1], argument);
             return 2;
         }
+        int compare_only = strcmp(argument, "--layer") == 0 || strcmp(argument, "--input-size") == 0 ||
+                           strcmp(argument, "--top-k") == 0 || strcmp(argument, "--occupancy") == 0 ||
+                           strcmp(argument, "--teacher") == 0 || strcmp(argument, "--features") == 0;
+        if (compare_only && compare_option == NULL)
+            compare_option = argument;
         if (takes_value)
             i++;
     }
@@ -221,34 +317,43 @@ static int parse_arguments(int argc, char **argv, detect_arguments *arguments)
         if (!size_given)
             arguments->options.input_size = 0;
     }
-    if (arguments->method == NULL) {
-        fprintf(stderr, "oddone detect: --method is missing; the only method so far is \"compare\"\n");
-        return 2;
-    }
-    if (strcmp(arguments->method, "compare") != 0) {
-        fprintf(stderr, "oddone detect: unknown method \"%s\"; the only method so far is \"compare\"\n",
-                arguments->method);
-        return 2;
-    }
-    if (arguments->scene_path == NULL || arguments->output == NULL) {
-        fprintf(stderr, "oddone detect: %s is missing; usage: oddone detect --method compare SCENE -o DIR\n",
-                arguments->scene_path == NULL ? "the scene" : "the output folder (-o DIR)");
-        return 2;
-    }
-    return 0;
+    return choose_method(arguments, positional, compare_option);
 }
 
 /* ---- result.json ------------------------------------------------------------------ */
 
-static cJSON *result_json(const od_scene *scene, const detect_arguments *arguments,
-                          const od_compare_result *result)
+/* The fields of result.json that only the method model writes. */
+static void add_model_fields(cJSON *root, const detect_arguments *arguments, const od_model_file *file,
+                             const od_compare_result *result)
 {
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "scene", scene->root);
-    cJSON_AddStringToObject(root, "method", "compare");
-    cJSON *views = cJSON_AddArrayToObject(root, "views");
-    for (int i = 0; i < result->view_count; i++)
-        cJSON_AddItemToArray(views, cJSON_CreateNumber(result->views[i]));
+    cJSON_AddStringToObject(root, "model", arguments->model_path);
+    cJSON_AddStringToObject(root, "configuration", file->config.name);
+    cJSON_AddStringToObject(root, "variant", od_model_variant_name(file->config.variant));
+    cJSON *encoder = cJSON_AddObjectToObject(root, "encoder");
+    cJSON_AddStringToObject(encoder, "network", result->feature_source);
+    cJSON_AddStringToObject(encoder, "layer", result->feature_layer);
+    cJSON_AddNumberToObject(encoder, "input_size", result->input_size);
+    cJSON_AddNumberToObject(encoder, "stride", result->stride);
+    cJSON_AddNumberToObject(encoder, "channels", result->feature_channels);
+    char rule[128];
+    snprintf(rule, sizeof rule, "odd: a score of at least %g; normal: every other object", OD_LEARNED_ODD_SCORE);
+    cJSON_AddStringToObject(root, "label_rule", rule);
+    cJSON_AddStringToObject(root, "score",
+                            "logistic sigmoid of the matcher's logit: the model's probability that the object "
+                            "is anomalous, from comparing it with the other objects");
+    cJSON_AddNumberToObject(root, "dropped_clusters", result->dropped_clusters);
+    cJSON_AddStringToObject(root, "occupancy", "density");
+    cJSON_AddNumberToObject(root, "density_threshold", file->config.density_threshold);
+    if (result->floor_layer >= 0)
+        cJSON_AddNumberToObject(root, "floor_layer", result->floor_layer);
+    else
+        cJSON_AddNullToObject(root, "floor_layer");
+}
+
+/* The fields of result.json that only the method compare writes, before
+ * the objects. */
+static void add_compare_fields(cJSON *root, const detect_arguments *arguments, const od_compare_result *result)
+{
     cJSON *teacher = cJSON_AddObjectToObject(root, "teacher");
     cJSON_AddStringToObject(teacher, "network", result->feature_source);
     cJSON_AddStringToObject(teacher, "layer", result->feature_layer);
@@ -277,6 +382,45 @@ static cJSON *result_json(const od_scene *scene, const detect_arguments *argumen
         else
             cJSON_AddNullToObject(root, "floor_layer");
     }
+}
+
+/* The comparison matrices and the consensus group of compare. */
+static void add_compare_matrices(cJSON *root, const od_compare_result *result)
+{
+    /* Row a, column b: how far object a's worst parts are from their
+     * nearest parts of object b (1 - cosine). Not symmetric. */
+    cJSON *matrix = cJSON_AddArrayToObject(root, "distance_matrix");
+    for (int a = 0; a < result->object_count; a++)
+        cJSON_AddItemToArray(matrix,
+                             cJSON_CreateDoubleArray(result->distance + (size_t)a * result->object_count,
+                                                     result->object_count));
+    /* Symmetric: 1 - the mean of the two directions' distances. */
+    cJSON *similarity = cJSON_AddArrayToObject(root, "similarity_matrix");
+    for (int a = 0; a < result->object_count; a++)
+        cJSON_AddItemToArray(similarity,
+                             cJSON_CreateDoubleArray(result->similarity + (size_t)a * result->object_count,
+                                                     result->object_count));
+    cJSON *consensus = cJSON_AddArrayToObject(root, "consensus_group");
+    for (int o = 0; o < result->object_count; o++)
+        if (result->consensus[o])
+            cJSON_AddItemToArray(consensus, cJSON_CreateNumber(o));
+}
+
+/* file is the open model for the method model, NULL for compare;
+ * seconds_load is the time it took to open. */
+static cJSON *result_json(const od_scene *scene, const detect_arguments *arguments, const od_model_file *file,
+                          double seconds_load, const od_compare_result *result)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "scene", scene->root);
+    cJSON_AddStringToObject(root, "method", file != NULL ? "model" : "compare");
+    cJSON *views = cJSON_AddArrayToObject(root, "views");
+    for (int i = 0; i < result->view_count; i++)
+        cJSON_AddItemToArray(views, cJSON_CreateNumber(result->views[i]));
+    if (file != NULL)
+        add_model_fields(root, arguments, file, result);
+    else
+        add_compare_fields(root, arguments, result);
     if (result->note[0] != '\0')
         cJSON_AddStringToObject(root, "note", result->note);
 
@@ -308,35 +452,31 @@ static cJSON *result_json(const od_scene *scene, const detect_arguments *argumen
                 cJSON_AddItemToArray(seen, cJSON_CreateNumber(result->views[i]));
         cJSON_AddBoolToObject(item, "few_views", object->few_views);
         cJSON_AddBoolToObject(item, "truncated", object->truncated);
-        cJSON *reference = cJSON_AddArrayToObject(item, "reference_group");
-        for (int r = 0; r < object->reference_count; r++)
-            cJSON_AddItemToArray(reference, cJSON_CreateNumber(object->reference[r]));
+        if (file == NULL) {
+            cJSON *reference = cJSON_AddArrayToObject(item, "reference_group");
+            for (int r = 0; r < object->reference_count; r++)
+                cJSON_AddItemToArray(reference, cJSON_CreateNumber(object->reference[r]));
+        }
         cJSON_AddItemToArray(objects, item);
     }
-    /* Row a, column b: how far object a's worst parts are from their
-     * nearest parts of object b (1 - cosine). Not symmetric. */
-    cJSON *matrix = cJSON_AddArrayToObject(root, "distance_matrix");
-    for (int a = 0; a < result->object_count; a++)
-        cJSON_AddItemToArray(matrix,
-                             cJSON_CreateDoubleArray(result->distance + (size_t)a * result->object_count,
-                                                     result->object_count));
-    /* Symmetric: 1 - the mean of the two directions' distances. */
-    cJSON *similarity = cJSON_AddArrayToObject(root, "similarity_matrix");
-    for (int a = 0; a < result->object_count; a++)
-        cJSON_AddItemToArray(similarity,
-                             cJSON_CreateDoubleArray(result->similarity + (size_t)a * result->object_count,
-                                                     result->object_count));
-    cJSON *consensus = cJSON_AddArrayToObject(root, "consensus_group");
-    for (int o = 0; o < result->object_count; o++)
-        if (result->consensus[o])
-            cJSON_AddItemToArray(consensus, cJSON_CreateNumber(o));
+    if (file == NULL)
+        add_compare_matrices(root, result);
     cJSON *timings = cJSON_AddObjectToObject(root, "seconds");
-    cJSON_AddNumberToObject(timings, "load_teacher", result->seconds_load);
-    cJSON_AddNumberToObject(timings, "features", result->seconds_features);
-    cJSON_AddNumberToObject(timings, "lift", result->seconds_lift);
-    cJSON_AddNumberToObject(timings, "hull", result->seconds_hull);
-    cJSON_AddNumberToObject(timings, "cluster", result->seconds_cluster);
-    cJSON_AddNumberToObject(timings, "score", result->seconds_score);
+    if (file != NULL) {
+        cJSON_AddNumberToObject(timings, "load_model", seconds_load);
+        cJSON_AddNumberToObject(timings, "features", result->seconds_features);
+        cJSON_AddNumberToObject(timings, "lift", result->seconds_lift);
+        cJSON_AddNumberToObject(timings, "volume_network", result->seconds_hull);
+        cJSON_AddNumberToObject(timings, "localize", result->seconds_cluster);
+        cJSON_AddNumberToObject(timings, "score", result->seconds_score);
+    } else {
+        cJSON_AddNumberToObject(timings, "load_teacher", result->seconds_load);
+        cJSON_AddNumberToObject(timings, "features", result->seconds_features);
+        cJSON_AddNumberToObject(timings, "lift", result->seconds_lift);
+        cJSON_AddNumberToObject(timings, "hull", result->seconds_hull);
+        cJSON_AddNumberToObject(timings, "cluster", result->seconds_cluster);
+        cJSON_AddNumberToObject(timings, "score", result->seconds_score);
+    }
     cJSON_AddNumberToObject(timings, "total", result->seconds_total);
     return root;
 }
@@ -568,12 +708,24 @@ int od_cli_detect(int argc, char **argv)
     }
 
     od_compare_result result;
-    int status = od_compare_detect(scene, views, view_count, &arguments.options, &result, &err);
+    memset(&result, 0, sizeof result);
+    od_learned_model *model = NULL;
+    double seconds_load = 0.0;
+    int status = 0;
+    if (strcmp(arguments.method, "model") == 0) {
+        double start = now_seconds();
+        model = od_learned_open(arguments.model_path, arguments.options.weights_path, &err);
+        seconds_load = now_seconds() - start;
+        status = model == NULL ? -1 : od_learned_detect(model, scene, views, view_count, &result, &err);
+    } else {
+        status = od_compare_detect(scene, views, view_count, &arguments.options, &result, &err);
+    }
     free(views);
     if (status == 0)
         status = od_make_folders(arguments.output, &err);
     if (status == 0) {
-        cJSON *root = result_json(scene, &arguments, &result);
+        cJSON *root = result_json(scene, &arguments, model != NULL ? od_learned_model_file(model) : NULL,
+                                  seconds_load, &result);
         status = root == NULL ? od_fail(&err, "out of memory building result.json")
                               : write_result(arguments.output, root, &err);
         cJSON_Delete(root);
@@ -588,6 +740,7 @@ int od_cli_detect(int argc, char **argv)
     if (status != 0)
         fprintf(stderr, "oddone detect: %s\n", err.message);
     od_compare_result_free(&result);
+    od_learned_free(model);
     od_scene_free(scene);
     return status == 0 ? 0 : 1;
 }

@@ -1,4 +1,4 @@
-/* `oddone eval --method compare DATASET`: runs the detector on every scene
+/* `oddone eval --method compare|model DATASET`: runs a detector on every scene
  * of a dataset split, matches its boxes to the ground truth and reports
  * object-level figures (eval/evaluate.h). Writes DIR/metrics.json,
  * DIR/scenes.csv, DIR/objects.csv and DIR/roc.svg, and prints a table.
@@ -18,6 +18,7 @@
 
 #include "core/log.h"
 #include "detect/compare.h"
+#include "detect/learned.h"
 #include "eval/evaluate.h"
 #include "eval/roc_svg.h"
 #include "io/atomic_file.h"
@@ -35,6 +36,7 @@ static void print_eval_usage(FILE *stream)
 {
     fprintf(stream,
             "usage: oddone eval --method compare DATASET [OPTIONS]\n"
+            "       oddone eval --method model --model PATH DATASET [OPTIONS]\n"
             "       oddone eval --paired A_DIR B_DIR [-o DIR] [--resamples N] [--seed N]\n"
             "\n"
             "Runs the detector on every scene of a dataset split and scores it against the\n"
@@ -58,7 +60,9 @@ static void print_eval_usage(FILE *stream)
             "bootstrap intervals.\n"
             "\n"
             "options:\n"
-            "  --method NAME          compare (the only method so far; required)\n"
+            "  --method NAME          compare (the training-free detector) or model (a trained\n"
+            "                         model file); required\n"
+            "  --model PATH           model file for --method model (default: %s when it exists)\n"
             "  --split NAME           split of the dataset (default: test when present, else the\n"
             "                         only split; without splits/ every scene folder, \"all\")\n"
             "  --views N              use N views per scene (default: every view). The views are\n"
@@ -70,6 +74,10 @@ static void print_eval_usage(FILE *stream)
             "  -o, --output DIR       folder for the results; created when missing (default %s)\n"
             "  --resamples N          bootstrap resamples, 1 to %d (default %d)\n"
             "  --seed N               bootstrap seed (default %d)\n"
+            "  --weights PATH         compare: teacher weights (default for MobileNetV2: %s);\n"
+            "                         model: the encoder's weights (default: its network's file)\n"
+            "\n"
+            "compare options:\n"
             "  --features KIND        teacher (default) or colour (a colour histogram of every\n"
             "                         16-pixel cell, no network: the floor a teacher must beat)\n"
             "  --teacher NAME         mobilenetv2 (default), inceptionv3 or dinov2 (needs --weights);\n"
@@ -80,12 +88,12 @@ static void print_eval_usage(FILE *stream)
             "                         MobileNetV2 and colour: %d; other teachers: their default)\n"
             "  --occupancy MODE       auto (default: masks when every view has one, else colour),\n"
             "                         masks (the visual hull) or colour (colour consistency)\n"
-            "  --weights PATH         teacher weights (default for MobileNetV2: %s)\n"
+            "\n"
             "  --quiet                print errors and the table only\n"
             "  -h, --help             print this text\n",
-            OD_EVAL_IOU_THRESHOLD, OD_EVAL_LEVEL * 100.0, EVAL_DEFAULT_SEED, EVAL_DEFAULT_OUTPUT,
-            EVAL_MAX_RESAMPLES, EVAL_DEFAULT_RESAMPLES, EVAL_DEFAULT_SEED, OD_COMPARE_DEFAULT_LAYER,
-            OD_COMPARE_DEFAULT_INPUT_SIZE, OD_MOBILENETV2_DEFAULT_PATH);
+            OD_EVAL_IOU_THRESHOLD, OD_EVAL_LEVEL * 100.0, OD_LEARNED_DEFAULT_MODEL, EVAL_DEFAULT_SEED,
+            EVAL_DEFAULT_OUTPUT, EVAL_MAX_RESAMPLES, EVAL_DEFAULT_RESAMPLES, EVAL_DEFAULT_SEED,
+            OD_MOBILENETV2_DEFAULT_PATH, OD_COMPARE_DEFAULT_LAYER, OD_COMPARE_DEFAULT_INPUT_SIZE);
 }
 
 typedef struct eval_arguments {
@@ -93,6 +101,9 @@ typedef struct eval_arguments {
     const char *split;
     const char *output;
     const char *method;
+    const char *model_path;     /* --method model */
+    od_learned_model *model;    /* opened once for the run; NULL for compare */
+    const char *compare_option; /* the first option given that only compare takes */
     int views;          /* 0: every view */
     int teacher_given, layer_given, weights_given, size_given;
     uint64_t view_seed;
@@ -117,6 +128,38 @@ static int parse_integer(const char *option, const char *text, long long low, lo
     return 0;
 }
 
+/* Checks the method against the options and picks the default model.
+ * Prints the error and returns -1 on a usage error. */
+static int check_method(eval_arguments *arguments)
+{
+    if (strcmp(arguments->method, "compare") == 0) {
+        if (arguments->model_path != NULL) {
+            fprintf(stderr, "oddone eval: --model applies to --method model only\n");
+            return -1;
+        }
+        return 0;
+    }
+    if (strcmp(arguments->method, "model") != 0) {
+        fprintf(stderr, "oddone eval: unknown method \"%s\"; expected compare or model\n", arguments->method);
+        return -1;
+    }
+    if (arguments->compare_option != NULL) {
+        fprintf(stderr, "oddone eval: %s applies to --method compare only\n", arguments->compare_option);
+        return -1;
+    }
+    if (arguments->model_path == NULL) {
+        FILE *model = fopen(OD_LEARNED_DEFAULT_MODEL, "rb");
+        if (model == NULL) {
+            fprintf(stderr, "oddone eval: --method model needs --model PATH; the default model %s is missing\n",
+                    OD_LEARNED_DEFAULT_MODEL);
+            return -1;
+        }
+        fclose(model);
+        arguments->model_path = OD_LEARNED_DEFAULT_MODEL;
+    }
+    return 0;
+}
+
 /* Returns 0 to go on, 1 after --help, 2 on a usage error. */
 static int parse_arguments(int argc, char **argv, eval_arguments *arguments)
 {
@@ -135,7 +178,8 @@ static int parse_arguments(int argc, char **argv, eval_arguments *arguments)
                           strcmp(argument, "--resamples") == 0 || strcmp(argument, "--seed") == 0 ||
                           strcmp(argument, "--layer") == 0 || strcmp(argument, "--input-size") == 0 ||
                           strcmp(argument, "--weights") == 0 || strcmp(argument, "--teacher") == 0 ||
-                          strcmp(argument, "--features") == 0 || strcmp(argument, "--occupancy") == 0;
+                          strcmp(argument, "--features") == 0 || strcmp(argument, "--occupancy") == 0 ||
+                          strcmp(argument, "--model") == 0;
         if (takes_value && value == NULL) {
             fprintf(stderr, "oddone eval: %s needs a value; run \"oddone eval --help\"\n", argument);
             return 2;
@@ -148,6 +192,8 @@ static int parse_arguments(int argc, char **argv, eval_arguments *arguments)
             arguments->output = value;
         } else if (strcmp(argument, "--method") == 0) {
             arguments->method = value;
+        } else if (strcmp(argument, "--model") == 0) {
+            arguments->model_path = value;
         } else if (strcmp(argument, "--split") == 0) {
             arguments->split = value;
         } else if (strcmp(argument, "--views") == 0) {
@@ -216,6 +262,11 @@ static int parse_arguments(int argc, char **argv, eval_arguments *arguments)
                     argument);
             return 2;
         }
+        int compare_only = strcmp(argument, "--layer") == 0 || strcmp(argument, "--input-size") == 0 ||
+                           strcmp(argument, "--teacher") == 0 || strcmp(argument, "--features") == 0 ||
+                           strcmp(argument, "--occupancy") == 0;
+        if (compare_only && arguments->compare_option == NULL)
+            arguments->compare_option = argument;
         if (takes_value)
             i++;
     }
@@ -229,16 +280,14 @@ static int parse_arguments(int argc, char **argv, eval_arguments *arguments)
             arguments->options.input_size = 0;
     }
     if (arguments->method == NULL) {
-        fprintf(stderr, "oddone eval: --method is missing; the only method so far is \"compare\"\n");
+        fprintf(stderr, "oddone eval: --method is missing; expected compare or model\n");
         return 2;
     }
-    if (strcmp(arguments->method, "compare") != 0) {
-        fprintf(stderr, "oddone eval: unknown method \"%s\"; the only method so far is \"compare\"\n",
-                arguments->method);
+    if (check_method(arguments) != 0)
         return 2;
-    }
     if (arguments->dataset_path == NULL) {
-        fprintf(stderr, "oddone eval: the dataset is missing; usage: oddone eval --method compare DATASET\n");
+        fprintf(stderr, "oddone eval: the dataset is missing; usage: oddone eval --method %s DATASET\n",
+                arguments->method);
         return 2;
     }
     return 0;
@@ -302,7 +351,11 @@ static int evaluate_scene(const eval_arguments *arguments, const char *path, con
     }
     if (choose_views(arguments, name, scene->view_count, run, err) != 0)
         goto done;
-    if (od_compare_detect(scene, run->views, run->view_count, &arguments->options, &detected, err) != 0)
+    int detect_status = arguments->model != NULL
+                            ? od_learned_detect(arguments->model, scene, run->views, run->view_count, &detected, err)
+                            : od_compare_detect(scene, run->views, run->view_count, &arguments->options, &detected,
+                                                err);
+    if (detect_status != 0)
         goto done;
 
     truth = calloc((size_t)(scene->object_count > 0 ? scene->object_count : 1), sizeof *truth);
@@ -605,6 +658,18 @@ static cJSON *detector_json(const eval_arguments *arguments)
 {
     const od_compare_options *options = &arguments->options;
     cJSON *detector = cJSON_CreateObject();
+    if (arguments->model != NULL) {
+        const od_model_file *file = od_learned_model_file(arguments->model);
+        cJSON_AddStringToObject(detector, "model", file->path);
+        cJSON_AddStringToObject(detector, "configuration", file->config.name);
+        cJSON_AddStringToObject(detector, "variant", od_model_variant_name(file->config.variant));
+        cJSON_AddStringToObject(detector, "encoder", file->encoder.network);
+        cJSON_AddStringToObject(detector, "layer", file->encoder.layer);
+        cJSON_AddNumberToObject(detector, "input_size", (double)file->encoder.input_size);
+        cJSON_AddNumberToObject(detector, "density_threshold", file->config.density_threshold);
+        cJSON_AddNumberToObject(detector, "odd_score", OD_LEARNED_ODD_SCORE);
+        return detector;
+    }
     if (options->features == OD_COMPARE_FEATURES_TEACHER && options->teacher_instance != NULL) {
         od_teacher_info info = od_teacher_get_info(options->teacher_instance);
         cJSON_AddStringToObject(detector, "features", "teacher");
@@ -761,7 +826,12 @@ static void print_table(const eval_arguments *arguments, const od_dataset *datas
            arguments->method, dataset->root, dataset->split, summary->scene_count, dataset->scene_count, failed,
            views, seconds / dataset->scene_count);
     const od_compare_options *options = &arguments->options;
-    if (options->features == OD_COMPARE_FEATURES_TEACHER && options->teacher_instance != NULL) {
+    if (arguments->model != NULL) {
+        const od_model_file *file = od_learned_model_file(arguments->model);
+        printf("model: %s (configuration %s, variant %s); encoder %s %s at %lld px\n", file->path,
+               file->config.name, od_model_variant_name(file->config.variant), file->encoder.network,
+               file->encoder.layer, (long long)file->encoder.input_size);
+    } else if (options->features == OD_COMPARE_FEATURES_TEACHER && options->teacher_instance != NULL) {
         od_teacher_info info = od_teacher_get_info(options->teacher_instance);
         printf("features: %s %s at %lld px; occupancy %s\n", info.network_name, info.layer,
                (long long)info.input_size, occupancy_name(options->occupancy));
@@ -812,14 +882,19 @@ static int write_outputs(const eval_arguments *arguments, const od_dataset *data
     return status;
 }
 
-/* Opens the teacher once for the whole run, so that a failure that every
- * scene would repeat (weights missing, an unknown layer) stops the run
+/* Opens the teacher, or with --method model the model and its encoder,
+ * once for the whole run, so that a failure that every scene would repeat
+ * (weights missing, an unknown layer, a bad model file) stops the run
  * before any scene, and the weights are read once. Colour features need
  * none. */
 static int open_teacher(eval_arguments *arguments, od_teacher **teacher, od_error *err)
 {
     *teacher = NULL;
     od_compare_options *options = &arguments->options;
+    if (strcmp(arguments->method, "model") == 0) {
+        arguments->model = od_learned_open(arguments->model_path, options->weights_path, err);
+        return arguments->model != NULL ? 0 : -1;
+    }
     if (options->features != OD_COMPARE_FEATURES_TEACHER)
         return 0;
     *teacher = od_teacher_open(options->teacher, options->weights_path, options->layer, options->input_size, err);
@@ -851,6 +926,7 @@ int od_cli_eval(int argc, char **argv)
     if (open_teacher(&arguments, &teacher, &err) != 0 || od_make_folders(arguments.output, &err) != 0) {
         fprintf(stderr, "oddone eval: %s\n", err.message);
         od_teacher_free(teacher);
+        od_learned_free(arguments.model);
         od_dataset_free(&dataset);
         return 1;
     }
@@ -898,6 +974,7 @@ done:
     free(runs);
     od_eval_results_free(results);
     od_teacher_free(teacher);
+    od_learned_free(arguments.model);
     od_dataset_free(&dataset);
     return status;
 }

@@ -1,0 +1,125 @@
+#!/bin/sh
+# Runs `oddone detect MODEL SCENE` as a user would, with a tiny random
+# model on the shipped example scene. Checks the outputs, that two runs
+# give the same objects and scores, the default model, and the errors for
+# a missing or truncated model and for options of the other method, then
+# `oddone eval --method model`. Not accuracy: the model is untrained.
+# usage: tests/cli_detect_model_check.sh ODDONE_BINARY MAKE_MODEL_BINARY SOURCE_DIR
+set -u
+# The binaries are made absolute because the script changes folder.
+oddone=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+make_model=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+source_dir=$(cd "$3" && pwd)
+scene=$source_dir/examples/torus-bump
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+passed=0
+failed=0
+
+check() {
+    description=$1
+    shift
+    if "$@"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "FAIL $description" >&2
+    fi
+}
+
+# usage: expect_error WHAT STATUS PATTERN COMMAND...
+expect_error() {
+    what=$1
+    status=$2
+    pattern=$3
+    shift 3
+    "$@" >"$work/stdout" 2>"$work/stderr"
+    check "$what exits $status" test $? -eq "$status"
+    check "$what names the problem" grep -q -- "$pattern" "$work/stderr"
+    check "$what prints one error line" test "$(grep -c 'oddone detect:' "$work/stderr")" -eq 1
+}
+
+# The object lines of the summary, without the timing line.
+objects() {
+    grep -E '^ +[0-9]+ +(odd|normal) +score' "$1"
+}
+
+"$make_model" "$work/tiny.safetensors" 5
+check "the tiny model is written" test -s "$work/tiny.safetensors"
+
+# The encoder's weights are read from models/cache/ relative to the
+# working folder, as from the repository root.
+cd "$source_dir" || exit 1
+"$oddone" detect "$work/tiny.safetensors" "$scene" -o "$work/first" --views 0,2,4,6 >"$work/stdout1" 2>"$work/stderr"
+check "detect with a model succeeds" test $? -eq 0
+check "detect prints at least one object" test "$(objects "$work/stdout1" | grep -c .)" -ge 1
+check "result.json is written" test -s "$work/first/result.json"
+check "result.json names the method" grep -q '"method":[[:space:]]*"model"' "$work/first/result.json"
+check "result.json names the encoder" grep -q '"layer":[[:space:]]*"block_2_add"' "$work/first/result.json"
+check "result.json has the timings" grep -q '"volume_network":' "$work/first/result.json"
+check "the PLY is written" test -s "$work/first/scene.ply"
+check "4 overlays are written" test "$(ls "$work/first/overlays" | grep -c '\.png$')" -eq 4
+check "4 heat maps are written" test "$(ls "$work/first/heat" | grep -c '\.png$')" -eq 4
+
+"$oddone" detect --model "$work/tiny.safetensors" "$scene" -o "$work/second" --views 0,2,4,6 \
+    >"$work/stdout2" 2>"$work/stderr"
+check "detect with --model succeeds" test $? -eq 0
+objects "$work/stdout1" >"$work/objects1"
+objects "$work/stdout2" >"$work/objects2"
+check "two runs give the same objects and scores" cmp -s "$work/objects1" "$work/objects2"
+
+# The default model, in a folder that has one.
+mkdir -p "$work/project/models"
+cp "$work/tiny.safetensors" "$work/project/models/oddone-cpu.safetensors"
+ln -s "$source_dir/models/cache" "$work/project/models/cache"
+cd "$work/project" || exit 1
+"$oddone" detect "$scene" -o "$work/default" --views 0,2,4,6 >"$work/stdout3" 2>"$work/stderr"
+check "detect with the default model succeeds" test $? -eq 0
+check "the default model gives the same objects" sh -c "grep -E '^ +[0-9]+ +(odd|normal) +score' '$work/stdout3' |
+    cmp -s - '$work/objects1'"
+
+# Without a default model, the error names the file and --method compare.
+mkdir -p "$work/empty"
+cd "$work/empty" || exit 1
+expect_error "no default model" 2 "models/oddone-cpu.safetensors" "$oddone" detect "$scene" -o out
+check "no default model suggests compare" grep -q -- "--method compare" "$work/stderr"
+check "no default model writes nothing" test ! -e out
+
+cd "$work/project" || exit 1
+expect_error "a missing model" 1 "$work/no-such.safetensors" \
+    "$oddone" detect "$work/no-such.safetensors" "$scene" -o "$work/bad1"
+check "a missing model writes nothing" test ! -e "$work/bad1"
+head -c 1000 "$work/tiny.safetensors" >"$work/cut.safetensors"
+expect_error "a truncated model" 1 "$work/cut.safetensors" \
+    "$oddone" detect "$work/cut.safetensors" "$scene" -o "$work/bad2"
+expect_error "a model with compare" 2 "takes no model" \
+    "$oddone" detect --method compare "$work/tiny.safetensors" "$scene" -o "$work/bad3"
+expect_error "a compare option with a model" 2 "--teacher applies to --method compare only" \
+    "$oddone" detect "$work/tiny.safetensors" "$scene" -o "$work/bad4" --teacher inceptionv3
+expect_error "an unknown method" 2 "expected model or compare" \
+    "$oddone" detect --method magic "$scene" -o "$work/bad5"
+expect_error "a view out of range" 1 "out of range" \
+    "$oddone" detect "$work/tiny.safetensors" "$scene" -o "$work/bad6" --views 0,99
+
+# oddone eval --method model on two tiny generated scenes.
+cd "$work" || exit 1
+"$oddone" generate -o data --scenes 2 --objects 3 --views 4 --size 128 --supersample 1 --seed 4 \
+    >/dev/null 2>"$work/stderr"
+check "generate exits 0" test $? -eq 0
+cd "$source_dir" || exit 1
+"$oddone" eval --method model --model "$work/tiny.safetensors" "$work/data" --views 3 -o "$work/eval" \
+    --resamples 50 >"$work/stdout" 2>"$work/stderr"
+check "eval with a model exits 0" test $? -eq 0
+check "metrics.json names the method" grep -q '"method":[[:space:]]*"model"' "$work/eval/metrics.json"
+check "metrics.json names the model" grep -q '"variant":[[:space:]]*"full"' "$work/eval/metrics.json"
+check "eval writes scenes.csv" test -s "$work/eval/scenes.csv"
+cd "$work/empty" || exit 1
+"$oddone" eval --method model "$work/data" -o "$work/bad7" >"$work/stdout" 2>"$work/stderr"
+check "eval without a model exits 2" test $? -eq 2
+check "eval without a model asks for --model" grep -q -- "--method model needs --model" "$work/stderr"
+"$oddone" eval --method model --model "$work/tiny.safetensors" "$work/data" -o "$work/bad8" --teacher dinov2 \
+    >"$work/stdout" 2>"$work/stderr"
+check "eval with a compare option exits 2" test $? -eq 2
+
+echo "$passed passed, $failed failed"
+test "$failed" -eq 0
