@@ -104,7 +104,7 @@ def key_lists(teacher, mask, variant, top_k):
 
 
 def near_ties(teacher, mask):
-    """Returns True when two candidate similarities of a non-zero query lie within TIE_MARGIN."""
+    """Returns True when two candidate similarities of an occupied query cell lie within TIE_MARGIN."""
     O, T, _ = teacher.shape
     unit = (teacher / teacher.norm(dim=-1, keepdim=True).clamp(min=COSINE_EPS)).numpy()
     occupied = mask.numpy() > 0.5

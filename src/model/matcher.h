@@ -113,7 +113,8 @@ int od_matcher_forward(od_matcher *matcher, const float *crops, const float *mas
 
 /* Accumulates the parameter gradients of sum(logits * d_logits), and adds
  * the crops' gradient into d_crops (O, n, n, n, Cin) when it is not NULL.
- * Needs a training forward just before it. */
+ * Needs a training forward just before it, and reads that forward's mask,
+ * so the caller keeps the mask unchanged until the backward returns. */
 int od_matcher_backward(od_matcher *matcher, const float *d_logits, float *d_crops,
                         od_error *err);
 
