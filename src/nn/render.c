@@ -152,83 +152,87 @@ int od_composite_forward(float *feature, float *opacity, float *weights, const f
  * the features reach the density):
  *     dL / dtau_k = g_k T_{k+1} - sum_{i > k} g_i w_i,
  * a suffix sum, taken from the back so that no large terms cancel.
- * d_density and d_features follow `layout` like density and features.
- * When `accumulate` is 0 the gradients are written instead of added. */
+ * Writes the weights w_i to weight[0..S) and, when d_x is not NULL, the
+ * gradient of each raw density to d_x[0..S). `scratch` has room for 3 S
+ * floats. The gradient of the features f_i is weight[i] d_out. */
+static void ray_backward(float *weight, float *d_x, float *scratch, const float *d_out, float d_alpha_sum,
+                         const float *density, const float *features, const float *delta,
+                         sample_layout layout, int feature_to_density, int64_t r, int64_t S, int64_t C)
+{
+    float *after = scratch, *g = scratch + S, *sigma = scratch + 2 * S;
+    const float *step = delta + r * S;
+
+    /* pass 1, front to back: weights, transmittance and the gradient of
+     * each weight. */
+    float T = 1.0f;
+    for (int64_t i = 0; i < S; i++) {
+        const int64_t sample = r * S + i;
+        sigma[i] = softplus(density[sample * layout.density_stride]);
+        const float tau = sigma[i] * step[i];
+        weight[i] = T * opacity_of(tau);
+        T *= expf(-tau);
+        after[i] = T;
+        float gi = d_alpha_sum;
+        if (feature_to_density) {
+            const float *f = features + sample * layout.feature_stride;
+            float dot = 0.0f;
+            for (int64_t c = 0; c < C; c++)
+                dot += d_out[c] * f[c];
+            gi += dot;
+        }
+        g[i] = gi;
+    }
+    if (d_x == NULL)
+        return;
+
+    /* pass 2, back to front: the density gradient through tau. */
+    float behind = 0.0f; /* sum over i > k of g_i w_i */
+    for (int64_t k = S - 1; k >= 0; k--) {
+        const float d_tau = g[k] * after[k] - behind;
+        behind += g[k] * weight[k];
+        d_x[k] = d_tau * step[k] * logistic_of_softplus(sigma[k]);
+    }
+}
+
+/* Accumulates the gradients of od_composite_backward ray by ray.
+ * d_density and d_features are laid out like density and features. */
 static int composite_backward(float *d_density, float *d_features, const float *d_feature,
                               const float *d_opacity, const float *density,
-                              const float *features, const float *delta, sample_layout layout,
-                              int features_reach_density, int accumulate, int64_t R, int64_t S,
-                              int64_t C, od_error *err)
+                              const float *features, const float *delta,
+                              int features_reach_density, int64_t R, int64_t S, int64_t C,
+                              od_error *err)
 {
     const int feature_to_density = features_reach_density && d_feature != NULL && C > 0;
-    const int64_t ds = layout.density_stride, fs = layout.feature_stride;
+    const sample_layout layout = {1, C};
     int failed = 0;
 #pragma omp parallel
     {
-        /* Per sample: the weight, T_{i+1}, the weight's gradient and sigma. */
-        float *scratch = od_alloc_aligned((size_t)(4 * S) * sizeof(float));
+        /* Per sample: the weight, the density gradient, T_{i+1}, the
+         * weight's gradient and sigma. */
+        float *scratch = od_alloc_aligned((size_t)(5 * S) * sizeof(float));
         if (scratch == NULL) {
 #pragma omp atomic write
             failed = 1;
         }
 #pragma omp barrier
-        float *weight = scratch, *after = scratch + S, *g = scratch + 2 * S,
-              *sigma = scratch + 3 * S;
+        float *weight = scratch, *d_x = scratch + S;
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < R; r++) {
             if (failed)
                 continue;
-            const float *step = delta + r * S;
             const float *d_out = d_feature != NULL ? d_feature + r * C : NULL;
             const float d_alpha_sum = d_opacity != NULL ? d_opacity[r] : 0.0f;
-
-            /* pass 1, front to back: weights, transmittance and the
-             * gradient into the features. */
-            float T = 1.0f;
+            ray_backward(weight, d_density != NULL ? d_x : NULL, scratch + 2 * S, d_out, d_alpha_sum, density,
+                         features, delta, layout, feature_to_density, r, S, C);
             for (int64_t i = 0; i < S; i++) {
                 const int64_t sample = r * S + i;
-                sigma[i] = softplus(density[sample * ds]);
-                const float tau = sigma[i] * step[i];
-                weight[i] = T * opacity_of(tau);
-                T *= expf(-tau);
-                after[i] = T;
-                float gi = d_alpha_sum;
-                if (feature_to_density) {
-                    const float *f = features + sample * fs;
-                    float dot = 0.0f;
+                if (d_features != NULL && d_out != NULL) {
+                    float *df = d_features + sample * C;
                     for (int64_t c = 0; c < C; c++)
-                        dot += d_out[c] * f[c];
-                    gi += dot;
+                        df[c] += weight[i] * d_out[c];
                 }
-                g[i] = gi;
-                if (d_features != NULL) {
-                    float *df = d_features + sample * fs;
-                    if (d_out == NULL) {
-                        if (!accumulate)
-                            memset(df, 0, (size_t)C * sizeof *df);
-                    } else if (accumulate) {
-                        for (int64_t c = 0; c < C; c++)
-                            df[c] += weight[i] * d_out[c];
-                    } else {
-                        for (int64_t c = 0; c < C; c++)
-                            df[c] = weight[i] * d_out[c];
-                    }
-                }
-            }
-            if (d_density == NULL)
-                continue;
-
-            /* pass 2, back to front: the density gradient through tau. */
-            float behind = 0.0f; /* sum over i > k of g_i w_i */
-            for (int64_t k = S - 1; k >= 0; k--) {
-                const int64_t sample = r * S + k;
-                const float d_tau = g[k] * after[k] - behind;
-                behind += g[k] * weight[k];
-                const float d_x = d_tau * step[k] * logistic_of_softplus(sigma[k]);
-                if (accumulate)
-                    d_density[sample * ds] += d_x;
-                else
-                    d_density[sample * ds] = d_x;
+                if (d_density != NULL)
+                    d_density[sample] += d_x[i];
             }
         }
         od_free(scratch);
@@ -253,9 +257,8 @@ int od_composite_backward(float *d_density, float *d_features, const float *d_fe
         return -1;
     if (C == 0)
         d_features = NULL;
-    const sample_layout layout = {1, C};
     return composite_backward(d_density, d_features, d_feature, d_opacity, density, features,
-                              delta, layout, features_reach_density, 1, R, S, C, err);
+                              delta, features_reach_density, R, S, C, err);
 }
 
 /* ---- rendering of volumes ----------------------------------------------------- */
@@ -313,10 +316,14 @@ int od_render_forward(float *feature, float *opacity, float *samples,
     return 0;
 }
 
-/* Adds the trilinear gradient of P samples, d_samples (P, K), into
- * d_volume (D, H, W, K), with nn/trilinear.h's rules: a point outside
- * [-1, size) along an axis, or not finite, contributes nothing, and corners
- * outside the volume are dropped.
+/* Adds the trilinear gradient of R rays of S samples into d_density_volume
+ * (D, H, W) and d_feature_volume (D, H, W, C), either NULL to skip it.
+ * Sample p of ray r = p / S has the density gradient d_x[p] and the
+ * feature gradient weight[p] d_feature[r] (C floats), formed here so that
+ * no (R, S, C) buffer of sample gradients is written and read back.
+ * nn/trilinear.h's rules apply: a point outside [-1, size) along an axis,
+ * or not finite, contributes nothing, and corners outside the volume are
+ * dropped.
  *
  * Each thread owns a band of rows along y and scans every sample in order,
  * adding only into the corners of its band. A voxel therefore sums its
@@ -326,14 +333,15 @@ int od_render_forward(float *feature, float *opacity, float *samples,
  * (bench_render, CPU time), this backward took about a third less time than
  * od_trilinear_backward's sort by cell for the 64-channel render, and a
  * fifth less for the 128 x 128 colour render. */
-static void scatter_samples(float *d_volume, const float *d_samples, const float *points,
-                            int64_t P, int64_t D, int64_t H, int64_t W, int64_t K)
+static void scatter_samples(float *d_density_volume, float *d_feature_volume, const float *d_x,
+                            const float *weight, const float *d_feature, const float *points,
+                            int64_t R, int64_t S, int64_t D, int64_t H, int64_t W, int64_t C)
 {
 #pragma omp parallel
     {
         const int64_t threads = omp_get_num_threads(), thread = omp_get_thread_num();
         const int64_t y_low = H * thread / threads, y_high = H * (thread + 1) / threads;
-        for (int64_t p = 0; p < P; p++) {
+        for (int64_t p = 0; p < R * S; p++) {
             const float x = points[p * 3], y = points[p * 3 + 1], z = points[p * 3 + 2];
             if (!(y >= -1.0f && y < (float)H))
                 continue;
@@ -347,7 +355,9 @@ static void scatter_samples(float *d_volume, const float *d_samples, const float
             const int64_t x0 = (int64_t)x_floor, z0 = (int64_t)z_floor;
             const float fx = x - x_floor, fy = y - y_floor, fz = z - z_floor;
             const float wx[2] = {1.0f - fx, fx}, wy[2] = {1.0f - fy, fy}, wz[2] = {1.0f - fz, fz};
-            const float *g = d_samples + p * K;
+            const float g_density = d_density_volume != NULL ? d_x[p] : 0.0f;
+            const float sample_weight = d_feature_volume != NULL ? weight[p] : 0.0f;
+            const float *g_feature = d_feature_volume != NULL ? d_feature + (p / S) * C : NULL;
             for (int dz = 0; dz < 2; dz++) {
                 const int64_t zi = z0 + dz;
                 if (zi < 0 || zi >= D)
@@ -361,9 +371,14 @@ static void scatter_samples(float *d_volume, const float *d_samples, const float
                         if (xi < 0 || xi >= W)
                             continue;
                         const float w = wz[dz] * wy[dy] * wx[dx];
-                        float *row = d_volume + ((zi * H + yi) * W + xi) * K;
-                        for (int64_t c = 0; c < K; c++)
-                            row[c] += w * g[c];
+                        const int64_t voxel = (zi * H + yi) * W + xi;
+                        if (d_density_volume != NULL)
+                            d_density_volume[voxel] += w * g_density;
+                        if (g_feature != NULL) {
+                            float *row = d_feature_volume + voxel * C;
+                            for (int64_t c = 0; c < C; c++)
+                                row[c] += w * (sample_weight * g_feature[c]);
+                        }
                     }
                 }
             }
@@ -393,39 +408,41 @@ int od_render_backward(float *d_density_volume, float *d_feature_volume, const f
     if ((!want_density && !want_features) || R == 0)
         return 0;
 
-    /* step 1: gradients of the samples, interleaved like the samples. */
-    const int64_t voxels = D * H * W;
-    float *d_samples = od_alloc_aligned((size_t)(R * S * (1 + C)) * sizeof(float));
-    float *d_packed = od_alloc_floats(voxels * (1 + C));
-    int status = 0;
-    if (d_samples == NULL || d_packed == NULL) {
-        status = od_fail(err, "render backward: out of memory for the gradients of %lld samples",
-                         (long long)(R * S));
-        goto done;
-    }
+    /* step 1: the weight and the raw density's gradient of every sample. */
+    float *weight = od_alloc_aligned((size_t)(2 * R * S) * sizeof(float));
+    if (weight == NULL)
+        return od_fail(err, "render backward: out of memory for the gradients of %lld samples",
+                       (long long)(R * S));
+    float *d_x = weight + R * S;
     const sample_layout layout = {1 + C, 1 + C};
-    if (composite_backward(d_samples, C > 0 ? d_samples + 1 : NULL, d_feature, d_opacity, samples,
-                           samples + 1, delta, layout, features_reach_density, 0, R, S, C,
-                           err) != 0) {
-        status = od_fail_context(err, "render backward");
-        goto done;
+    const int feature_to_density = features_reach_density && d_feature != NULL && C > 0;
+    int failed = 0;
+#pragma omp parallel
+    {
+        float *scratch = od_alloc_aligned((size_t)(3 * S) * sizeof(float));
+        if (scratch == NULL) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp barrier
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < R; r++) {
+            if (failed)
+                continue;
+            const float *d_out = d_feature != NULL ? d_feature + r * C : NULL;
+            const float d_alpha_sum = d_opacity != NULL ? d_opacity[r] : 0.0f;
+            ray_backward(weight + r * S, want_density ? d_x + r * S : NULL, scratch, d_out, d_alpha_sum, samples,
+                         samples + 1, delta, layout, feature_to_density, r, S, C);
+        }
+        od_free(scratch);
     }
 
-    /* step 2: through trilinear sampling into the interleaved volume, then
-     * out to the two volumes. */
-    scatter_samples(d_packed, d_samples, points, R * S, D, H, W, 1 + C);
-#pragma omp parallel for schedule(static)
-    for (int64_t v = 0; v < voxels; v++) {
-        const float *row = d_packed + v * (1 + C);
-        if (want_density)
-            d_density_volume[v] += row[0];
-        if (want_features)
-            for (int64_t c = 0; c < C; c++)
-                d_feature_volume[v * C + c] += row[1 + c];
-    }
-
-done:
-    od_free(d_samples);
-    od_free(d_packed);
-    return status;
+    /* step 2: through trilinear sampling into the volumes. */
+    if (!failed)
+        scatter_samples(want_density ? d_density_volume : NULL, want_features ? d_feature_volume : NULL, d_x,
+                        weight, d_feature, points, R, S, D, H, W, C);
+    od_free(weight);
+    if (failed)
+        return od_fail(err, "render backward: out of memory for %lld samples of scratch", (long long)S);
+    return 0;
 }
