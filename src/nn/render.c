@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "core/mem.h"
-#include "nn/trilinear.h"
 
 /* log(1 + e) for e in [0, 1], to about an ulp: the rounding of 1 + e is
  * corrected by e / (u - 1) (Goldberg's form). glibc's log1pf costs about
@@ -263,20 +262,153 @@ int od_composite_backward(float *d_density, float *d_features, const float *d_fe
 
 /* ---- rendering of volumes ----------------------------------------------------- */
 
-/* Both volumes are read at the same points, so they are interleaved into
- * one (D, H, W, 1 + C) volume, density first, and sampled by one trilinear
- * call. The corners of each point are then found once in the forward and
- * once in the backward, at the price of copying the volumes. */
-static void pack_volumes(float *packed, const float *density_volume, const float *feature_volume,
-                         int64_t voxels, int64_t C)
+/* The trilinear corners of a point: the voxel index of each corner
+ * ((z H + y) W + x) and its weight, in the order (z, y, x) = (0,0,0),
+ * (0,0,1), (0,1,0), ..., (1,1,1). A corner outside the volume gets index
+ * -1 and weight 0 and is read from a row of zeros, as in nn/trilinear.c,
+ * so every point runs the same loops. */
+typedef struct point_corners {
+    int64_t offset[8];
+    float weight[8];
+} point_corners;
+
+/* Fills the corners of point (x, y, z) in a (D, H, W) grid by
+ * nn/trilinear.h's rules. Returns 0 when the point lies outside [-1, size)
+ * along an axis or is not finite: it then samples zero. */
+static inline int locate(point_corners *k, const float *point, int64_t D, int64_t H, int64_t W)
 {
-#pragma omp parallel for schedule(static)
-    for (int64_t v = 0; v < voxels; v++) {
-        float *row = packed + v * (1 + C);
-        row[0] = density_volume[v];
-        for (int64_t c = 0; c < C; c++)
-            row[1 + c] = feature_volume[v * C + c];
+    const float x = point[0], y = point[1], z = point[2];
+    if (!(x >= -1.0f && x < (float)W && y >= -1.0f && y < (float)H && z >= -1.0f && z < (float)D))
+        return 0;
+    const float x_floor = floorf(x), y_floor = floorf(y), z_floor = floorf(z);
+    const int64_t x0 = (int64_t)x_floor, y0 = (int64_t)y_floor, z0 = (int64_t)z_floor;
+    const float fx = x - x_floor, fy = y - y_floor, fz = z - z_floor;
+    const int x_below = x0 >= 0, x_above = x0 + 1 < W;
+    const int y_below = y0 >= 0, y_above = y0 + 1 < H;
+    const int z_below = z0 >= 0, z_above = z0 + 1 < D;
+    const float wx0 = x_below ? 1.0f - fx : 0.0f, wx1 = x_above ? fx : 0.0f;
+    const float wy0 = y_below ? 1.0f - fy : 0.0f, wy1 = y_above ? fy : 0.0f;
+    const float wz0 = z_below ? 1.0f - fz : 0.0f, wz1 = z_above ? fz : 0.0f;
+    const int64_t base = (z0 * H + y0) * W + x0, sy = W, sz = H * W;
+    k->offset[0] = (z_below & y_below & x_below) ? base : -1;
+    k->offset[1] = (z_below & y_below & x_above) ? base + 1 : -1;
+    k->offset[2] = (z_below & y_above & x_below) ? base + sy : -1;
+    k->offset[3] = (z_below & y_above & x_above) ? base + sy + 1 : -1;
+    k->offset[4] = (z_above & y_below & x_below) ? base + sz : -1;
+    k->offset[5] = (z_above & y_below & x_above) ? base + sz + 1 : -1;
+    k->offset[6] = (z_above & y_above & x_below) ? base + sz + sy : -1;
+    k->offset[7] = (z_above & y_above & x_above) ? base + sz + sy + 1 : -1;
+    k->weight[0] = wz0 * wy0 * wx0;
+    k->weight[1] = wz0 * wy0 * wx1;
+    k->weight[2] = wz0 * wy1 * wx0;
+    k->weight[3] = wz0 * wy1 * wx1;
+    k->weight[4] = wz1 * wy0 * wx0;
+    k->weight[5] = wz1 * wy0 * wx1;
+    k->weight[6] = wz1 * wy1 * wx0;
+    k->weight[7] = wz1 * wy1 * wx1;
+    return 1;
+}
+
+/* Writes out[c] = the trilinear sample of volume (D, H, W, C) at the
+ * corners k, summed as a tree in nn/trilinear.c's order. zeros is a row of
+ * C zeros for the corners outside the volume. */
+static inline void interpolate(float *out, const float *volume, const float *zeros, const point_corners *k,
+                               int64_t C)
+{
+    const float *row[8];
+    for (int j = 0; j < 8; j++)
+        row[j] = k->offset[j] >= 0 ? volume + k->offset[j] * C : zeros;
+    const float *r0 = row[0], *r1 = row[1], *r2 = row[2], *r3 = row[3];
+    const float *r4 = row[4], *r5 = row[5], *r6 = row[6], *r7 = row[7];
+    const float *w = k->weight;
+#pragma omp simd
+    for (int64_t c = 0; c < C; c++)
+        out[c] = ((w[0] * r0[c] + w[1] * r1[c]) + (w[2] * r2[c] + w[3] * r3[c])) +
+                 ((w[4] * r4[c] + w[5] * r5[c]) + (w[6] * r6[c] + w[7] * r7[c]));
+}
+
+/* Samples and composites every ray in one sweep, so the volumes are read
+ * in place and each sample's features go straight into the ray's sum.
+ * Keeps, per sample, the raw density and (keep_features) its C features
+ * in kept (R, S, 1 + C), or the raw density alone in kept (R, S). The
+ * arithmetic is that of od_trilinear_forward followed by compositing. */
+static int render_forward(float *feature, float *opacity, float *kept, int keep_features,
+                          const float *density_volume, const float *feature_volume,
+                          const float *points, const float *delta, int64_t D, int64_t H, int64_t W,
+                          int64_t C, int64_t R, int64_t S, od_error *err)
+{
+    const int64_t stride = keep_features ? 1 + C : 1;
+    int failed = 0;
+#pragma omp parallel
+    {
+        /* A row of zeros for corners outside the volume, then room for one
+         * sample's features when they are not kept. */
+        const int64_t row_length = C > 1 ? C : 1;
+        float *scratch = od_alloc_aligned((size_t)(2 * row_length) * sizeof(float));
+        float *f_scratch = scratch != NULL ? scratch + row_length : NULL;
+        if (scratch != NULL)
+            memset(scratch, 0, (size_t)row_length * sizeof(float));
+        else {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp barrier
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < R; r++) {
+            if (failed)
+                continue;
+            const float *step = delta + r * S;
+            float *out = feature != NULL ? feature + r * C : NULL;
+            if (out != NULL)
+                memset(out, 0, (size_t)C * sizeof *out);
+            float T = 1.0f, depth = 0.0f;
+            for (int64_t i = 0; i < S; i++) {
+                const int64_t sample = r * S + i;
+                float *kept_row = kept + sample * stride;
+                float *f = keep_features ? kept_row + 1 : f_scratch;
+                point_corners k;
+                if (locate(&k, points + sample * 3, D, H, W)) {
+                    interpolate(kept_row, density_volume, scratch, &k, 1);
+                    if (C > 0)
+                        interpolate(f, feature_volume, scratch, &k, C);
+                } else {
+                    kept_row[0] = 0.0f;
+                    if (C > 0)
+                        memset(f, 0, (size_t)C * sizeof *f);
+                }
+                /* composite_ray's arithmetic, sample by sample */
+                const float tau = softplus(kept_row[0]) * step[i];
+                const float w = T * opacity_of(tau);
+                T *= expf(-tau);
+                depth += tau;
+                if (out != NULL)
+                    for (int64_t c = 0; c < C; c++)
+                        out[c] += w * f[c];
+            }
+            if (opacity != NULL)
+                opacity[r] = opacity_of(depth);
+        }
+        od_free(scratch);
     }
+    if (failed)
+        return od_fail(err, "render forward: out of memory for %lld channels of scratch", (long long)C);
+    return 0;
+}
+
+static int check_render_arguments(const char *operation, const float *kept, const float *density_volume,
+                                  const float *feature_volume, const float *points, const float *delta,
+                                  int64_t D, int64_t H, int64_t W, int64_t C, int64_t R, int64_t S,
+                                  od_error *err)
+{
+    if (check_sizes(operation, R, S, C, err) != 0)
+        return -1;
+    if (kept == NULL || density_volume == NULL || points == NULL || delta == NULL ||
+        (C > 0 && feature_volume == NULL))
+        return od_fail(err, "%s: the volumes, points, delta and samples must not be NULL", operation);
+    if (D < 1 || H < 1 || W < 1 || D > INT64_MAX / H / W / (C + 1))
+        return od_fail(err, "%s: volume %lld x %lld x %lld x %lld; expected positive sizes", operation,
+                       (long long)D, (long long)H, (long long)W, (long long)C);
+    return check_delta(operation, delta, R * S, err);
 }
 
 int od_render_forward(float *feature, float *opacity, float *samples,
@@ -284,36 +416,23 @@ int od_render_forward(float *feature, float *opacity, float *samples,
                       const float *points, const float *delta, int64_t D, int64_t H, int64_t W,
                       int64_t C, int64_t R, int64_t S, od_error *err)
 {
-    if (check_sizes("render forward", R, S, C, err) != 0)
+    if (check_render_arguments("render forward", samples, density_volume, feature_volume, points, delta, D, H,
+                               W, C, R, S, err) != 0)
         return -1;
-    if (samples == NULL || density_volume == NULL || points == NULL || delta == NULL ||
-        (C > 0 && feature_volume == NULL))
-        return od_fail(err, "render forward: the volumes, points, delta and samples must not "
-                            "be NULL");
-    if (D < 1 || H < 1 || W < 1 || D > INT64_MAX / H / W / (C + 1))
-        return od_fail(err, "render forward: volume %lld x %lld x %lld x %lld; expected "
-                            "positive sizes",
-                       (long long)D, (long long)H, (long long)W, (long long)C);
-    if (check_delta("render forward", delta, R * S, err) != 0)
+    return render_forward(feature, opacity, samples, 1, density_volume, feature_volume, points, delta, D, H, W,
+                          C, R, S, err);
+}
+
+int od_render_forward_densities(float *feature, float *opacity, float *densities,
+                                const float *density_volume, const float *feature_volume,
+                                const float *points, const float *delta, int64_t D, int64_t H,
+                                int64_t W, int64_t C, int64_t R, int64_t S, od_error *err)
+{
+    if (check_render_arguments("render forward", densities, density_volume, feature_volume, points, delta, D,
+                               H, W, C, R, S, err) != 0)
         return -1;
-
-    /* step 1: sample the raw density and the features at every point. */
-    const int64_t voxels = D * H * W;
-    float *packed = od_alloc_aligned((size_t)(voxels * (1 + C)) * sizeof(float));
-    if (packed == NULL)
-        return od_fail(err, "render forward: out of memory for a %lld-voxel volume",
-                       (long long)voxels);
-    pack_volumes(packed, density_volume, feature_volume, voxels, C);
-    const int status =
-        od_trilinear_forward(samples, packed, points, 1, D, H, W, 1 + C, R * S, err);
-    od_free(packed);
-    if (status != 0)
-        return od_fail_context(err, "render forward");
-
-    /* step 2: composite along each ray. */
-    const sample_layout layout = {1 + C, 1 + C};
-    composite_forward(feature, opacity, NULL, samples, samples + 1, delta, layout, R, S, C);
-    return 0;
+    return render_forward(feature, opacity, densities, 0, density_volume, feature_volume, points, delta, D, H,
+                          W, C, R, S, err);
 }
 
 /* Adds the trilinear gradient of R rays of S samples into d_density_volume
@@ -386,19 +505,20 @@ static void scatter_samples(float *d_density_volume, float *d_feature_volume, co
     }
 }
 
-int od_render_backward(float *d_density_volume, float *d_feature_volume, const float *d_feature,
-                       const float *d_opacity, const float *samples, const float *points,
-                       const float *delta, int features_reach_density, int64_t D, int64_t H,
-                       int64_t W, int64_t C, int64_t R, int64_t S, od_error *err)
+/* od_render_backward from kept samples: (R, S, 1 + C) when
+ * keep_features, else the raw densities (R, S) alone, whose features then
+ * must not reach the density. */
+static int render_backward(float *d_density_volume, float *d_feature_volume, const float *d_feature,
+                           const float *d_opacity, const float *kept, int keep_features, const float *points,
+                           const float *delta, int features_reach_density, int64_t D, int64_t H, int64_t W,
+                           int64_t C, int64_t R, int64_t S, od_error *err)
 {
     if (check_sizes("render backward", R, S, C, err) != 0)
         return -1;
-    if (samples == NULL || points == NULL || delta == NULL)
-        return od_fail(err, "render backward: the saved samples, points and delta must not be "
-                            "NULL");
+    if (kept == NULL || points == NULL || delta == NULL)
+        return od_fail(err, "render backward: the saved samples, points and delta must not be NULL");
     if (D < 1 || H < 1 || W < 1 || D > INT64_MAX / H / W / (C + 1))
-        return od_fail(err, "render backward: volume %lld x %lld x %lld x %lld; expected "
-                            "positive sizes",
+        return od_fail(err, "render backward: volume %lld x %lld x %lld x %lld; expected positive sizes",
                        (long long)D, (long long)H, (long long)W, (long long)C);
     if (check_delta("render backward", delta, R * S, err) != 0)
         return -1;
@@ -414,7 +534,8 @@ int od_render_backward(float *d_density_volume, float *d_feature_volume, const f
         return od_fail(err, "render backward: out of memory for the gradients of %lld samples",
                        (long long)(R * S));
     float *d_x = weight + R * S;
-    const sample_layout layout = {1 + C, 1 + C};
+    const sample_layout layout = {keep_features ? 1 + C : 1, keep_features ? 1 + C : 0};
+    const float *kept_features = keep_features ? kept + 1 : NULL;
     const int feature_to_density = features_reach_density && d_feature != NULL && C > 0;
     int failed = 0;
 #pragma omp parallel
@@ -431,8 +552,8 @@ int od_render_backward(float *d_density_volume, float *d_feature_volume, const f
                 continue;
             const float *d_out = d_feature != NULL ? d_feature + r * C : NULL;
             const float d_alpha_sum = d_opacity != NULL ? d_opacity[r] : 0.0f;
-            ray_backward(weight + r * S, want_density ? d_x + r * S : NULL, scratch, d_out, d_alpha_sum, samples,
-                         samples + 1, delta, layout, feature_to_density, r, S, C);
+            ray_backward(weight + r * S, want_density ? d_x + r * S : NULL, scratch, d_out, d_alpha_sum, kept,
+                         kept_features, delta, layout, feature_to_density, r, S, C);
         }
         od_free(scratch);
     }
@@ -445,4 +566,22 @@ int od_render_backward(float *d_density_volume, float *d_feature_volume, const f
     if (failed)
         return od_fail(err, "render backward: out of memory for %lld samples of scratch", (long long)S);
     return 0;
+}
+
+int od_render_backward(float *d_density_volume, float *d_feature_volume, const float *d_feature,
+                       const float *d_opacity, const float *samples, const float *points,
+                       const float *delta, int features_reach_density, int64_t D, int64_t H,
+                       int64_t W, int64_t C, int64_t R, int64_t S, od_error *err)
+{
+    return render_backward(d_density_volume, d_feature_volume, d_feature, d_opacity, samples, 1, points, delta,
+                           features_reach_density, D, H, W, C, R, S, err);
+}
+
+int od_render_backward_densities(float *d_density_volume, float *d_feature_volume, const float *d_feature,
+                                 const float *d_opacity, const float *densities, const float *points,
+                                 const float *delta, int64_t D, int64_t H, int64_t W, int64_t C, int64_t R,
+                                 int64_t S, od_error *err)
+{
+    return render_backward(d_density_volume, d_feature_volume, d_feature, d_opacity, densities, 0, points, delta,
+                           0, D, H, W, C, R, S, err);
 }

@@ -94,6 +94,22 @@ int od_render_backward(float *d_density_volume, float *d_feature_volume, const f
                        const float *delta, int features_reach_density, int64_t D, int64_t H,
                        int64_t W, int64_t C, int64_t R, int64_t S, od_error *err);
 
+/* As od_render_forward, but keeps only the raw density of each sample in
+ * densities (R, S), for od_render_backward_densities: a render whose
+ * feature gradient must not reach the density needs no more, and a
+ * 64-channel render then keeps 65 times less. */
+int od_render_forward_densities(float *feature, float *opacity, float *densities,
+                                const float *density_volume, const float *feature_volume,
+                                const float *points, const float *delta, int64_t D, int64_t H,
+                                int64_t W, int64_t C, int64_t R, int64_t S, od_error *err);
+
+/* od_render_backward with features_reach_density = 0, from the densities
+ * that od_render_forward_densities kept. Fails like od_render_backward. */
+int od_render_backward_densities(float *d_density_volume, float *d_feature_volume, const float *d_feature,
+                                 const float *d_opacity, const float *densities, const float *points,
+                                 const float *delta, int64_t D, int64_t H, int64_t W, int64_t C, int64_t R,
+                                 int64_t S, od_error *err);
+
 /* Writes sigma = softplus(x) for `count` raw densities (out may alias x),
  * the density that rendering uses, for thresholding a volume. */
 void od_render_density_activation(float *out, const float *x, int64_t count);
