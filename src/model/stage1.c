@@ -330,6 +330,7 @@ typedef struct render_buffers {
     int64_t size;     /* side of each view's render */
     int64_t channels; /* 3, 0 or k */
     int64_t capacity; /* rays allocated */
+    int densities_only; /* keeps the raw densities alone, because the features' gradient never reaches the density */
     float *points, *delta, *samples;
     float *out, *opacity, *d_out, *d_opacity;
     float *target, *weight;
@@ -370,9 +371,11 @@ static void free_buffers(render_buffers *b)
     od_free(b->target);
     od_free(b->weight);
     const int64_t size = b->size, channels = b->channels;
+    const int densities_only = b->densities_only;
     memset(b, 0, sizeof *b);
     b->size = size;
     b->channels = channels;
+    b->densities_only = densities_only;
 }
 
 /* Makes room for `views` renders of the kind. */
@@ -385,7 +388,7 @@ static int reserve_buffers(render_buffers *b, int64_t views, int64_t S, od_error
     const int64_t C = b->channels > 0 ? b->channels : 1;
     b->points = od_alloc_floats(rays * S * 3);
     b->delta = od_alloc_floats(rays * S);
-    b->samples = od_alloc_floats(rays * S * (1 + b->channels));
+    b->samples = od_alloc_floats(rays * S * (b->densities_only ? 1 : 1 + b->channels));
     b->out = od_alloc_floats(rays * C);
     b->opacity = od_alloc_floats(rays);
     b->d_out = od_alloc_floats(rays * C);
@@ -480,6 +483,7 @@ od_stage1 *od_stage1_new(const od_model_config *config, int64_t encoder_channels
     s->mask.channels = 0;
     s->feature.size = config->feature_size;
     s->feature.channels = s->k;
+    s->feature.densities_only = 1;
     od_rng_seed(&s->rng, seed ^ 0x5354414745314a49ull); /* the jitter's stream, apart from the weights' */
     return s;
 }
@@ -589,8 +593,14 @@ static int run_pass(od_stage1 *s, const od_stage1_scene *scene, const int *build
             continue;
         if (sample_rays(s, b, scene, supervise, count, &stream, err) != 0)
             return -1;
-        if (od_render_forward(b->channels > 0 ? b->out : NULL, b->opacity, b->samples, density, volumes[kind],
-                              b->points, b->delta, s->D, s->H, s->W, b->channels, rays, s->S, err) != 0)
+        float *out = b->channels > 0 ? b->out : NULL;
+        const int status = b->densities_only
+                               ? od_render_forward_densities(out, b->opacity, b->samples, density, volumes[kind],
+                                                             b->points, b->delta, s->D, s->H, s->W, b->channels,
+                                                             rays, s->S, err)
+                               : od_render_forward(out, b->opacity, b->samples, density, volumes[kind], b->points,
+                                                   b->delta, s->D, s->H, s->W, b->channels, rays, s->S, err);
+        if (status != 0)
             return -1;
     }
     t1 = now_seconds();
@@ -636,9 +646,9 @@ static int run_pass(od_stage1 *s, const od_stage1_scene *scene, const int *build
                            s->colour.delta, 1, s->D, s->H, s->W, 3, rc, s->S, err) != 0 ||
         (!shared && od_render_backward(s->d_density, NULL, NULL, s->mask.d_opacity, s->mask.samples,
                                        s->mask.points, s->mask.delta, 1, s->D, s->H, s->W, 0, rm, s->S, err) != 0) ||
-        od_render_backward(s->d_density, s->d_features, s->feature.d_out, shared ? d_opacity : NULL,
-                           s->feature.samples, s->feature.points, s->feature.delta, 0, s->D, s->H, s->W, s->k, rf,
-                           s->S, err) != 0)
+        od_render_backward_densities(s->d_density, s->d_features, s->feature.d_out, shared ? d_opacity : NULL,
+                                     s->feature.samples, s->feature.points, s->feature.delta, s->D, s->H, s->W, s->k,
+                                     rf, s->S, err) != 0)
         return -1;
     t1 = now_seconds();
     s->times.render_backward += t1 - t0;
