@@ -16,8 +16,9 @@
  *
  * Printed: one BENCH line for the step (median of STEPS timed steps after
  * one untimed step) with its flops, and on stderr the mean time of each
- * part of the step, the flops and the fraction of the 2-core peak
- * (bench/bench_peak, about 230 GFLOP/s). The flops count the volume
+ * part of the step, the flops, the fraction of the 2-core peak
+ * (bench/bench_peak, about 230 GFLOP/s) and the peak resident memory of
+ * the steps (VmHWM, reset after the teachers are freed). The flops count the volume
  * network's convolutions and linear layers, 2 per multiply-add, with the
  * backward taken as twice the forward (the input gradient of the stem is
  * not needed, so this slightly overcounts). Rendering and lifting are
@@ -119,6 +120,34 @@ static int check_cached_path(const od_scene *scene, const od_model_config *confi
     return status;
 }
 
+/* Resets the process's peak resident memory (VmHWM) to its current
+ * resident memory, through /proc/self/clear_refs (Linux 4.0 and later).
+ * Returns 0 on success, -1 where that file cannot be written. */
+static int reset_peak_memory(void)
+{
+    FILE *file = fopen("/proc/self/clear_refs", "w");
+    if (file == NULL)
+        return -1;
+    const int written = fputs("5", file) >= 0;
+    return fclose(file) == 0 && written ? 0 : -1;
+}
+
+/* Returns the process's peak resident memory (VmHWM) in MiB, or -1 when
+ * /proc/self/status cannot be read. */
+static double peak_memory_mib(void)
+{
+    FILE *file = fopen("/proc/self/status", "r");
+    if (file == NULL)
+        return -1.0;
+    char line[256];
+    double kib = -1.0;
+    while (fgets(line, sizeof line, file) != NULL)
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kib = atof(line + 6);
+    fclose(file);
+    return kib < 0.0 ? -1.0 : kib / 1024.0;
+}
+
 /* Returns the CPU time of the process (all threads), in seconds. On a
  * loaded machine it shows what the step costs when the wall time does not. */
 static double cpu_seconds(void)
@@ -198,6 +227,23 @@ int main(int argc, char **argv)
     const int set_a[5] = {0, 1, 2, 3, 4}, set_b[5] = {5, 6, 7, 8, 9};
     double times[MAX_STEPS];
     od_stage1_losses losses = {0};
+    /* The networks that prepared the scene are not part of a step: free
+     * them before the peak memory of the steps is measured. */
+    char encoder_label[128] = "", teacher_label[128] = "";
+    double teacher_offset = 0.0;
+    if (status == 0) {
+        const od_teacher_info e = od_teacher_get_info(encoder), t = od_teacher_get_info(teacher);
+        snprintf(encoder_label, sizeof encoder_label, "%s %s at %lld", e.network_name, e.layer,
+                 (long long)e.input_size);
+        snprintf(teacher_label, sizeof teacher_label, "%s %s at %lld", t.network_name, t.layer,
+                 (long long)t.input_size);
+        teacher_offset = t.offset;
+    }
+    od_teacher_free(encoder);
+    od_teacher_free(teacher);
+    encoder = teacher = NULL;
+    const double peak_before = peak_memory_mib();
+    const int peak_reset = reset_peak_memory() == 0;
     if (status == 0)
         status = od_stage1_step(stage1, prepared, set_a, 5, set_b, 5, &losses, &err);
     const od_stage1_times before = status == 0 ? od_stage1_get_times(stage1) : (od_stage1_times){0};
@@ -227,23 +273,29 @@ int main(int argc, char **argv)
                                  after.adam - before.adam};
         const char *names[7] = {"lift (2 passes)", "volume forward", "render forward", "losses",
                                 "render backward", "volume backward", "clip + Adam"};
-        const od_teacher_info e = od_teacher_get_info(encoder), t = od_teacher_get_info(teacher);
         fprintf(stderr, "stage-1 step of %s: grid %lld x %lld x %lld, %lld params, losses colour %.4f mask %.4f "
                         "feature %.4f\n",
                 config.name, (long long)config.grid_dims[0], (long long)config.grid_dims[1],
                 (long long)config.grid_dims[2], (long long)od_params_numel(od_stage1_params(stage1)),
                 losses.colour, losses.mask, losses.feature);
-        fprintf(stderr, "  %-22s %8.1f ms per scene (%d views: %s %s at %lld, %s %s at %lld + PCA)\n",
-                "features", prepare_ms, VIEWS, e.network_name, e.layer, (long long)e.input_size, t.network_name,
-                t.layer, (long long)t.input_size);
+        fprintf(stderr, "  %-22s %8.1f ms per scene (%d views: %s, %s + PCA)\n", "features", prepare_ms, VIEWS,
+                encoder_label, teacher_label);
         fprintf(stderr, "  teacher targets from a float16 cache differ by at most %.2g (cell offset %g)\n",
-                cache_difference, t.offset);
+                cache_difference, teacher_offset);
         for (int i = 0; i < 7; i++)
             fprintf(stderr, "  %-22s %8.1f ms\n", names[i], 1e3 * parts[i] / steps);
         fprintf(stderr, "  %-22s %8.1f ms (median), %.1f GFLOP, %.1f GFLOP/s, %.0f %% of %.0f GFLOP/s\n", "step",
                 ms, flops * 1e-9, flops * 1e-6 / ms, 100.0 * flops * 1e-6 / ms / PEAK_GFLOPS, PEAK_GFLOPS);
         fprintf(stderr, "  %-22s %8.1f ms of CPU time per step, over %d threads\n", "cpu", 1e3 * cpu_per_step,
                 od_get_num_threads());
+        if (peak_reset)
+            fprintf(stderr, "  %-22s %8.1f MiB resident at most during the steps (VmHWM; %.1f MiB before, "
+                            "with the teachers)\n",
+                    "peak memory", peak_memory_mib(), peak_before);
+        else
+            fprintf(stderr, "  %-22s %8.1f MiB resident at most in the whole run (VmHWM; /proc/self/clear_refs "
+                            "is not writable, so the teachers are included)\n",
+                    "peak memory", peak_memory_mib());
     }
     od_stage1_free(stage1);
     od_stage1_scene_free(prepared);
