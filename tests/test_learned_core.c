@@ -9,6 +9,7 @@
 #include "core/rng.h"
 #include "detect/learned.h"
 #include "learned_tiny_model.h"
+#include "oddone.h"
 #include "scene/scene.h"
 #include "testlib.h"
 
@@ -267,11 +268,31 @@ static void test_learned_bad_input(void)
     od_scene_free(scene);
 }
 
+/* The public API's errors, which need no weights. */
+static void test_learned_api_errors(void)
+{
+    char missing[512];
+    snprintf(missing, sizeof missing, "%s/missing.safetensors", od_test_temp_dir());
+    OD_CHECK(oddone_open_model(missing, NULL) == NULL);
+    OD_CHECK(strstr(oddone_last_error(), missing) != NULL);
+    OD_CHECK(oddone_open_model(NULL, NULL) == NULL);
+    OD_CHECK(strstr(oddone_last_error(), "no model path") != NULL);
+    OD_CHECK(oddone_detect(NULL, "scene", NULL, 0) == NULL);
+    OD_CHECK(strstr(oddone_last_error(), "oddone_detect") != NULL);
+    OD_CHECK(oddone_result_object_count(NULL) == 0);
+    oddone_object object;
+    OD_CHECK(oddone_result_object(NULL, 0, &object) == -1);
+    OD_CHECK(strstr(oddone_last_error(), "out of range") != NULL);
+    oddone_result_free(NULL);
+    oddone_detector_free(NULL);
+}
+
 int main(void)
 {
     OD_RUN(test_learned_random_model);
     OD_RUN(test_learned_dense_volume);
     OD_RUN(test_learned_crop_layout);
     OD_RUN(test_learned_bad_input);
+    OD_RUN(test_learned_api_errors);
     return od_test_finish();
 }
