@@ -1,7 +1,8 @@
 #!/bin/sh
-# Runs `oddone train --stage 1` on a tiny configuration and two generated
-# scenes: 20 steps in one run and 10 + 10 with a resume give bit-identical
-# parameters and Adam state, the run folder contains its files, and bad input
+# Runs `oddone train` on a tiny configuration and two generated scenes: 20
+# steps of each stage in one run and 10 + 10 with resumes give
+# bit-identical parameters, Adam state and model file, the run folder
+# contains its files, and bad input
 # (a missing configuration field, an empty split, a run folder of another
 # configuration, a missing teacher cache, --resume without a checkpoint)
 # fails with one clear message. The teacher is MobileNetV2 at 128 pixels so
@@ -61,19 +62,20 @@ cat >tiny.json <<'JSON'
 JSON
 
 train() {
-    "$oddone" train tiny.json --data data --stage 1 --weights "$weights" --threads 2 "$@"
+    "$oddone" train tiny.json --data data --weights "$weights" --threads 2 "$@"
 }
 
 train --out straight --quiet 2>"$work/stderr"
-check "20 steps exit 0" test $? -eq 0
+check "both stages exit 0" test $? -eq 0
 check "straight run writes config.json" test -s straight/config.json
-check "straight run logs 20 steps" test "$(wc -l <straight/losses.csv)" -eq 21
+check "straight run logs 40 steps" test "$(wc -l <straight/losses.csv)" -eq 41
 check "straight run writes 2 previews" test "$(ls straight/previews | grep -c '\.png$')" -eq 2
 check "straight run keeps one checkpoint" test "$(ls straight/stage1 | grep -c '^params-')" -eq 1
+check "straight run writes the model" test -s straight/model.safetensors
 
-train --out split --steps 10 --quiet 2>"$work/stderr"
+train --out split --stage 1 --steps 10 --quiet 2>"$work/stderr"
 check "first 10 steps exit 0" test $? -eq 0
-train --out split --resume 2>"$work/stderr"
+train --out split --stage 1 --resume 2>"$work/stderr"
 check "resumed 10 steps exit 0" test $? -eq 0
 check "resume names its step" grep -q "resumes from step 10" "$work/stderr"
 check "resume gives identical parameters" \
@@ -82,13 +84,29 @@ check "resume gives identical Adam state" \
     cmp -s straight/stage1/adam-00000020.safetensors split/stage1/adam-00000020.safetensors
 check "resume logs each step once" test "$(wc -l <split/losses.csv)" -eq 21
 
+train --out split --stage 1 2>"$work/stderr"
+check "rerunning a finished stage exits 0" test $? -eq 0
+check "rerunning a finished stage says it is done" grep -q "stage 1 is done" "$work/stderr"
+
+train --out split --stage 2 --steps 10 --quiet 2>"$work/stderr"
+check "first 10 stage-2 steps exit 0" test $? -eq 0
 train --out split 2>"$work/stderr"
-check "rerunning a finished run exits 0" test $? -eq 0
-check "rerunning a finished run says it is done" grep -q "stage 1 is done" "$work/stderr"
+check "resumed stage 2 exits 0" test $? -eq 0
+check "stage-2 resume gives identical parameters" \
+    cmp -s straight/stage2/params-00000020.safetensors split/stage2/params-00000020.safetensors
+check "stage-2 resume gives identical Adam state" \
+    cmp -s straight/stage2/adam-00000020.safetensors split/stage2/adam-00000020.safetensors
+check "stage-2 resume gives an identical model" cmp -s straight/model.safetensors split/model.safetensors
+
+train --out from-init --stage 2 --steps 2 --init straight --quiet 2>"$work/stderr"
+check "--init with a run folder exits 0" test $? -eq 0
+train --out no-stage1 --stage 2 --steps 2 2>"$work/stderr"
+check "stage 2 without stage 1 exits 1" test $? -eq 1
+check "stage 2 without stage 1 says how to fix it" grep -q "run --stage 1 first" "$work/stderr"
 
 # bad input
 grep -v '"crop"' tiny.json >no-crop.json
-"$oddone" train no-crop.json --data data --stage 1 --out bad1 --weights "$weights" 2>"$work/stderr"
+"$oddone" train no-crop.json --data data --out bad1 --weights "$weights" 2>"$work/stderr"
 check "a missing field exits 1" test $? -eq 1
 check "a missing field is named" grep -q "crop" "$work/stderr"
 
@@ -100,7 +118,7 @@ check "an empty split is named" grep -q "empty" "$work/stderr"
 check "an empty split writes no run folder" test ! -e bad2
 
 sed 's/"lr_backbone": 1e-3/"lr_backbone": 2e-3/' tiny.json >other.json
-"$oddone" train other.json --data data --stage 1 --out straight --weights "$weights" 2>"$work/stderr"
+"$oddone" train other.json --data data --out straight --weights "$weights" 2>"$work/stderr"
 check "another configuration exits 1" test $? -eq 1
 check "another configuration is named" grep -q "another configuration" "$work/stderr"
 

@@ -20,17 +20,20 @@ static void print_train_usage(FILE *stream)
             "\n"
             "Trains the learned model of the configuration file (e.g. configs/cpu.json) on the scenes of\n"
             "each dataset's split. Stage 1 trains the 3D network to render views from features\n"
-            "lifted out of other views. The teacher targets come from the caches that \"oddone teacher\"\n"
-            "writes under DIR/features/. RUN receives config.json, losses.csv, previews/ and the\n"
-            "checkpoints; rerunning into an existing RUN continues from its last checkpoint.\n"
+            "lifted out of other views; stage 2 trains the matcher and classifier on crops of the frozen\n"
+            "3D network's output. The teacher targets come from the caches that \"oddone teacher\"\n"
+            "writes under DIR/features/. RUN receives config.json, losses.csv, previews/, the\n"
+            "checkpoints and, after stage 2, model.safetensors; rerunning into an existing RUN\n"
+            "continues from its last checkpoint.\n"
             "\n"
             "options:\n"
             "  --data DIR          dataset folder (repeat for several, at most %d)\n"
             "  --out RUN           run folder (required)\n"
-            "  --stage S           1, 2 or all (default all; stage 2 is not available yet, so give 1)\n"
+            "  --stage S           1, 2 or all (default all: stage 1, then stage 2)\n"
             "  --variant V         full, A, B or C: replaces the configuration's variant\n"
-            "  --steps N           steps of the stage, replacing the configuration's schedule\n"
-            "  --init CHECKPOINT   stage-1 run to start stage 2 from\n"
+            "  --steps N           steps of each stage run, replacing the configuration's schedule\n"
+            "  --init CHECKPOINT   stage-1 run folder or parameter file that stage 2 starts from\n"
+            "                      (default: RUN's own stage 1)\n"
             "  --resume            continue RUN from its checkpoint; fail when it has none\n"
             "  --split NAME        split of every dataset (default train)\n"
             "  --seed N            seed of the scene order, views, augmentation and weights (default 1)\n"
@@ -167,15 +170,11 @@ static int parse_arguments(int argc, char **argv, od_train_options *o, long *thr
         fprintf(stderr, "oddone train: --out is missing; give the run folder to write\n");
         return 2;
     }
-    if (o->stage != 1) {
-        fprintf(stderr, "oddone train: only stage 1 is available so far (the matcher of stage 2 is not built "
-                        "yet); give --stage 1\n");
+    if (init != NULL && o->stage != 2) {
+        fprintf(stderr, "oddone train: --init sets where stage 2 starts, so it needs --stage 2\n");
         return 2;
     }
-    if (init != NULL) {
-        fprintf(stderr, "oddone train: --init starts stage 2, which is not available yet\n");
-        return 2;
-    }
+    o->init = init;
     return 0;
 }
 

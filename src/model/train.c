@@ -20,7 +20,9 @@
 #include "io/image.h"
 #include "io/safetensors.h"
 #include "model/augment.h"
+#include "model/model_file.h"
 #include "model/stage1.h"
+#include "model/stage2.h"
 #include "nn/optim.h"
 #include "scene/dataset.h"
 #include "scene/scene.h"
@@ -38,7 +40,6 @@ od_train_options od_train_options_default(void)
     od_train_options o;
     memset(&o, 0, sizeof o);
     o.split = "train";
-    o.stage = 1;
     o.seed = 1;
     return o;
 }
@@ -127,6 +128,9 @@ typedef struct train_scene {
     int flipped;         /* 1: the prepared views' images are mirrored */
     int kept;            /* 1: counted in the memory budget and kept between steps */
     int64_t bytes;
+    int object_count;    /* ground truth, read with the prepared scene */
+    od_box *truth;       /* (object_count) boxes before augmentation */
+    uint8_t *labels;     /* (object_count) 1 for anomalous */
 } train_scene;
 
 typedef struct train_data {
@@ -141,8 +145,13 @@ static void release_prepared(train_scene *s)
 {
     od_stage1_scene_free(s->prepared);
     free(s->cameras);
+    free(s->truth);
+    free(s->labels);
     s->prepared = NULL;
     s->cameras = NULL;
+    s->truth = NULL;
+    s->labels = NULL;
+    s->object_count = 0;
     s->flipped = 0;
     s->kept = 0;
 }
@@ -294,13 +303,25 @@ static int prepare_scene(train_data *d, train_scene *s, const od_model_config *c
     }
     s->prepared = od_stage1_scene_prepare_cached(scene, c, d->encoder, cache, &d->cache_info[s->dataset], err);
     od_feature_cache_free(cache);
+    const int objects = scene->object_count;
+    s->cameras = malloc((size_t)scene->view_count * sizeof *s->cameras);
+    s->truth = malloc((size_t)(objects > 0 ? objects : 1) * sizeof *s->truth);
+    s->labels = malloc((size_t)(objects > 0 ? objects : 1));
+    if (s->truth != NULL && s->labels != NULL) {
+        s->object_count = objects;
+        for (int i = 0; i < objects; i++) {
+            s->truth[i] = scene->objects[i].box;
+            s->labels[i] = scene->objects[i].label == OD_LABEL_ANOMALOUS;
+        }
+    }
     od_scene_free(scene);
-    if (s->prepared == NULL)
-        return od_fail_context(err, "scene %s", s->name);
-    s->cameras = malloc((size_t)s->prepared->view_count * sizeof *s->cameras);
-    if (s->cameras == NULL) {
+    if (s->prepared == NULL) {
         release_prepared(s);
-        return od_fail(err, "out of memory for the cameras of scene %s", s->name);
+        return od_fail_context(err, "scene %s", s->name);
+    }
+    if (s->cameras == NULL || s->truth == NULL || s->labels == NULL) {
+        release_prepared(s);
+        return od_fail(err, "out of memory for the cameras and boxes of scene %s", s->name);
     }
     for (int v = 0; v < s->prepared->view_count; v++)
         s->cameras[v] = s->prepared->views[v].camera;
@@ -649,9 +670,6 @@ static int run_stage1(const od_train_options *o, const od_model_config *config, 
         join_path(checkpoint, folder, "checkpoint.json", err) != 0)
         return -1;
     const int has_checkpoint = file_exists(checkpoint);
-    if (o->resume && !has_checkpoint)
-        return od_fail(err, "--resume: %s not found, so there is no stage-1 checkpoint to continue from",
-                       checkpoint);
 
     /* The network's input width is the encoder's: prepare the first scene to learn it. */
     od_rng base;
@@ -755,6 +773,167 @@ static int run_stage1(const od_train_options *o, const od_model_config *config, 
     return status;
 }
 
+/* ---- stage 2 ------------------------------------------------------------------------ */
+
+/* Finds the stage-1 parameters that stage 2 starts from: --init (a run
+ * folder, whose stage1/checkpoint.json names them, or a parameter file),
+ * else RUN's own stage-1 checkpoint. */
+static int find_stage1_params(const od_train_options *o, char *path, od_error *err)
+{
+    const char *source = o->init != NULL ? o->init : o->run;
+    struct stat st;
+    if (o->init != NULL && stat(o->init, &st) == 0 && S_ISREG(st.st_mode)) {
+        snprintf(path, PATH_SIZE, "%s", o->init);
+        return 0;
+    }
+    char folder[PATH_SIZE], checkpoint[PATH_SIZE], adam[PATH_SIZE];
+    if (join_path(folder, source, "stage1", err) != 0 || join_path(checkpoint, folder, "checkpoint.json", err) != 0)
+        return -1;
+    if (!file_exists(checkpoint))
+        return od_fail(err, "stage 2 needs a trained stage 1, but %s not found; run --stage 1 first or give "
+                            "--init with a stage-1 run folder or parameter file",
+                       checkpoint);
+    int64_t step = 0;
+    return read_checkpoint(folder, &step, path, adam, err);
+}
+
+static int run_stage2(const od_train_options *o, const od_model_config *config, const char *config_text,
+                      train_data *d, od_error *err)
+{
+    od_model_config c = *config;
+    const int64_t total = o->steps > 0 ? o->steps : c.stage2_steps;
+    const int views_needed = (int)c.views_build;
+    char folder[PATH_SIZE], checkpoint[PATH_SIZE];
+    if (join_path(folder, o->run, "stage2", err) != 0 || od_make_folders(folder, err) != 0 ||
+        join_path(checkpoint, folder, "checkpoint.json", err) != 0)
+        return -1;
+    const int has_checkpoint = file_exists(checkpoint);
+
+    od_rng base;
+    od_rng_seed(&base, o->seed ^ 0x545241494e524e48ull);
+    int *order = malloc((size_t)d->scene_count * sizeof *order);
+    int *pool = NULL, *views = malloc((size_t)views_needed * sizeof *views);
+    od_box *boxes = NULL;
+    if (order == NULL || views == NULL) {
+        free(order);
+        free(views);
+        return od_fail(err, "out of memory");
+    }
+    od_stage2 *s = NULL;
+    FILE *losses = NULL;
+    int status = prepare_scene(d, &d->scenes[0], &c, views_needed, err);
+    if (status == 0 && (s = od_stage2_new(&c, d->scenes[0].prepared->encoder_channels, o->seed, err)) == NULL)
+        status = -1;
+    if (status == 0)
+        keep_or_release(d, &d->scenes[0]);
+    int64_t step = 0;
+    if (status == 0 && has_checkpoint) {
+        char params_path[PATH_SIZE], adam_path[PATH_SIZE];
+        status = read_checkpoint(folder, &step, params_path, adam_path, err);
+        if (status == 0 && od_params_load(od_stage2_params(s), params_path, err) != 0)
+            status = -1;
+        if (status == 0 && od_adam_load(od_stage2_adam(s), adam_path, err) != 0)
+            status = -1;
+        if (status == 0) {
+            od_stage2_set_step_count(s, step);
+            if (!o->quiet)
+                fprintf(stderr, "train: stage 2 resumes from step %lld of %s\n", (long long)step, checkpoint);
+        }
+    } else if (status == 0) {
+        char params_path[PATH_SIZE];
+        status = find_stage1_params(o, params_path, err);
+        if (status == 0)
+            status = od_stage2_load_volume_net(s, params_path, err);
+        if (status == 0 && !o->quiet)
+            fprintf(stderr, "train: stage 2 starts from the stage-1 parameters %s\n", params_path);
+    }
+    if (status == 0 && (losses = open_losses(o->run, 2, step, err)) == NULL)
+        status = -1;
+    if (status == 0 && step >= total && !o->quiet)
+        fprintf(stderr, "train: stage 2 is done (%lld of %lld steps)\n", (long long)step, (long long)total);
+
+    int64_t last_checkpoint = has_checkpoint ? step : -1;
+    double window_start = now_seconds();
+    int window_steps = 0, window_objects = 0, window_correct = 0, window_predicted = 0;
+    od_stage2_losses l;
+    memset(&l, 0, sizeof l);
+    while (status == 0 && step < total) {
+        const double start = now_seconds();
+        train_scene *scene = &d->scenes[scene_of_step(&base, step, d->scene_count, order)];
+        status = prepare_scene(d, scene, &c, views_needed, err);
+        if (status != 0)
+            break;
+        free(pool);
+        free(boxes);
+        pool = malloc((size_t)scene->prepared->view_count * sizeof *pool);
+        boxes = malloc((size_t)(scene->object_count > 0 ? scene->object_count : 1) * sizeof *boxes);
+        if (pool == NULL || boxes == NULL) {
+            status = od_fail(err, "out of memory");
+            break;
+        }
+        draw_views(&base, step, scene->prepared->view_count, views_needed, pool, views);
+        const od_augment a = augment_of_step(&base, step, &c);
+        augment_scene(scene, &a);
+        for (int i = 0; i < scene->object_count; i++)
+            od_augment_box(&a, &scene->truth[i], &boxes[i]);
+        const double lr = learning_rate(c.lr_matcher, step, c.warmup_steps);
+        if (od_adam_set_lr(od_stage2_adam(s), 0, lr, err) != 0 ||
+            od_stage2_step(s, scene->prepared, views, views_needed, boxes, scene->labels, scene->object_count, 1,
+                           &l, err) != 0) {
+            status = od_fail_context(err, "scene %s", scene->name);
+            break;
+        }
+        step++;
+        const double seconds = now_seconds() - start;
+        fprintf(losses, "2,%lld,%.6g,,,,%.6g,%.6g,%.4f\n", (long long)step, l.classification, l.grad_norm, lr,
+                seconds);
+        fflush(losses);
+        if ((c.checkpoint_every > 0 && step % c.checkpoint_every == 0) || step == total) {
+            status = write_checkpoint(folder, step, last_checkpoint, od_stage2_params(s), od_stage2_adam(s), err);
+            last_checkpoint = step;
+        }
+        keep_or_release(d, scene);
+        window_steps++;
+        window_objects += l.objects;
+        window_correct += l.correct;
+        window_predicted += l.predicted;
+        if (!o->quiet && c.log_every > 0 && (step % c.log_every == 0 || step == total)) {
+            const double now = now_seconds(), rate = window_steps / fmax(now - window_start, 1e-9);
+            char eta[32];
+            format_duration((double)(total - step) / rate, eta, sizeof eta);
+            fprintf(stderr,
+                    "train: stage 2, step %lld / %lld, loss %.4f, accuracy %.1f %% of %d objects (%d from "
+                    "predicted boxes), grad norm %.3g, %.2f steps/s, ETA %s\n",
+                    (long long)step, (long long)total, l.classification,
+                    100.0 * window_correct / (window_objects > 0 ? window_objects : 1), window_objects,
+                    window_predicted, l.grad_norm, rate, eta);
+            window_start = now;
+            window_steps = window_objects = window_correct = window_predicted = 0;
+        }
+    }
+    if (losses != NULL && fclose(losses) != 0 && status == 0)
+        status = od_fail(err, "%s/losses.csv: write failed", o->run);
+    char model_path[PATH_SIZE];
+    if (status == 0 && step >= total && join_path(model_path, o->run, "model.safetensors", err) != 0)
+        status = -1;
+    if (status == 0 && step >= total) {
+        od_model_encoder encoder;
+        memset(&encoder, 0, sizeof encoder);
+        snprintf(encoder.network, sizeof encoder.network, "%s", "mobilenetv2");
+        snprintf(encoder.layer, sizeof encoder.layer, "%s", OD_TRAIN_ENCODER_LAYER);
+        encoder.input_size = c.image_width;
+        status = od_model_file_save(model_path, od_stage2_params(s), config_text, &encoder, err);
+        if (status == 0 && !o->quiet)
+            fprintf(stderr, "train: wrote the model %s\n", model_path);
+    }
+    od_stage2_free(s);
+    free(order);
+    free(pool);
+    free(views);
+    free(boxes);
+    return status;
+}
+
 /* ---- entry ------------------------------------------------------------------------- */
 
 /* Reads the configuration file, applies --variant, and returns both the
@@ -796,9 +975,8 @@ int od_train_run(const od_train_options *o, od_error *err)
     if (o->dataset_count < 1 || o->dataset_count > OD_TRAIN_MAX_DATASETS)
         return od_fail(err, "train: between 1 and %d dataset folders are required, got %d", OD_TRAIN_MAX_DATASETS,
                        o->dataset_count);
-    if (o->stage != 1)
-        return od_fail(err, "train: stage %d is not available; stage 2 needs the matcher (model/matcher.h)",
-                       o->stage);
+    if (o->stage < 0 || o->stage > 2)
+        return od_fail(err, "train: stage %d is invalid, expected 1, 2 or 0 for both", o->stage);
     od_model_config config;
     cJSON *config_json = load_config(o, &config, err);
     if (config_json == NULL)
@@ -807,22 +985,31 @@ int od_train_run(const od_train_options *o, od_error *err)
     memset(&data, 0, sizeof data);
     int existing = 0;
     int status = open_data(o, &config, &data, err);
-    if (status == 0 && (data.encoder = od_teacher_open(OD_TEACHER_MOBILENETV2, o->encoder_weights, "block_2_add",
+    if (status == 0 && (data.encoder = od_teacher_open(OD_TEACHER_MOBILENETV2, o->encoder_weights, OD_TRAIN_ENCODER_LAYER,
                                                        config.image_width, err)) == NULL)
         status = -1;
-    char checkpoint[PATH_SIZE];
-    if (status == 0 && o->resume && join_path(checkpoint, o->run, "stage1/checkpoint.json", err) == 0 &&
-        !file_exists(checkpoint))
-        status = od_fail(err, "--resume: %s not found, so there is no checkpoint to continue from", checkpoint);
+    char checkpoint1[PATH_SIZE], checkpoint2[PATH_SIZE];
+    if (status == 0 && (join_path(checkpoint1, o->run, "stage1/checkpoint.json", err) != 0 ||
+                        join_path(checkpoint2, o->run, "stage2/checkpoint.json", err) != 0))
+        status = -1;
+    if (status == 0 && o->resume && !file_exists(checkpoint1) && !file_exists(checkpoint2))
+        status = od_fail(err, "--resume: neither %s nor %s was found, so there is no checkpoint to continue from",
+                         checkpoint1, checkpoint2);
     if (status == 0)
         status = check_run_folder(o, config_json, &existing, err);
+    char *config_text = status == 0 ? cJSON_Print(config_json) : NULL;
+    if (status == 0 && config_text == NULL)
+        status = od_fail(err, "out of memory");
     cJSON_Delete(config_json);
     if (status == 0 && !o->quiet)
         fprintf(stderr, "train: %s (variant %s), %d scenes from %d datasets, split %s, %d threads, run %s%s\n",
                 config.name, od_model_variant_name(config.variant), data.scene_count, o->dataset_count, o->split,
                 od_get_num_threads(), o->run, existing ? " (continued)" : "");
-    if (status == 0)
+    if (status == 0 && o->stage != 2)
         status = run_stage1(o, &config, &data, err);
+    if (status == 0 && o->stage != 1)
+        status = run_stage2(o, &config, config_text, &data, err);
+    free(config_text);
     train_data_free(&data);
     return status;
 }
