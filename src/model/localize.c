@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/mem.h"
 #include "detect/compare.h"
 #include "geometry/dbscan.h"
 #include "geometry/floor.h"
@@ -60,10 +61,15 @@ static int threshold_density(const float *density, const od_grid *grid, double t
             return od_fail(err, "localize: the density of voxel (x %lld, y %lld, z %lld) is %g, not a finite value",
                            (long long)x, (long long)y, (long long)z, (double)density[v]);
         }
-        float sigma;
-        od_render_density_activation(&sigma, density + v, 1);
-        occupied[v] = (double)sigma >= threshold;
     }
+    /* One call for the whole volume: the activation opens a parallel region per call. */
+    float *sigma = od_alloc_floats(count);
+    if (sigma == NULL)
+        return od_fail(err, "localize: out of memory for %lld voxels", (long long)count);
+    od_render_density_activation(sigma, density, count);
+    for (int64_t v = 0; v < count; v++)
+        occupied[v] = (double)sigma[v] >= threshold;
+    od_free(sigma);
     *floor_layer = (int)od_floor_find_layer(grid, occupied, 0.0, OD_LOCALIZE_FLOOR_SEARCH_HEIGHT,
                                             OD_FLOOR_DEFAULT_LAYER_FRACTION);
     if (*floor_layer >= 0)
