@@ -3,7 +3,8 @@
 # model on the shipped example scene. Checks the outputs, that two runs
 # give the same objects and scores, the default model, and the errors for
 # a missing or truncated model and for options of the other method, then
-# `oddone eval --method model`. Not accuracy: the model is untrained.
+# `oddone eval --method model`, then detection with a model that
+# `oddone train` writes. Not accuracy: the models are barely trained.
 # usage: tests/cli_detect_model_check.sh ODDONE_BINARY MAKE_MODEL_BINARY SOURCE_DIR
 set -u
 # The binaries are made absolute because the script changes folder.
@@ -120,6 +121,48 @@ check "eval without a model asks for --model" grep -q -- "--method model needs -
 "$oddone" eval --method model --model "$work/tiny.safetensors" "$work/data" -o "$work/bad8" --teacher dinov2 \
     >"$work/stdout" 2>"$work/stderr"
 check "eval with a compare option exits 2" test $? -eq 2
+
+# A model that `oddone train` writes opens and runs: 2 + 2 steps of a
+# tiny configuration on two generated scenes with a MobileNetV2 teacher.
+cd "$work" || exit 1
+"$oddone" generate -o trainset --recipe procedural --split-sizes train=2 --views 10 --size 64 --objects 3 \
+    --supersample 1 --seed 5 >/dev/null 2>"$work/stderr"
+check "generate the training set exits 0" test $? -eq 0
+weights=$source_dir/models/cache/mobilenetv2.safetensors
+"$oddone" teacher trainset --model mobilenetv2 --weights "$weights" --input-size 128 --channels 8 --quiet \
+    2>"$work/stderr"
+check "teacher exits 0" test $? -eq 0
+cat >train.json <<'JSON'
+{
+  "name": "train-check",
+  "variant": "full",
+  "image": {"width": 64, "height": 64},
+  "views": {"build": 5, "supervise": 5, "batch": 1},
+  "grid": {"min": [-0.64, -0.64, 0.0], "max": [0.64, 0.64, 0.32], "voxel_size": 0.08},
+  "encoder2d": {"channels": 32},
+  "volume_net": {"channels": [4, 8], "down_blocks": [1, 1], "up_blocks": [1], "head_hidden": 8,
+                 "batchnorm_momentum": 0.1},
+  "teacher": {"network": "mobilenetv2", "layer": "block_6_expand_relu", "input_size": 128, "channels": 8},
+  "render": {"samples_per_ray": 16, "colour_size": 16, "mask_size": 8, "feature_size": 8},
+  "localization": {"density_threshold": 0.5},
+  "crop": {"cells": 8, "pad_voxels": 2},
+  "matcher": {"channels": 16, "heads": 8, "blocks": 1, "top_k": 4},
+  "loss": {"colour": 1.0, "mask": 1.0, "feature": 1.0, "floor_pixel_weight": 0.1, "classification": 1.0,
+           "reconstruction_stage2": 0.1, "anomaly_weight": 0.7, "normal_weight": 0.3},
+  "optim": {"lr_backbone": 1e-3, "lr_matcher": 2e-3, "beta1": 0.0, "beta2": 0.999, "eps": 1e-8,
+            "clip_grad_norm": 1.0},
+  "schedule": {"stage1_steps": 2, "stage2_steps": 2, "warmup_steps": 1, "log_every": 1, "preview_every": 2,
+               "checkpoint_every": 2},
+  "augment": {"rotation_degrees": 150, "translation": 0.1, "flips": true}
+}
+JSON
+"$oddone" train train.json --data trainset --weights "$weights" --threads 2 --out trained --quiet \
+    2>"$work/stderr"
+check "train exits 0" test $? -eq 0
+"$oddone" detect trained/model.safetensors trainset/train/scene_0000 -o "$work/trained-detect" \
+    --weights "$weights" --views 0,2,4,6,8 >"$work/stdout" 2>"$work/stderr"
+check "detect runs the trained model" test $? -eq 0
+check "the trained model's result.json is written" test -s "$work/trained-detect/result.json"
 
 echo "$passed passed, $failed failed"
 test "$failed" -eq 0
