@@ -1,10 +1,11 @@
 #!/bin/sh
 # Runs `oddone detect MODEL SCENE` as a user would, with a tiny random
 # model on the shipped example scene. Checks the outputs, that two runs
-# give the same objects and scores, the default model, and the errors for
-# a missing or truncated model and for options of the other method, then
-# `oddone eval --method model`, then detection with a model that
-# `oddone train` writes. Not accuracy: the models are barely trained.
+# give the same objects and scores, and the default model. Checks the
+# errors for a missing or truncated model and for options of the other
+# method. Then runs `oddone eval --method model`, and detection with a
+# model that `oddone train` writes. Not accuracy: the models are barely
+# trained.
 # usage: tests/cli_detect_model_check.sh ODDONE_BINARY MAKE_MODEL_BINARY SOURCE_DIR
 set -u
 # The binaries are made absolute because the script changes folder.
