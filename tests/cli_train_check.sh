@@ -72,6 +72,7 @@ check "straight run logs 40 steps" test "$(wc -l <straight/losses.csv)" -eq 41
 check "straight run writes 2 previews" test "$(ls straight/previews | grep -c '\.png$')" -eq 2
 check "straight run keeps one checkpoint" test "$(ls straight/stage1 | grep -c '^params-')" -eq 1
 check "straight run writes the model" test -s straight/model.safetensors
+check "straight run scores its training scenes" grep -q '"top_is_anomalous"' straight/fit.json
 
 train --out split --stage 1 --steps 10 --quiet 2>"$work/stderr"
 check "first 10 steps exit 0" test $? -eq 0

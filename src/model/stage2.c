@@ -298,3 +298,25 @@ int od_stage2_step(od_stage2 *s, const od_stage1_scene *scene, const int *views,
         *losses = l;
     return 0;
 }
+
+int od_stage2_classify(od_stage2 *s, const od_stage1_scene *scene, const int *views, int count, const od_box *truth,
+                       int truth_count, float *logits, od_error *err)
+{
+    if (s == NULL || scene == NULL || views == NULL || count < 1 || logits == NULL)
+        return od_fail(err, "stage 2: scoring needs the trainer, a scene, at least one view and the output");
+    if (scene->encoder_channels != s->in_channels)
+        return od_fail(err, "stage 2: the scene was prepared for %lld encoder channels, the network takes %lld",
+                       (long long)scene->encoder_channels, (long long)s->in_channels);
+    if (truth_count < 1 || truth_count > s->max_objects)
+        return od_fail(err, "stage 2: the scene has %d true objects, expected 1 to %lld", truth_count,
+                       (long long)s->max_objects);
+    if (run_volume(s, scene, views, count, err) != 0)
+        return -1;
+    for (int t = 0; t < truth_count; t++)
+        od_roi_box_pad_cubic(&truth[t], s->config.crop_pad_voxels, &s->grid, &s->boxes[t]);
+    return od_roi_pool_forward(s->crops, s->mask, s->volume, s->occupancy, (float)s->config.density_threshold, 1,
+                               s->boxes, truth_count, &s->grid, (int)s->cells, s->c0 + s->k, err) != 0 ||
+                   od_matcher_forward(s->matcher, s->crops, s->mask, truth_count, 0, logits, err) != 0
+               ? -1
+               : 0;
+}

@@ -84,4 +84,11 @@ int od_stage2_step(od_stage2 *stage2, const od_stage1_scene *scene, const int *v
                    const od_box *truth, const uint8_t *labels, int truth_count, int use_predicted,
                    od_stage2_losses *losses, od_error *err);
 
+/* Scores the true objects of a prepared scene without training: the
+ * volume from views[0..count), each true box padded as in a step but not
+ * jittered, and the matcher's inference forward. Writes truth_count
+ * logits. */
+int od_stage2_classify(od_stage2 *stage2, const od_stage1_scene *scene, const int *views, int count,
+                       const od_box *truth, int truth_count, float *logits, od_error *err);
+
 #endif

@@ -22,7 +22,11 @@
  *                     atomically and checkpoint.json last, so a crash leaves
  *                     the previous checkpoint readable;
  *   model.safetensors the whole model (model/model_file.h), written when
- *                     stage 2 reaches its last step.
+ *                     stage 2 reaches its last step;
+ *   fit.json          after stage 2, the logits and labels of the first
+ *                     OD_TRAIN_FIT_SCENES training scenes' true objects, and
+ *                     how often the anomalous one scores highest: how well
+ *                     the model fits its training scenes.
  *
  * Every random choice of step t derives from the seed and t alone (the
  * scene order from the seed and the epoch, the views, the augmentation,
@@ -54,6 +58,9 @@
 
 /* The frozen 2D encoder's MobileNetV2 layer (stride 4, 24 channels). */
 #define OD_TRAIN_ENCODER_LAYER "block_2_add"
+/* Scenes of the split, from its start, that RUN/fit.json scores after
+ * stage 2: enough to see the fit, few enough to take minutes. */
+#define OD_TRAIN_FIT_SCENES 100
 /* Largest number of --data folders. */
 #define OD_TRAIN_MAX_DATASETS 16
 /* Prepared scenes are kept in memory up to this many bytes; beyond it a
