@@ -455,6 +455,15 @@ od_stage1 *od_stage1_new(const od_model_config *config, int64_t encoder_channels
         status = -1;
     if (status == 0) {
         od_params_initialize(s->params, seed);
+        /* Start the scene nearly empty: softplus(OD_STAGE1_DENSITY_BIAS)
+         * per voxel edge lets a ray cross the grid with little opacity,
+         * whereas the default bias (near 0, softplus 0.69) makes every ray
+         * opaque within two voxels and the silhouette all ones, which
+         * Adam's small steps take thousands of steps to undo. */
+        od_param *density_bias = od_params_find(s->params, "volume_net.density_head.2.bias");
+        if (density_bias != NULL)
+            for (int64_t i = 0; i < density_bias->count; i++)
+                density_bias->value[i] = OD_STAGE1_DENSITY_BIAS;
         s->adam = od_adam_new(err);
         status = s->adam == NULL ? -1 : 0;
     }

@@ -155,9 +155,15 @@ typedef struct od_stage1_losses {
 
 typedef struct od_stage1 od_stage1;
 
+/* Initial bias of the density head's output (raw density, before the
+ * softplus): softplus(-5) = 0.0067 per voxel edge, so a ray across the
+ * 64-voxel grid starts with an opacity of about 0.35. */
+#define OD_STAGE1_DENSITY_BIAS (-5.0f)
+
 /* Builds the volume network for the configuration with encoder_channels
  * input channels, registers it in a new parameter set under
- * "volume_net.", initialises it from seed, and makes the optimizer. The
+ * "volume_net.", initialises it from seed (the density head's output bias
+ * to OD_STAGE1_DENSITY_BIAS), and makes the optimizer. The
  * configuration must have batch 1. Returns NULL with a message. */
 od_stage1 *od_stage1_new(const od_model_config *config, int64_t encoder_channels, uint64_t seed,
                          od_error *err);
