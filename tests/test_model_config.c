@@ -128,7 +128,7 @@ static void out_of_range_values_rejected(void)
     check_rejected("\"heads\": 8", "\"heads\": 7", "matcher.channels");
     check_rejected("\"floor_pixel_weight\": 0.1", "\"floor_pixel_weight\": 2", "loss.floor_pixel_weight");
     check_rejected("\"beta2\": 0.999", "\"beta2\": 1.0", "optim.beta2");
-    check_rejected("\"lr_backbone\": 1e-4", "\"lr_backbone\": -1e-4", "optim.lr_backbone");
+    check_rejected("\"lr_backbone\": 1e-3", "\"lr_backbone\": -1e-3", "optim.lr_backbone");
     check_rejected("\"log_every\": 10", "\"log_every\": 0", "schedule.log_every");
     check_rejected("\"flips\": true", "\"flips\": 1", "augment.flips");
     check_rejected("\"render\": {", "\"render\": [{", "");
