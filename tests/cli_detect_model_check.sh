@@ -70,6 +70,19 @@ objects "$work/stdout1" >"$work/objects1"
 objects "$work/stdout2" >"$work/objects2"
 check "two runs give the same objects and scores" cmp -s "$work/objects1" "$work/objects2"
 
+"$oddone" detect "$work/tiny.safetensors" "$scene" -o "$work/threshold" --views 0,2,4,6 \
+    --density-threshold 1e5 >"$work/stdout" 2>"$work/stderr"
+check "detect with --density-threshold succeeds" test $? -eq 0
+check "result.json records the density threshold" \
+    grep -q '"density_threshold":[[:space:]]*100000' "$work/threshold/result.json"
+check "a threshold above every density finds no object" \
+    grep -q '"objects":[[:space:]]*\[\]' "$work/threshold/result.json"
+expect_error "a zero density threshold" 2 "expects a number above 0" \
+    "$oddone" detect "$work/tiny.safetensors" "$scene" -o "$work/bad0" --density-threshold 0
+expect_error "a density threshold with compare" 2 "applies to the method model only" \
+    "$oddone" detect --method compare "$scene" -o "$work/bad0" --density-threshold 0.3
+check "rejected thresholds write nothing" test ! -e "$work/bad0"
+
 # The default model, in a folder that has one.
 mkdir -p "$work/project/models"
 cp "$work/tiny.safetensors" "$work/project/models/oddone-cpu.safetensors"

@@ -81,6 +81,10 @@ static void print_detect_usage(FILE *stream)
             "  --weights PATH         model: the encoder's weights (default: the encoder network's\n"
             "                         file in models/cache/); compare: the teacher's weights\n"
             "\n"
+            "model options:\n"
+            "  --density-threshold X  softplus density per voxel edge at which a voxel counts as\n"
+            "                         occupied (default: the model's localization.density_threshold)\n"
+            "\n"
             "compare options:\n"
             "  --features KIND        teacher (default) or colour (a colour histogram of every\n"
             "                         16-pixel cell, no network: the floor a teacher must beat)\n"
@@ -110,6 +114,7 @@ typedef struct detect_arguments {
     const char *method;
     const char *views_text;
     od_compare_options options;
+    double density_threshold; /* 0: the model's */
     int quiet;
 } detect_arguments;
 
@@ -165,6 +170,10 @@ static int choose_method(detect_arguments *arguments, const char *const position
     if (arguments->method == NULL)
         arguments->method = "model";
     if (strcmp(arguments->method, "compare") == 0) {
+        if (arguments->density_threshold > 0.0) {
+            fprintf(stderr, "oddone detect: --density-threshold applies to the method model only\n");
+            return 2;
+        }
         if (arguments->model_path != NULL) {
             fprintf(stderr, "oddone detect: --method compare takes no model (%s); drop the model or the method\n",
                     arguments->model_path);
@@ -216,7 +225,8 @@ static int parse_arguments(int argc, char **argv, detect_arguments *arguments)
                           strcmp(argument, "--layer") == 0 || strcmp(argument, "--input-size") == 0 ||
                           strcmp(argument, "--weights") == 0 || strcmp(argument, "--top-k") == 0 ||
                           strcmp(argument, "--occupancy") == 0 || strcmp(argument, "--teacher") == 0 ||
-                          strcmp(argument, "--features") == 0 || strcmp(argument, "--model") == 0;
+                          strcmp(argument, "--features") == 0 || strcmp(argument, "--model") == 0 ||
+                          strcmp(argument, "--density-threshold") == 0;
         if (takes_value && value == NULL) {
             fprintf(stderr, "oddone detect: %s needs a value; run \"oddone detect --help\"\n", argument);
             return 2;
@@ -230,6 +240,16 @@ static int parse_arguments(int argc, char **argv, detect_arguments *arguments)
             arguments->method = value;
         } else if (strcmp(argument, "--model") == 0) {
             arguments->model_path = value;
+        } else if (strcmp(argument, "--density-threshold") == 0) {
+            char *end;
+            errno = 0;
+            double threshold = strtod(value, &end);
+            if (end == value || *end != '\0' || errno != 0 || !(threshold > 0.0) || threshold > 1e6) {
+                fprintf(stderr, "oddone detect: --density-threshold expects a number above 0; got \"%s\"\n",
+                        value);
+                return 2;
+            }
+            arguments->density_threshold = threshold;
         } else if (strcmp(argument, "--views") == 0) {
             arguments->views_text = value;
         } else if (strcmp(argument, "--layer") == 0) {
@@ -330,6 +350,9 @@ static void add_model_fields(cJSON *root, const detect_arguments *arguments, con
     cJSON_AddStringToObject(root, "model", arguments->model_path);
     cJSON_AddStringToObject(root, "configuration", file->config.name);
     cJSON_AddStringToObject(root, "variant", od_model_variant_name(file->config.variant));
+    cJSON_AddNumberToObject(root, "density_threshold",
+                            arguments->density_threshold > 0.0 ? arguments->density_threshold
+                                                               : file->config.density_threshold);
     cJSON *encoder = cJSON_AddObjectToObject(root, "encoder");
     cJSON_AddStringToObject(encoder, "network", result->feature_source);
     cJSON_AddStringToObject(encoder, "layer", result->feature_layer);
@@ -717,7 +740,11 @@ int od_cli_detect(int argc, char **argv)
         double start = now_seconds();
         model = od_learned_open(arguments.model_path, arguments.options.weights_path, &err);
         seconds_load = now_seconds() - start;
-        status = model == NULL ? -1 : od_learned_detect(model, scene, views, view_count, &result, &err);
+        status = model == NULL ? -1 : 0;
+        if (status == 0 && arguments.density_threshold > 0.0)
+            status = od_learned_set_density_threshold(model, arguments.density_threshold, &err);
+        if (status == 0)
+            status = od_learned_detect(model, scene, views, view_count, &result, &err);
     } else {
         status = od_compare_detect(scene, views, view_count, &arguments.options, &result, &err);
     }

@@ -63,6 +63,8 @@ static void print_eval_usage(FILE *stream)
             "  --method NAME          compare (the training-free detector) or model (a trained\n"
             "                         model file); required\n"
             "  --model PATH           model file for --method model (default: %s when it exists)\n"
+            "  --density-threshold X  --method model: softplus density per voxel edge at which a\n"
+            "                         voxel counts as occupied (default: the model's own)\n"
             "  --split NAME           split of the dataset (default: test when present, else the\n"
             "                         only split; without splits/ every scene folder, \"all\")\n"
             "  --views N              use N views per scene (default: every view). The views are\n"
@@ -103,6 +105,7 @@ typedef struct eval_arguments {
     const char *method;
     const char *model_path;     /* --method model */
     od_learned_model *model;    /* opened once for the run; NULL for compare */
+    double density_threshold;   /* --method model: 0 keeps the model's */
     const char *compare_option; /* the first option given that only compare takes */
     int views;          /* 0: every view */
     int teacher_given, layer_given, weights_given, size_given;
@@ -133,6 +136,10 @@ static int parse_integer(const char *option, const char *text, long long low, lo
 static int check_method(eval_arguments *arguments)
 {
     if (strcmp(arguments->method, "compare") == 0) {
+        if (arguments->density_threshold > 0.0) {
+            fprintf(stderr, "oddone eval: --density-threshold applies to --method model only\n");
+            return -1;
+        }
         if (arguments->model_path != NULL) {
             fprintf(stderr, "oddone eval: --model applies to --method model only\n");
             return -1;
@@ -179,7 +186,7 @@ static int parse_arguments(int argc, char **argv, eval_arguments *arguments)
                           strcmp(argument, "--layer") == 0 || strcmp(argument, "--input-size") == 0 ||
                           strcmp(argument, "--weights") == 0 || strcmp(argument, "--teacher") == 0 ||
                           strcmp(argument, "--features") == 0 || strcmp(argument, "--occupancy") == 0 ||
-                          strcmp(argument, "--model") == 0;
+                          strcmp(argument, "--model") == 0 || strcmp(argument, "--density-threshold") == 0;
         if (takes_value && value == NULL) {
             fprintf(stderr, "oddone eval: %s needs a value; run \"oddone eval --help\"\n", argument);
             return 2;
@@ -194,6 +201,15 @@ static int parse_arguments(int argc, char **argv, eval_arguments *arguments)
             arguments->method = value;
         } else if (strcmp(argument, "--model") == 0) {
             arguments->model_path = value;
+        } else if (strcmp(argument, "--density-threshold") == 0) {
+            char *end;
+            errno = 0;
+            double threshold = strtod(value, &end);
+            if (end == value || *end != '\0' || errno != 0 || !(threshold > 0.0) || threshold > 1e6) {
+                fprintf(stderr, "oddone eval: --density-threshold expects a number above 0; got \"%s\"\n", value);
+                return 2;
+            }
+            arguments->density_threshold = threshold;
         } else if (strcmp(argument, "--split") == 0) {
             arguments->split = value;
         } else if (strcmp(argument, "--views") == 0) {
@@ -666,7 +682,7 @@ static cJSON *detector_json(const eval_arguments *arguments)
         cJSON_AddStringToObject(detector, "encoder", file->encoder.network);
         cJSON_AddStringToObject(detector, "layer", file->encoder.layer);
         cJSON_AddNumberToObject(detector, "input_size", (double)file->encoder.input_size);
-        cJSON_AddNumberToObject(detector, "density_threshold", file->config.density_threshold);
+        cJSON_AddNumberToObject(detector, "density_threshold", od_learned_density_threshold(arguments->model));
         cJSON_AddNumberToObject(detector, "odd_score", OD_LEARNED_ODD_SCORE);
         return detector;
     }
@@ -893,7 +909,11 @@ static int open_teacher(eval_arguments *arguments, od_teacher **teacher, od_erro
     od_compare_options *options = &arguments->options;
     if (strcmp(arguments->method, "model") == 0) {
         arguments->model = od_learned_open(arguments->model_path, options->weights_path, err);
-        return arguments->model != NULL ? 0 : -1;
+        if (arguments->model == NULL)
+            return -1;
+        if (arguments->density_threshold > 0.0)
+            return od_learned_set_density_threshold(arguments->model, arguments->density_threshold, err);
+        return 0;
     }
     if (options->features != OD_COMPARE_FEATURES_TEACHER)
         return 0;

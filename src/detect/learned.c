@@ -382,6 +382,19 @@ struct od_learned_model {
     float *map;
 };
 
+int od_learned_set_density_threshold(od_learned_model *model, double threshold, od_error *err)
+{
+    if (!(threshold > 0.0 && isfinite(threshold)))
+        return od_fail(err, "learned: density threshold %g is not a finite value > 0", threshold);
+    model->net->config.density_threshold = threshold;
+    return 0;
+}
+
+double od_learned_density_threshold(const od_learned_model *model)
+{
+    return model->net->config.density_threshold;
+}
+
 void od_learned_free(od_learned_model *model)
 {
     if (model == NULL)

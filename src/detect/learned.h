@@ -116,6 +116,12 @@ od_learned_model *od_learned_open(const char *model_path, const char *encoder_we
 void od_learned_free(od_learned_model *model);
 
 const od_model_file *od_learned_model_file(const od_learned_model *model);
+/* Replaces the localization threshold of the model's configuration
+ * (softplus density, per voxel edge) for the calls that follow. Fails
+ * unless threshold is finite and > 0. */
+int od_learned_set_density_threshold(od_learned_model *model, double threshold, od_error *err);
+/* Returns the localization threshold in use. */
+double od_learned_density_threshold(const od_learned_model *model);
 
 /* Runs the detector on views[0 .. view_count) of the scene. On failure
  * *result is left empty (safe to free) and err names the problem: a bad
