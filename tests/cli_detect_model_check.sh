@@ -83,6 +83,14 @@ expect_error "a density threshold with compare" 2 "applies to the method model o
     "$oddone" detect --method compare "$scene" -o "$work/bad0" --density-threshold 0.3
 check "rejected thresholds write nothing" test ! -e "$work/bad0"
 
+"$oddone" detect "$work/tiny.safetensors" "$scene" -o "$work/masks" --views 0,2,4,6 --boxes masks \
+    >"$work/stdout" 2>"$work/stderr"
+check "detect with --boxes masks succeeds" test $? -eq 0
+check "result.json records the box source" grep -q '"boxes":[[:space:]]*"masks"' "$work/masks/result.json"
+check "boxes from masks find the four tori" test "$(objects "$work/stdout" | grep -c .)" -eq 4
+expect_error "an unknown box source" 2 "expects density or masks" \
+    "$oddone" detect "$work/tiny.safetensors" "$scene" -o "$work/bad0" --boxes hull
+
 # The default model, in a folder that has one.
 mkdir -p "$work/project/models"
 cp "$work/tiny.safetensors" "$work/project/models/oddone-cpu.safetensors"

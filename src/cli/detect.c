@@ -84,6 +84,9 @@ static void print_detect_usage(FILE *stream)
             "model options:\n"
             "  --density-threshold X  softplus density per voxel edge at which a voxel counts as\n"
             "                         occupied (default: the model's localization.density_threshold)\n"
+            "  --boxes SOURCE         density (default: the model's density, thresholded and\n"
+            "                         clustered) or masks (the visual hull of the views' object\n"
+            "                         masks, as compare finds its objects; every view needs masks)\n"
             "\n"
             "compare options:\n"
             "  --features KIND        teacher (default) or colour (a colour histogram of every\n"
@@ -115,6 +118,7 @@ typedef struct detect_arguments {
     const char *views_text;
     od_compare_options options;
     double density_threshold; /* 0: the model's */
+    const char *boxes;        /* NULL: density */
     int quiet;
 } detect_arguments;
 
@@ -170,8 +174,9 @@ static int choose_method(detect_arguments *arguments, const char *const position
     if (arguments->method == NULL)
         arguments->method = "model";
     if (strcmp(arguments->method, "compare") == 0) {
-        if (arguments->density_threshold > 0.0) {
-            fprintf(stderr, "oddone detect: --density-threshold applies to the method model only\n");
+        if (arguments->density_threshold > 0.0 || arguments->boxes != NULL) {
+            fprintf(stderr, "oddone detect: %s applies to the method model only\n",
+                    arguments->boxes != NULL ? "--boxes" : "--density-threshold");
             return 2;
         }
         if (arguments->model_path != NULL) {
@@ -226,7 +231,7 @@ static int parse_arguments(int argc, char **argv, detect_arguments *arguments)
                           strcmp(argument, "--weights") == 0 || strcmp(argument, "--top-k") == 0 ||
                           strcmp(argument, "--occupancy") == 0 || strcmp(argument, "--teacher") == 0 ||
                           strcmp(argument, "--features") == 0 || strcmp(argument, "--model") == 0 ||
-                          strcmp(argument, "--density-threshold") == 0;
+                          strcmp(argument, "--density-threshold") == 0 || strcmp(argument, "--boxes") == 0;
         if (takes_value && value == NULL) {
             fprintf(stderr, "oddone detect: %s needs a value; run \"oddone detect --help\"\n", argument);
             return 2;
@@ -240,6 +245,12 @@ static int parse_arguments(int argc, char **argv, detect_arguments *arguments)
             arguments->method = value;
         } else if (strcmp(argument, "--model") == 0) {
             arguments->model_path = value;
+        } else if (strcmp(argument, "--boxes") == 0) {
+            if (strcmp(value, "density") != 0 && strcmp(value, "masks") != 0) {
+                fprintf(stderr, "oddone detect: --boxes expects density or masks; got \"%s\"\n", value);
+                return 2;
+            }
+            arguments->boxes = value;
         } else if (strcmp(argument, "--density-threshold") == 0) {
             char *end;
             errno = 0;
@@ -353,6 +364,7 @@ static void add_model_fields(cJSON *root, const detect_arguments *arguments, con
     cJSON_AddNumberToObject(root, "density_threshold",
                             arguments->density_threshold > 0.0 ? arguments->density_threshold
                                                                : file->config.density_threshold);
+    cJSON_AddStringToObject(root, "boxes", arguments->boxes != NULL ? arguments->boxes : "density");
     cJSON *encoder = cJSON_AddObjectToObject(root, "encoder");
     cJSON_AddStringToObject(encoder, "network", result->feature_source);
     cJSON_AddStringToObject(encoder, "layer", result->feature_layer);
@@ -743,6 +755,8 @@ int od_cli_detect(int argc, char **argv)
         status = model == NULL ? -1 : 0;
         if (status == 0 && arguments.density_threshold > 0.0)
             status = od_learned_set_density_threshold(model, arguments.density_threshold, &err);
+        if (status == 0 && arguments.boxes != NULL && strcmp(arguments.boxes, "masks") == 0)
+            status = od_learned_set_boxes(model, OD_LEARNED_BOXES_MASKS, &err);
         if (status == 0)
             status = od_learned_detect(model, scene, views, view_count, &result, &err);
     } else {

@@ -65,6 +65,8 @@ static void print_eval_usage(FILE *stream)
             "  --model PATH           model file for --method model (default: %s when it exists)\n"
             "  --density-threshold X  --method model: softplus density per voxel edge at which a\n"
             "                         voxel counts as occupied (default: the model's own)\n"
+            "  --boxes SOURCE         --method model: density (default) or masks (the visual hull\n"
+            "                         of the object masks, as compare finds its objects)\n"
             "  --split NAME           split of the dataset (default: test when present, else the\n"
             "                         only split; without splits/ every scene folder, \"all\")\n"
             "  --views N              use N views per scene (default: every view). The views are\n"
@@ -106,6 +108,7 @@ typedef struct eval_arguments {
     const char *model_path;     /* --method model */
     od_learned_model *model;    /* opened once for the run; NULL for compare */
     double density_threshold;   /* --method model: 0 keeps the model's */
+    const char *boxes;          /* --method model: NULL or "density" or "masks" */
     const char *compare_option; /* the first option given that only compare takes */
     int views;          /* 0: every view */
     int teacher_given, layer_given, weights_given, size_given;
@@ -136,8 +139,9 @@ static int parse_integer(const char *option, const char *text, long long low, lo
 static int check_method(eval_arguments *arguments)
 {
     if (strcmp(arguments->method, "compare") == 0) {
-        if (arguments->density_threshold > 0.0) {
-            fprintf(stderr, "oddone eval: --density-threshold applies to --method model only\n");
+        if (arguments->density_threshold > 0.0 || arguments->boxes != NULL) {
+            fprintf(stderr, "oddone eval: %s applies to --method model only\n",
+                    arguments->boxes != NULL ? "--boxes" : "--density-threshold");
             return -1;
         }
         if (arguments->model_path != NULL) {
@@ -186,7 +190,8 @@ static int parse_arguments(int argc, char **argv, eval_arguments *arguments)
                           strcmp(argument, "--layer") == 0 || strcmp(argument, "--input-size") == 0 ||
                           strcmp(argument, "--weights") == 0 || strcmp(argument, "--teacher") == 0 ||
                           strcmp(argument, "--features") == 0 || strcmp(argument, "--occupancy") == 0 ||
-                          strcmp(argument, "--model") == 0 || strcmp(argument, "--density-threshold") == 0;
+                          strcmp(argument, "--model") == 0 || strcmp(argument, "--density-threshold") == 0 ||
+                          strcmp(argument, "--boxes") == 0;
         if (takes_value && value == NULL) {
             fprintf(stderr, "oddone eval: %s needs a value; run \"oddone eval --help\"\n", argument);
             return 2;
@@ -201,6 +206,12 @@ static int parse_arguments(int argc, char **argv, eval_arguments *arguments)
             arguments->method = value;
         } else if (strcmp(argument, "--model") == 0) {
             arguments->model_path = value;
+        } else if (strcmp(argument, "--boxes") == 0) {
+            if (strcmp(value, "density") != 0 && strcmp(value, "masks") != 0) {
+                fprintf(stderr, "oddone eval: --boxes expects density or masks; got \"%s\"\n", value);
+                return 2;
+            }
+            arguments->boxes = value;
         } else if (strcmp(argument, "--density-threshold") == 0) {
             char *end;
             errno = 0;
@@ -683,6 +694,7 @@ static cJSON *detector_json(const eval_arguments *arguments)
         cJSON_AddStringToObject(detector, "layer", file->encoder.layer);
         cJSON_AddNumberToObject(detector, "input_size", (double)file->encoder.input_size);
         cJSON_AddNumberToObject(detector, "density_threshold", od_learned_density_threshold(arguments->model));
+        cJSON_AddStringToObject(detector, "boxes", arguments->boxes != NULL ? arguments->boxes : "density");
         cJSON_AddNumberToObject(detector, "odd_score", OD_LEARNED_ODD_SCORE);
         return detector;
     }
@@ -911,8 +923,11 @@ static int open_teacher(eval_arguments *arguments, od_teacher **teacher, od_erro
         arguments->model = od_learned_open(arguments->model_path, options->weights_path, err);
         if (arguments->model == NULL)
             return -1;
-        if (arguments->density_threshold > 0.0)
-            return od_learned_set_density_threshold(arguments->model, arguments->density_threshold, err);
+        if (arguments->density_threshold > 0.0 &&
+            od_learned_set_density_threshold(arguments->model, arguments->density_threshold, err) != 0)
+            return -1;
+        if (arguments->boxes != NULL && strcmp(arguments->boxes, "masks") == 0)
+            return od_learned_set_boxes(arguments->model, OD_LEARNED_BOXES_MASKS, err);
         return 0;
     }
     if (options->features != OD_COMPARE_FEATURES_TEACHER)

@@ -108,6 +108,7 @@ struct od_learned_net {
     float *mask;        /* (max_objects, n^3) */
     float *scratch;     /* (max_objects, n^3, max(c0, k)) */
     double seconds_lift;
+    od_localization *given; /* objects found elsewhere for the next finish, or NULL */
 };
 
 void od_learned_net_free(od_learned_net *net)
@@ -340,10 +341,14 @@ int od_learned_net_finish(od_learned_net *net, const od_scene *scene, const int 
     result->seconds_hull = t_localize - t_volume;
 
     od_localization found = {0};
-    if (status == 0) {
+    if (status == 0 && net->given != NULL) {
+        found = *net->given; /* taken over: the caller's copy is emptied */
+        memset(net->given, 0, sizeof *net->given);
+    } else if (status == 0) {
         od_localize_options options = od_localize_options_default(net->config.density_threshold);
         status = od_localize(od_volume_net_density(net->volume_net), &net->grid, &options, &found, err);
     }
+    net->given = NULL;
     int dropped = status == 0 ? keep_largest(&found, net->max_objects) : 0;
     if (dropped < 0)
         status = od_fail(err, "learned: out of memory");
@@ -380,7 +385,56 @@ struct od_learned_model {
     od_teacher *encoder;
     od_learned_net *net;
     float *map;
+    od_learned_boxes boxes;
 };
+
+int od_learned_set_boxes(od_learned_model *model, od_learned_boxes boxes, od_error *err)
+{
+    if (boxes != OD_LEARNED_BOXES_DENSITY && boxes != OD_LEARNED_BOXES_MASKS)
+        return od_fail(err, "learned: unknown box source %d", (int)boxes);
+    model->boxes = boxes;
+    return 0;
+}
+
+/* Finds the objects as compare does from the views' masks (visual hull,
+ * DBSCAN, boxes) on the model's grid, into *found. Colour features keep
+ * the call cheap: only its occupancy and boxes are used. */
+static int localize_from_masks(const od_learned_model *model, const od_scene *scene, const int *views,
+                               int view_count, od_localization *found, od_error *err)
+{
+    memset(found, 0, sizeof *found);
+    od_compare_options options = od_compare_options_default();
+    options.features = OD_COMPARE_FEATURES_COLOR;
+    options.occupancy = OD_COMPARE_OCCUPANCY_MASKS;
+    options.grid = model->net->grid;
+    od_compare_result hull;
+    if (od_compare_detect(scene, views, view_count, &options, &hull, err) != 0)
+        return od_fail_context(err, "boxes from masks");
+    int objects = hull.object_count;
+    found->boxes = malloc((size_t)(objects > 0 ? objects : 1) * sizeof *found->boxes);
+    found->voxel_counts = malloc((size_t)(objects > 0 ? objects : 1) * sizeof *found->voxel_counts);
+    found->truncated = malloc((size_t)(objects > 0 ? objects : 1));
+    if (found->boxes == NULL || found->voxel_counts == NULL || found->truncated == NULL) {
+        od_compare_result_free(&hull);
+        od_localization_free(found);
+        return od_fail(err, "learned: out of memory");
+    }
+    found->object_count = objects;
+    for (int o = 0; o < objects; o++) {
+        found->boxes[o] = hull.objects[o].box;
+        found->voxel_counts[o] = hull.objects[o].voxel_count;
+        found->truncated[o] = (uint8_t)hull.objects[o].truncated;
+    }
+    found->occupied_count = hull.occupied_count;
+    found->voxels = hull.occupied_voxels;
+    found->labels = hull.occupied_object;
+    hull.occupied_voxels = NULL;
+    hull.occupied_object = NULL;
+    found->dropped_clusters = hull.dropped_clusters;
+    found->floor_layer = -1;
+    od_compare_result_free(&hull);
+    return 0;
+}
 
 int od_learned_set_density_threshold(od_learned_model *model, double threshold, od_error *err)
 {
@@ -479,7 +533,15 @@ int od_learned_detect(od_learned_model *model, const od_scene *scene, const int 
         if (status != 0)
             return od_fail_context(err, "view %d (%s)", v, scene->views[v].name);
     }
-    if (od_learned_net_finish(model->net, scene, views, view_count, result, err) != 0)
+    od_localization given = {0};
+    if (model->boxes == OD_LEARNED_BOXES_MASKS) {
+        if (localize_from_masks(model, scene, views, view_count, &given, err) != 0)
+            return -1;
+        model->net->given = &given;
+    }
+    int finished = od_learned_net_finish(model->net, scene, views, view_count, result, err);
+    od_localization_free(&given);
+    if (finished != 0)
         return -1;
 
     result->seconds_features = seconds_features;

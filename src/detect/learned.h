@@ -106,6 +106,18 @@ int od_learned_net_add_view(od_learned_net *net, const od_camera *camera, int64_
 int od_learned_net_finish(od_learned_net *net, const od_scene *scene, const int *views, int view_count,
                           od_compare_result *result, od_error *err);
 
+/* Where the objects' boxes come from. */
+typedef enum od_learned_boxes {
+    /* The paper's way: the model's own density, thresholded, clustered by
+     * DBSCAN (model/localize.h). The default. */
+    OD_LEARNED_BOXES_DENSITY = 0,
+    /* The training-free detector's: the visual hull of the views' object
+     * masks, clustered the same way (detect/compare.h, occupancy masks).
+     * Needs a mask for every view. It separates what the matcher can
+     * tell from how well the density finds the objects. */
+    OD_LEARNED_BOXES_MASKS = 1,
+} od_learned_boxes;
+
 /* A loaded model with its encoder. */
 typedef struct od_learned_model od_learned_model;
 
@@ -122,6 +134,9 @@ const od_model_file *od_learned_model_file(const od_learned_model *model);
 int od_learned_set_density_threshold(od_learned_model *model, double threshold, od_error *err);
 /* Returns the localization threshold in use. */
 double od_learned_density_threshold(const od_learned_model *model);
+/* Chooses where the boxes of the calls that follow come from
+ * (OD_LEARNED_BOXES_DENSITY by default). */
+int od_learned_set_boxes(od_learned_model *model, od_learned_boxes boxes, od_error *err);
 
 /* Runs the detector on views[0 .. view_count) of the scene. On failure
  * *result is left empty (safe to free) and err names the problem: a bad
