@@ -1,7 +1,7 @@
 /* How often the odd object of one scene ranks first, over seeded subsets
  * of its views, for the training-free detector and for a model file.
  *
- *     sample_subsets SCENE ODD_OBJECT [MODEL [SUBSETS [VIEWS]]]
+ *     sample_subsets SCENE ODD_OBJECT [MODEL [SUBSETS [VIEWS [BOXES]]]]
  *
  * SCENE is a scene folder (e.g. ../shared/datasets/toysad8k-sample),
  * ODD_OBJECT the name of its odd object (object.001 for the sample's
@@ -10,7 +10,8 @@
  * for occupancy); default "compare". SUBSETS (default 100) subsets of
  * VIEWS views (default 5) are drawn by a Fisher-Yates shuffle from a
  * fixed seed, the draw bench/bench_detect.c makes, so both detectors see
- * the same subsets. Then one run with every view.
+ * the same subsets. Then one run with every view. BOXES, for a model
+ * file, is density (default) or masks (detect/learned.h's box sources).
  *
  * The top object is the one with the highest score; it counts as the odd
  * object when its box overlaps that object's true box most, with rotated
@@ -66,7 +67,7 @@ static int run_detector(detector *d, const od_scene *scene, const int *views, in
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: sample_subsets SCENE ODD_OBJECT [MODEL|compare [SUBSETS [VIEWS]]]\n");
+        fprintf(stderr, "usage: sample_subsets SCENE ODD_OBJECT [MODEL|compare [SUBSETS [VIEWS [density|masks]]]]\n");
         return 2;
     }
     const char *scene_path = argv[1];
@@ -74,6 +75,7 @@ int main(int argc, char **argv)
     const char *model_path = argc > 3 ? argv[3] : "compare";
     int subsets = argc > 4 ? atoi(argv[4]) : 100;
     int view_count = argc > 5 ? atoi(argv[5]) : 5;
+    const char *boxes = argc > 6 ? argv[6] : "density";
     od_log_set_level(OD_LOG_WARN);
 
     od_error err;
@@ -108,6 +110,11 @@ int main(int argc, char **argv)
         }
     } else {
         d.model = od_learned_open(model_path, NULL, &err);
+        if (d.model != NULL && strcmp(boxes, "masks") == 0 &&
+            od_learned_set_boxes(d.model, OD_LEARNED_BOXES_MASKS, &err) != 0) {
+            od_learned_free(d.model);
+            d.model = NULL;
+        }
         if (d.model == NULL) {
             fprintf(stderr, "sample_subsets: %s\n", err.message);
             od_scene_free(scene);
