@@ -60,7 +60,9 @@
 #define OBJECTS 6
 #define CELLS 6
 #define TOKENS (CELLS * CELLS * CELLS)
-#define STEPS 600
+/* At 600 steps init seed 8 left one group right in one direction only,
+ * while 7, 9 and 10 passed. At 900 steps 7, 8 and 9 pass. */
+#define STEPS 900
 #define LEARNING_RATE 2e-3
 #define SEED 7
 /* Global gradient norm clip: the loss of one scene per step is noisy. */
