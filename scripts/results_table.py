@@ -7,7 +7,8 @@ usage: scripts/results_table.py NAME=DIR [NAME=DIR ...]
 The first form gives one row per folder (metrics.json): scenes, objects,
 pooled and scene-mean AUROC with their 95 % bootstrap intervals, accuracy,
 top-1 hit rate, box mIoU, recall at IoU > 0.5 and seconds per scene. The
-second form reads paired.json from `oddone eval --paired` folders and
+AUROC matched is pooled over the true objects that a predicted box
+matched, so it shows the scores apart from localization. The second form reads paired.json from `oddone eval --paired` folders and
 prints the AUROC and accuracy differences with their intervals."""
 import json
 import os
@@ -23,9 +24,9 @@ def metric_row(name, folder):
     with open(os.path.join(folder, "metrics.json")) as f:
         m = json.load(f)
     scenes = m["scenes"]
-    return "| %s | %s | %d | %d | %s | %s | %s | %s | %s | %s | %.2f |" % (
-        name, m["split"], scenes["evaluated"], m["objects"]["total"],
-        interval(m["auroc"]["pooled"]), interval(m["auroc"]["scene_mean"]),
+    return "| %s | %s | %d | %d | %s | %.3f | %s | %s | %s | %s | %s | %.2f |" % (
+        name, os.path.basename(m["dataset"].rstrip("/")) + " " + m["split"], scenes["evaluated"], m["objects"]["total"],
+        interval(m["auroc"]["pooled"]), m["auroc"]["matched_objects"], interval(m["auroc"]["scene_mean"]),
         interval(m["accuracy"]), interval(m["top1_hit_rate"]),
         interval(m["box_miou"]), interval(m["recall"]), scenes["seconds_per_scene"])
 
@@ -51,9 +52,9 @@ def main(argv):
         print("| comparison | AUROC pooled | AUROC scene mean | accuracy | top-1 |")
         print("|---|---|---|---|---|")
     else:
-        print("| run | split | scenes | objects | AUROC pooled [95 %] | AUROC scene mean | accuracy"
-              " | top-1 | box mIoU | recall | s / scene |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print("| run | split | scenes | objects | AUROC pooled [95 %] | AUROC matched | AUROC scene mean"
+              " | accuracy | top-1 | box mIoU | recall | s / scene |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for item in pairs:
         name, _, folder = item.partition("=")
         if not folder:
