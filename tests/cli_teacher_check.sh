@@ -87,5 +87,18 @@ check "the error suggests an input size" grep -q -- "--input-size" stderr
 check "an unknown layer is an error" test $? -eq 1
 check "the error names the layer" grep -q "no_such_layer" stderr
 
+# A scene that fails to load is reported and skipped; the others still get
+# their caches, and the run fails at the end.
+cp -r data/scene_0001 data/scene_0002
+echo '{"objects": [' > data/scene_0002/scene3d.metadata.json
+echo scene_0002 >> data/splits/test.txt
+rm -f $cache/scene_0001.safetensors
+run_teacher
+check "a broken scene fails the run" test $? -eq 1
+check "the broken scene is named" grep -q "scene_0002" stderr
+check "the other scene's cache is still written" test -s $cache/scene_0001.safetensors
+check "the count of failed scenes is given" grep -q "1 of 3 scenes failed to load" stderr
+check "the broken scene has no cache" test ! -e $cache/scene_0002.safetensors
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

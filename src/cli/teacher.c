@@ -330,8 +330,9 @@ static int draw_fit_views(const scene_list *scenes, const teacher_arguments *a, 
     for (int s = 0; s < scenes->count; s++) {
         od_scene *scene = NULL;
         if (od_scene_load(scenes->paths[s], NULL, &scene, err) != 0) {
-            free(all);
-            return -1;
+            /* write_caches reports it again and fails the run at the end. */
+            fprintf(stderr, "oddone teacher: the PCA fit skips a scene that failed to load: %s\n", err->message);
+            continue;
         }
         fit_view *grown = realloc(all, (size_t)(total + scene->view_count) * sizeof *grown);
         if (grown == NULL) {
@@ -343,6 +344,10 @@ static int draw_fit_views(const scene_list *scenes, const teacher_arguments *a, 
         for (int v = 0; v < scene->view_count; v++)
             all[total++] = (fit_view){s, v};
         od_scene_free(scene);
+    }
+    if (total == 0) {
+        free(all);
+        return od_fail(err, "no scene of the fit split could be loaded, so there is no view to fit the PCA on");
     }
     const int keep = total < a->fit_views ? total : (int)a->fit_views;
     od_rng rng;
@@ -647,20 +652,26 @@ static void format_duration(double seconds, char *text, size_t size)
         snprintf(text, size, "%.1f h", seconds / 3600.0);
 }
 
-/* Writes the cache of every listed scene, skipping those already current. */
+/* Writes the cache of every listed scene, skipping those already current.
+ * A scene that fails to load is reported on its own line and skipped, so
+ * that one broken scene does not stop a run over thousands; the call then
+ * fails at the end with the count. */
 static int write_caches(od_teacher *teacher, const od_pca *pca, const scene_list *scenes,
                         const od_feature_cache_info *info, const char *output, int quiet, od_error *err)
 {
     double computed_seconds = 0.0;
-    int computed = 0, skipped = 0;
+    int computed = 0, skipped = 0, unreadable = 0;
     for (int s = 0; s < scenes->count; s++) {
         char path[PATH_SIZE];
         const char *name = strcmp(scenes->names[s], ".") == 0 ? "scene" : scenes->names[s];
         if (snprintf(path, sizeof path, "%s/%s.safetensors", output, name) >= (int)sizeof path)
             return od_fail(err, "the cache path of %s under %s is too long", name, output);
         od_scene *scene = NULL;
-        if (od_scene_load(scenes->paths[s], NULL, &scene, err) != 0)
-            return -1;
+        if (od_scene_load(scenes->paths[s], NULL, &scene, err) != 0) {
+            fprintf(stderr, "oddone teacher: skipped a scene that failed to load: %s\n", err->message);
+            unreadable++;
+            continue;
+        }
         if (cache_is_current(path, info, scene)) {
             skipped++;
             if (!quiet)
@@ -688,6 +699,9 @@ static int write_caches(od_teacher *teacher, const od_pca *pca, const scene_list
     }
     if (!quiet)
         fprintf(stderr, "teacher: wrote %d caches and skipped %d current ones in %s\n", computed, skipped, output);
+    if (unreadable > 0)
+        return od_fail(err, "%d of %d scenes failed to load and have no cache (each is named above)", unreadable,
+                       scenes->count);
     return 0;
 }
 
