@@ -502,6 +502,21 @@ static int read_checkpoint(const char *folder, int64_t *step, char *params, char
     return status;
 }
 
+/* Loads a stage's parameters and Adam state from the checkpoint in folder
+ * and writes its step to *step. checkpoint names the checkpoint file in
+ * the progress line. */
+static int resume_stage(const char *folder, const char *checkpoint, int stage, od_params *params, od_adam *adam,
+                        int quiet, int64_t *step, od_error *err)
+{
+    char params_path[PATH_SIZE], adam_path[PATH_SIZE];
+    if (read_checkpoint(folder, step, params_path, adam_path, err) != 0 ||
+        od_params_load(params, params_path, err) != 0 || od_adam_load(adam, adam_path, err) != 0)
+        return -1;
+    if (!quiet)
+        fprintf(stderr, "train: stage %d resumes from step %lld of %s\n", stage, (long long)*step, checkpoint);
+    return 0;
+}
+
 /* Writes a checkpoint of step `step`, then removes the previous one's files. */
 static int write_checkpoint(const char *folder, int64_t step, int64_t previous, od_params *params, od_adam *adam,
                             od_error *err)
@@ -691,17 +706,9 @@ static int run_stage1(const od_train_options *o, const od_model_config *config, 
         keep_or_release(d, &d->scenes[0]);
     int64_t step = 0;
     if (status == 0 && has_checkpoint) {
-        char params_path[PATH_SIZE], adam_path[PATH_SIZE];
-        status = read_checkpoint(folder, &step, params_path, adam_path, err);
-        if (status == 0 && od_params_load(od_stage1_params(s), params_path, err) != 0)
-            status = -1;
-        if (status == 0 && od_adam_load(od_stage1_adam(s), adam_path, err) != 0)
-            status = -1;
-        if (status == 0) {
+        status = resume_stage(folder, checkpoint, 1, od_stage1_params(s), od_stage1_adam(s), o->quiet, &step, err);
+        if (status == 0)
             od_stage1_set_step_count(s, step);
-            if (!o->quiet)
-                fprintf(stderr, "train: stage 1 resumes from step %lld of %s\n", (long long)step, checkpoint);
-        }
     }
     if (status == 0 && (losses = open_losses(o->run, 1, step, err)) == NULL)
         status = -1;
@@ -909,17 +916,9 @@ static int run_stage2(const od_train_options *o, const od_model_config *config, 
         keep_or_release(d, &d->scenes[0]);
     int64_t step = 0;
     if (status == 0 && has_checkpoint) {
-        char params_path[PATH_SIZE], adam_path[PATH_SIZE];
-        status = read_checkpoint(folder, &step, params_path, adam_path, err);
-        if (status == 0 && od_params_load(od_stage2_params(s), params_path, err) != 0)
-            status = -1;
-        if (status == 0 && od_adam_load(od_stage2_adam(s), adam_path, err) != 0)
-            status = -1;
-        if (status == 0) {
+        status = resume_stage(folder, checkpoint, 2, od_stage2_params(s), od_stage2_adam(s), o->quiet, &step, err);
+        if (status == 0)
             od_stage2_set_step_count(s, step);
-            if (!o->quiet)
-                fprintf(stderr, "train: stage 2 resumes from step %lld of %s\n", (long long)step, checkpoint);
-        }
     } else if (status == 0) {
         char params_path[PATH_SIZE];
         status = find_stage1_params(o, params_path, err);
