@@ -13,7 +13,7 @@
  * the same subsets. Then one run with every view. BOXES, for a model
  * file, is density (default) or masks (detect/learned.h's box sources).
  *
- * The top object is the one with the highest score; it counts as the odd
+ * The top object is the one with the highest score. It counts as the odd
  * object when its box overlaps that object's true box most, with rotated
  * 3D IoU above 0.3. Prints one line per subset with the object count and
  * the top object's true name, then the totals. Nothing is tuned here: the

@@ -522,7 +522,7 @@ static void test_context_flip_overfit(void)
          * the objects whose shape does not change between them. Let P be
          * the objects of shape A in both and Q those of shape B in both.
          * The minority of 1:5 (2:4) is P and the minority of 5:1 (4:2) is
-         * Q. A right answer in the first scene needs the best score of P
+         * Q. A right ranking in the first scene needs the best score of P
          * above the best of Q, in the second the reverse, from the same
          * crops. So a per-object score gets at most one scene of each
          * mirrored pair right, at most half the scenes, which is what

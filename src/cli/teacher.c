@@ -654,8 +654,8 @@ static void format_duration(double seconds, char *text, size_t size)
 
 /* Writes the cache of every listed scene, skipping those already current.
  * A scene that fails to load is reported on its own line and skipped, so
- * that one broken scene does not stop a run over thousands; the call then
- * fails at the end with the count. */
+ * one broken scene does not stop a run over thousands. The call then fails
+ * at the end with the count. */
 static int write_caches(od_teacher *teacher, const od_pca *pca, const scene_list *scenes,
                         const od_feature_cache_info *info, const char *output, int quiet, od_error *err)
 {

@@ -108,7 +108,7 @@ struct od_learned_net {
     float *mask;        /* (max_objects, n^3) */
     float *scratch;     /* (max_objects, n^3, max(c0, k)) */
     double seconds_lift;
-    od_localization *given; /* objects found elsewhere for the next finish, or NULL */
+    od_localization *mask_objects; /* objects from the masks for the next finish, or NULL */
 };
 
 void od_learned_net_free(od_learned_net *net)
@@ -341,14 +341,14 @@ int od_learned_net_finish(od_learned_net *net, const od_scene *scene, const int 
     result->seconds_hull = t_localize - t_volume;
 
     od_localization found = {0};
-    if (status == 0 && net->given != NULL) {
-        found = *net->given; /* taken over: the caller's copy is emptied */
-        memset(net->given, 0, sizeof *net->given);
+    if (status == 0 && net->mask_objects != NULL) {
+        found = *net->mask_objects; /* taken over: the caller's copy is emptied */
+        memset(net->mask_objects, 0, sizeof *net->mask_objects);
     } else if (status == 0) {
         od_localize_options options = od_localize_options_default(net->config.density_threshold);
         status = od_localize(od_volume_net_density(net->volume_net), &net->grid, &options, &found, err);
     }
-    net->given = NULL;
+    net->mask_objects = NULL;
     int dropped = status == 0 ? keep_largest(&found, net->max_objects) : 0;
     if (dropped < 0)
         status = od_fail(err, "learned: out of memory");
@@ -533,14 +533,14 @@ int od_learned_detect(od_learned_model *model, const od_scene *scene, const int 
         if (status != 0)
             return od_fail_context(err, "view %d (%s)", v, scene->views[v].name);
     }
-    od_localization given = {0};
+    od_localization mask_objects = {0};
     if (model->boxes == OD_LEARNED_BOXES_MASKS) {
-        if (localize_from_masks(model, scene, views, view_count, &given, err) != 0)
+        if (localize_from_masks(model, scene, views, view_count, &mask_objects, err) != 0)
             return -1;
-        model->net->given = &given;
+        model->net->mask_objects = &mask_objects;
     }
     int finished = od_learned_net_finish(model->net, scene, views, view_count, result, err);
-    od_localization_free(&given);
+    od_localization_free(&mask_objects);
     if (finished != 0)
         return -1;
 

@@ -108,8 +108,8 @@ int od_learned_net_finish(od_learned_net *net, const od_scene *scene, const int 
 
 /* Where the objects' boxes come from. */
 typedef enum od_learned_boxes {
-    /* The paper's way: the model's own density, thresholded, clustered by
-     * DBSCAN (model/localize.h). The default. */
+    /* The model's own density, thresholded and clustered by DBSCAN
+     * (model/localize.h), as the Odd-One-Out method localizes. The default. */
     OD_LEARNED_BOXES_DENSITY = 0,
     /* The training-free detector's: the visual hull of the views' object
      * masks, clustered the same way (detect/compare.h, occupancy masks).

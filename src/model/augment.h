@@ -40,12 +40,13 @@ od_augment od_augment_draw(od_rng *rng, double rotation_degrees, double translat
 /* Maps a world point: out = A p + b. out may alias p. */
 void od_augment_point(const od_augment *augment, const double p[3], double out[3]);
 
-/* Maps a box: its centre as a point, its yaw by the rotation (a mirrored
- * x axis turns yaw into pi - yaw first); the size is unchanged. */
+/* Maps a box: its centre as a point and its yaw by the rotation. A
+ * mirrored x axis first turns yaw into pi - yaw. The size is unchanged. */
 void od_augment_box(const od_augment *augment, const od_box *box, od_box *out);
 
-/* Maps a camera so that it sees the changed world as the original saw the
- * original (mirrored horizontally when flip is set; see above). */
+/* Maps a camera so that it projects the changed world to the pixels where
+ * the original camera projected the original world (mirrored horizontally
+ * when flip is set; see above). */
 void od_augment_camera(const od_augment *augment, const od_camera *camera, od_camera *out);
 
 /* Mirrors an image or map of height x width cells of `channels` floats

@@ -66,7 +66,7 @@ typedef struct od_localization {
 od_localize_options od_localize_options_default(double density_threshold);
 
 /* Finds the objects in a raw density volume (D, H, W) = grid dims
- * (z, y, x), laid out as geometry/grid.h says. On failure *result is left
+ * (z, y, x), laid out as geometry/grid.h describes. On failure *result is left
  * empty (safe to free) and err names the problem: an invalid grid or
  * option, a non-finite density, no memory. No occupied voxel is not an
  * error: the result then has no objects. */

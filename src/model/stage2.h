@@ -13,9 +13,9 @@
  *   2. the objects: with predicted boxes on, od_localize finds boxes in the
  *      density, and od_eval_match pairs them with the true boxes at
  *      OD_STAGE2_MATCH_IOU rotated 3D IoU. A matched true object is cropped
- *      with its predicted box; an unmatched true object is cropped with its
- *      true box jittered; an unmatched prediction is dropped, because it has
- *      no label. With predicted boxes off every true box is jittered;
+ *      with its predicted box, and an unmatched one with its true box,
+ *      jittered. An unmatched prediction is dropped, because it has no
+ *      label. With predicted boxes off every true box is jittered;
  *   3. each box is padded by crop.pad_voxels and made cubic, and the trunk
  *      (c0 channels) and feature head (k) volumes, concatenated per voxel,
  *      are RoI-pooled to crop.cells^3 crops. A cell is occupied when the
