@@ -132,6 +132,38 @@ static void out_of_range_values_rejected(void)
     check_rejected("\"log_every\": 10", "\"log_every\": 0", "schedule.log_every");
     check_rejected("\"flips\": true", "\"flips\": 1", "augment.flips");
     check_rejected("\"render\": {", "\"render\": [{", "");
+    check_rejected("\"density_threshold\": 0.5", "\"density_threshold\": 0.5, \"boxes\": \"hull\"",
+                   "localization.boxes: expected \"density\" or \"masks\"");
+    check_rejected("\"density_threshold\": 0.5", "\"density_threshold\": 0.5, \"boxes\": 1", "localization.boxes");
+}
+
+/* localization.boxes is optional; "masks" sets boxes_from_masks. */
+static void boxes_field_parsed(void)
+{
+    size_t size;
+    char *text = read_text(od_test_source_path("configs/cpu.json"), &size);
+    OD_CHECK(text != NULL);
+    if (text == NULL)
+        return;
+    od_model_config c;
+    od_error err = {{0}};
+    OD_CHECK(od_model_config_parse(text, size, "cpu.json", &c, &err) == 0);
+    OD_CHECK(c.boxes_from_masks == 0);
+    const char *from = "\"density_threshold\": 0.5";
+    const char *to = "\"density_threshold\": 0.5, \"boxes\": \"masks\"";
+    char *at = strstr(text, from);
+    OD_CHECK(at != NULL);
+    if (at != NULL) {
+        size_t edited_size = size - strlen(from) + strlen(to), head = (size_t)(at - text);
+        char *edited = malloc(edited_size + 1);
+        memcpy(edited, text, head);
+        memcpy(edited + head, to, strlen(to));
+        memcpy(edited + head + strlen(to), at + strlen(from), size - head - strlen(from) + 1);
+        OD_CHECK(od_model_config_parse(edited, edited_size, "masks.json", &c, &err) == 0);
+        OD_CHECK(c.boxes_from_masks == 1);
+        free(edited);
+    }
+    free(text);
 }
 
 static void grid_not_divisible_rejected(void)
@@ -157,6 +189,7 @@ int main(void)
     OD_RUN(cpu_config_sizes);
     OD_RUN(paper_config_sizes);
     OD_RUN(misspelt_fields_rejected);
+    OD_RUN(boxes_field_parsed);
     OD_RUN(out_of_range_values_rejected);
     OD_RUN(grid_not_divisible_rejected);
     OD_RUN(invalid_files_rejected);

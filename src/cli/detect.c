@@ -84,9 +84,10 @@ static void print_detect_usage(FILE *stream)
             "model options:\n"
             "  --density-threshold X  softplus density per voxel edge at which a voxel counts as\n"
             "                         occupied (default: the model's localization.density_threshold)\n"
-            "  --boxes SOURCE         density (default: the model's density, thresholded and\n"
-            "                         clustered) or masks (the visual hull of the views' object\n"
-            "                         masks, as compare finds its objects; every view needs masks)\n"
+            "  --boxes SOURCE         density (the model's density, thresholded and clustered) or\n"
+            "                         masks (the visual hull of the views' object masks, as compare\n"
+            "                         finds its objects; every view needs masks); default: the\n"
+            "                         model's localization.boxes, density when it has none\n"
             "\n"
             "compare options:\n"
             "  --features KIND        teacher (default) or colour (a colour histogram of every\n"
@@ -355,16 +356,15 @@ static int parse_arguments(int argc, char **argv, detect_arguments *arguments)
 /* ---- result.json ------------------------------------------------------------------ */
 
 /* The fields of result.json that only the method model writes. */
-static void add_model_fields(cJSON *root, const detect_arguments *arguments, const od_model_file *file,
+static void add_model_fields(cJSON *root, const detect_arguments *arguments, const od_learned_model *model,
                              const od_compare_result *result)
 {
+    const od_model_file *file = od_learned_model_file(model);
     cJSON_AddStringToObject(root, "model", arguments->model_path);
     cJSON_AddStringToObject(root, "configuration", file->config.name);
     cJSON_AddStringToObject(root, "variant", od_model_variant_name(file->config.variant));
-    cJSON_AddNumberToObject(root, "density_threshold",
-                            arguments->density_threshold > 0.0 ? arguments->density_threshold
-                                                               : file->config.density_threshold);
-    cJSON_AddStringToObject(root, "boxes", arguments->boxes != NULL ? arguments->boxes : "density");
+    cJSON_AddNumberToObject(root, "density_threshold", od_learned_density_threshold(model));
+    cJSON_AddStringToObject(root, "boxes", od_learned_boxes_name(od_learned_get_boxes(model)));
     cJSON *encoder = cJSON_AddObjectToObject(root, "encoder");
     cJSON_AddStringToObject(encoder, "network", result->feature_source);
     cJSON_AddStringToObject(encoder, "layer", result->feature_layer);
@@ -378,8 +378,8 @@ static void add_model_fields(cJSON *root, const detect_arguments *arguments, con
                             "logistic sigmoid of the matcher's logit: the model's probability that the object "
                             "is anomalous, from comparing it with the other objects");
     cJSON_AddNumberToObject(root, "dropped_clusters", result->dropped_clusters);
-    cJSON_AddStringToObject(root, "occupancy", "density");
-    cJSON_AddNumberToObject(root, "density_threshold", file->config.density_threshold);
+    cJSON_AddStringToObject(root, "occupancy",
+                            od_learned_get_boxes(model) == OD_LEARNED_BOXES_MASKS ? "masks" : "density");
     if (result->floor_layer >= 0)
         cJSON_AddNumberToObject(root, "floor_layer", result->floor_layer);
     else
@@ -442,19 +442,19 @@ static void add_compare_matrices(cJSON *root, const od_compare_result *result)
             cJSON_AddItemToArray(consensus, cJSON_CreateNumber(o));
 }
 
-/* file is the open model for the method model, NULL for compare;
+/* model is the open model for the method model, NULL for compare;
  * seconds_load is the time it took to open. */
-static cJSON *result_json(const od_scene *scene, const detect_arguments *arguments, const od_model_file *file,
+static cJSON *result_json(const od_scene *scene, const detect_arguments *arguments, const od_learned_model *model,
                           double seconds_load, const od_compare_result *result)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "scene", scene->root);
-    cJSON_AddStringToObject(root, "method", file != NULL ? "model" : "compare");
+    cJSON_AddStringToObject(root, "method", model != NULL ? "model" : "compare");
     cJSON *views = cJSON_AddArrayToObject(root, "views");
     for (int i = 0; i < result->view_count; i++)
         cJSON_AddItemToArray(views, cJSON_CreateNumber(result->views[i]));
-    if (file != NULL)
-        add_model_fields(root, arguments, file, result);
+    if (model != NULL)
+        add_model_fields(root, arguments, model, result);
     else
         add_compare_fields(root, arguments, result);
     if (result->note[0] != '\0')
@@ -488,17 +488,17 @@ static cJSON *result_json(const od_scene *scene, const detect_arguments *argumen
                 cJSON_AddItemToArray(seen, cJSON_CreateNumber(result->views[i]));
         cJSON_AddBoolToObject(item, "few_views", object->few_views);
         cJSON_AddBoolToObject(item, "truncated", object->truncated);
-        if (file == NULL) {
+        if (model == NULL) {
             cJSON *reference = cJSON_AddArrayToObject(item, "reference_group");
             for (int r = 0; r < object->reference_count; r++)
                 cJSON_AddItemToArray(reference, cJSON_CreateNumber(object->reference[r]));
         }
         cJSON_AddItemToArray(objects, item);
     }
-    if (file == NULL)
+    if (model == NULL)
         add_compare_matrices(root, result);
     cJSON *timings = cJSON_AddObjectToObject(root, "seconds");
-    if (file != NULL) {
+    if (model != NULL) {
         cJSON_AddNumberToObject(timings, "load_model", seconds_load);
         cJSON_AddNumberToObject(timings, "features", result->seconds_features);
         cJSON_AddNumberToObject(timings, "lift", result->seconds_lift);
@@ -755,8 +755,11 @@ int od_cli_detect(int argc, char **argv)
         status = model == NULL ? -1 : 0;
         if (status == 0 && arguments.density_threshold > 0.0)
             status = od_learned_set_density_threshold(model, arguments.density_threshold, &err);
-        if (status == 0 && arguments.boxes != NULL && strcmp(arguments.boxes, "masks") == 0)
-            status = od_learned_set_boxes(model, OD_LEARNED_BOXES_MASKS, &err);
+        if (status == 0 && arguments.boxes != NULL)
+            status = od_learned_set_boxes(model,
+                                          strcmp(arguments.boxes, "masks") == 0 ? OD_LEARNED_BOXES_MASKS
+                                                                                : OD_LEARNED_BOXES_DENSITY,
+                                          &err);
         if (status == 0)
             status = od_learned_detect(model, scene, views, view_count, &result, &err);
     } else {
@@ -766,8 +769,7 @@ int od_cli_detect(int argc, char **argv)
     if (status == 0)
         status = od_make_folders(arguments.output, &err);
     if (status == 0) {
-        cJSON *root = result_json(scene, &arguments, model != NULL ? od_learned_model_file(model) : NULL,
-                                  seconds_load, &result);
+        cJSON *root = result_json(scene, &arguments, model, seconds_load, &result);
         status = root == NULL ? od_fail(&err, "out of memory building result.json")
                               : write_result(arguments.output, root, &err);
         cJSON_Delete(root);

@@ -65,8 +65,9 @@ static void print_eval_usage(FILE *stream)
             "  --model PATH           model file for --method model (default: %s when it exists)\n"
             "  --density-threshold X  --method model: softplus density per voxel edge at which a\n"
             "                         voxel counts as occupied (default: the model's own)\n"
-            "  --boxes SOURCE         --method model: density (default) or masks (the visual hull\n"
-            "                         of the object masks, as compare finds its objects)\n"
+            "  --boxes SOURCE         --method model: density or masks (the visual hull of the\n"
+            "                         object masks, as compare finds its objects); default: the\n"
+            "                         model's localization.boxes, density when it has none\n"
             "  --split NAME           split of the dataset (default: test when present, else the\n"
             "                         only split; without splits/ every scene folder, \"all\")\n"
             "  --views N              use N views per scene (default: every view). The views are\n"
@@ -694,7 +695,7 @@ static cJSON *detector_json(const eval_arguments *arguments)
         cJSON_AddStringToObject(detector, "layer", file->encoder.layer);
         cJSON_AddNumberToObject(detector, "input_size", (double)file->encoder.input_size);
         cJSON_AddNumberToObject(detector, "density_threshold", od_learned_density_threshold(arguments->model));
-        cJSON_AddStringToObject(detector, "boxes", arguments->boxes != NULL ? arguments->boxes : "density");
+        cJSON_AddStringToObject(detector, "boxes", od_learned_boxes_name(od_learned_get_boxes(arguments->model)));
         cJSON_AddNumberToObject(detector, "odd_score", OD_LEARNED_ODD_SCORE);
         return detector;
     }
@@ -926,8 +927,11 @@ static int open_teacher(eval_arguments *arguments, od_teacher **teacher, od_erro
         if (arguments->density_threshold > 0.0 &&
             od_learned_set_density_threshold(arguments->model, arguments->density_threshold, err) != 0)
             return -1;
-        if (arguments->boxes != NULL && strcmp(arguments->boxes, "masks") == 0)
-            return od_learned_set_boxes(arguments->model, OD_LEARNED_BOXES_MASKS, err);
+        if (arguments->boxes != NULL)
+            return od_learned_set_boxes(arguments->model,
+                                        strcmp(arguments->boxes, "masks") == 0 ? OD_LEARNED_BOXES_MASKS
+                                                                               : OD_LEARNED_BOXES_DENSITY,
+                                        err);
         return 0;
     }
     if (options->features != OD_COMPARE_FEATURES_TEACHER)

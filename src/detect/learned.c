@@ -396,6 +396,16 @@ int od_learned_set_boxes(od_learned_model *model, od_learned_boxes boxes, od_err
     return 0;
 }
 
+od_learned_boxes od_learned_get_boxes(const od_learned_model *model)
+{
+    return model->boxes;
+}
+
+const char *od_learned_boxes_name(od_learned_boxes boxes)
+{
+    return boxes == OD_LEARNED_BOXES_MASKS ? "masks" : "density";
+}
+
 /* Finds the objects as compare does from the views' masks (visual hull,
  * DBSCAN, boxes) on the model's grid, into *found. Colour features keep
  * the call cheap: only its occupancy and boxes are used. */
@@ -472,6 +482,7 @@ od_learned_model *od_learned_open(const char *model_path, const char *encoder_we
         od_learned_free(model);
         return NULL;
     }
+    model->boxes = model->file->config.boxes_from_masks ? OD_LEARNED_BOXES_MASKS : OD_LEARNED_BOXES_DENSITY;
     const od_model_encoder *encoder = &model->file->encoder;
     od_teacher_network network;
     if (od_teacher_network_parse(encoder->network, &network, err) != 0 ||

@@ -109,7 +109,8 @@ int od_learned_net_finish(od_learned_net *net, const od_scene *scene, const int 
 /* Where the objects' boxes come from. */
 typedef enum od_learned_boxes {
     /* The model's own density, thresholded and clustered by DBSCAN
-     * (model/localize.h), as the Odd-One-Out method localizes. The default. */
+     * (model/localize.h), as the Odd-One-Out method localizes. The default
+     * unless the model's configuration sets localization.boxes. */
     OD_LEARNED_BOXES_DENSITY = 0,
     /* The training-free detector's: the visual hull of the views' object
      * masks, clustered the same way (detect/compare.h, occupancy masks).
@@ -135,8 +136,12 @@ int od_learned_set_density_threshold(od_learned_model *model, double threshold, 
 /* Returns the localization threshold in use. */
 double od_learned_density_threshold(const od_learned_model *model);
 /* Chooses where the boxes of the calls that follow come from
- * (OD_LEARNED_BOXES_DENSITY by default). */
+ * (by default the configuration's localization.boxes, else density). */
 int od_learned_set_boxes(od_learned_model *model, od_learned_boxes boxes, od_error *err);
+/* Returns the box source in use. */
+od_learned_boxes od_learned_get_boxes(const od_learned_model *model);
+/* "density" or "masks". */
+const char *od_learned_boxes_name(od_learned_boxes boxes);
 
 /* Runs the detector on views[0 .. view_count) of the scene. On failure
  * *result is left empty (safe to free) and err names the problem: a bad

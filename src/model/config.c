@@ -318,13 +318,19 @@ static int read_render(reader *r, const cJSON *root, od_model_config *c)
 static int read_objects(reader *r, const cJSON *root, od_model_config *c)
 {
     static const char *const localization_keys[] = {"density_threshold", NULL};
+    static const char *const localization_keys_boxes[] = {"density_threshold", "boxes", NULL};
     static const char *const crop_keys[] = {"cells", "pad_voxels", NULL};
     static const char *const matcher_keys[] = {"channels", "heads", "blocks", "top_k", NULL};
     const cJSON *localization = get(root, "localization");
     const cJSON *crop = get(root, "crop");
     const cJSON *matcher = get(root, "matcher");
-    if (check_fields(r, localization, "localization", localization_keys) != 0 ||
+    /* localization.boxes is optional: files written before it existed
+     * localize by density. */
+    const int has_boxes = cJSON_IsObject(localization) && get(localization, "boxes") != NULL;
+    char boxes[16] = "density";
+    if (check_fields(r, localization, "localization", has_boxes ? localization_keys_boxes : localization_keys) != 0 ||
         read_double(r, localization, "localization", "density_threshold", 0.0, 1e6, &c->density_threshold) != 0 ||
+        (has_boxes && read_string(r, localization, "localization", "boxes", boxes, sizeof boxes) != 0) ||
         check_fields(r, crop, "crop", crop_keys) != 0 || read_int(r, crop, "crop", "cells", 1, 64, &c->crop_cells) != 0 ||
         read_double(r, crop, "crop", "pad_voxels", 0.0, 64.0, &c->crop_pad_voxels) != 0 ||
         check_fields(r, matcher, "matcher", matcher_keys) != 0 ||
@@ -333,6 +339,10 @@ static int read_objects(reader *r, const cJSON *root, od_model_config *c)
         read_int(r, matcher, "matcher", "blocks", 1, 16, &c->matcher_blocks) != 0 ||
         read_int(r, matcher, "matcher", "top_k", 1, 4096, &c->top_k) != 0)
         return -1;
+    if (strcmp(boxes, "density") != 0 && strcmp(boxes, "masks") != 0)
+        return od_fail(r->err, "%s: field localization.boxes: expected \"density\" or \"masks\", got \"%s\"",
+                       r->source, boxes);
+    c->boxes_from_masks = strcmp(boxes, "masks") == 0;
     if (c->matcher_channels % c->matcher_heads != 0)
         return od_fail(r->err, "%s: field matcher.channels: expected a multiple of matcher.heads (%lld), got %lld",
                        r->source, (long long)c->matcher_heads, (long long)c->matcher_channels);

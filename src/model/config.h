@@ -31,7 +31,9 @@
  *   render        samples_per_ray; colour_size, mask_size, feature_size:
  *                 sides of the square renders that the colour, silhouette
  *                 and teacher-feature losses compare
- *   localization  density_threshold (on the softplus density)
+ *   localization  density_threshold (on the softplus density); boxes,
+ *                 optional: "density" (the default) or "masks", where
+ *                 detection takes its boxes by default (detect/learned.h)
  *   crop          cells (side of the RoI crop), pad_voxels
  *   matcher       channels, heads (channels divisible by heads), blocks,
  *                 top_k
@@ -94,6 +96,7 @@ typedef struct od_model_config {
     int64_t colour_size, mask_size, feature_size;
 
     double density_threshold;
+    int boxes_from_masks; /* localization.boxes is "masks" */
 
     int64_t crop_cells;
     double crop_pad_voxels;
