@@ -140,7 +140,7 @@ double od_learned_density_threshold(const od_learned_model *model);
 int od_learned_set_boxes(od_learned_model *model, od_learned_boxes boxes, od_error *err);
 /* Returns the box source in use. */
 od_learned_boxes od_learned_get_boxes(const od_learned_model *model);
-/* "density" or "masks". */
+/* Returns the name of a box source, "density" or "masks". */
 const char *od_learned_boxes_name(od_learned_boxes boxes);
 
 /* Runs the detector on views[0 .. view_count) of the scene. On failure

@@ -96,7 +96,7 @@ typedef struct od_model_config {
     int64_t colour_size, mask_size, feature_size;
 
     double density_threshold;
-    int boxes_from_masks; /* localization.boxes is "masks" */
+    int boxes_from_masks; /* 1 when localization.boxes is "masks" */
 
     int64_t crop_cells;
     double crop_pad_voxels;
