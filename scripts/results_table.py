@@ -24,9 +24,10 @@ def metric_row(name, folder):
     with open(os.path.join(folder, "metrics.json")) as f:
         m = json.load(f)
     scenes = m["scenes"]
-    return "| %s | %s | %d | %d | %s | %.3f | %s | %s | %s | %s | %s | %.2f |" % (
+    matched = m["auroc"]["matched_objects"]
+    return "| %s | %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %.2f |" % (
         name, os.path.basename(m["dataset"].rstrip("/")) + " " + m["split"], scenes["evaluated"], m["objects"]["total"],
-        interval(m["auroc"]["pooled"]), m["auroc"]["matched_objects"], interval(m["auroc"]["scene_mean"]),
+        interval(m["auroc"]["pooled"]), "n/a" if matched is None else "%.3f" % matched, interval(m["auroc"]["scene_mean"]),
         interval(m["accuracy"]), interval(m["top1_hit_rate"]),
         interval(m["box_miou"]), interval(m["recall"]), scenes["seconds_per_scene"])
 
