@@ -91,6 +91,20 @@ check "boxes from masks find the four tori" test "$(objects "$work/stdout" | gre
 expect_error "an unknown box source" 2 "expects density or masks" \
     "$oddone" detect "$work/tiny.safetensors" "$scene" -o "$work/bad0" --boxes hull
 
+# A model whose configuration sets localization.boxes to masks finds the
+# same four tori without --boxes, and --boxes density overrides it.
+"$make_model" "$work/tiny-masks.safetensors" 5 nan masks
+check "the tiny masks model is written" test -s "$work/tiny-masks.safetensors"
+"$oddone" detect "$work/tiny-masks.safetensors" "$scene" -o "$work/masks-default" --views 0,2,4,6 \
+    >"$work/stdout5" 2>"$work/stderr"
+check "detect with the masks model succeeds" test $? -eq 0
+check "the model's box source is recorded" grep -q '"boxes":[[:space:]]*"masks"' "$work/masks-default/result.json"
+check "the model's box source finds the four tori" test "$(objects "$work/stdout5" | grep -c .)" -eq 4
+"$oddone" detect "$work/tiny-masks.safetensors" "$scene" -o "$work/masks-density" --views 0,2,4,6 --boxes density \
+    >"$work/stdout6" 2>"$work/stderr"
+check "--boxes density overrides the model's box source" \
+    grep -q '"boxes":[[:space:]]*"density"' "$work/masks-density/result.json"
+
 # The default model, in a folder that has one.
 mkdir -p "$work/project/models"
 cp "$work/tiny.safetensors" "$work/project/models/oddone-cpu.safetensors"

@@ -44,11 +44,21 @@ static const od_model_encoder tiny_encoder = {"mobilenetv2", "block_2_add", 32};
 
 /* Writes the tiny model, initialised from seed, to path. When density_bias
  * is not NAN, the density head's output bias is set to it (a large value
- * makes every voxel dense). */
-static int tiny_model_write(const char *path, uint64_t seed, float density_bias, od_error *err)
+ * makes every voxel dense). A non-NULL boxes is written as
+ * localization.boxes. */
+static int tiny_model_write(const char *path, uint64_t seed, float density_bias, const char *boxes, od_error *err)
 {
+    char config_text[sizeof tiny_config_text + 64];
+    const char *threshold = "\"density_threshold\": 0.5";
+    const char *position = strstr(tiny_config_text, threshold);
+    size_t head = (size_t)(position - tiny_config_text) + strlen(threshold);
+    if (boxes == NULL)
+        snprintf(config_text, sizeof config_text, "%s", tiny_config_text);
+    else
+        snprintf(config_text, sizeof config_text, "%.*s, \"boxes\": \"%s\"%s", (int)head, tiny_config_text, boxes,
+                 tiny_config_text + head);
     od_model_config config;
-    if (od_model_config_parse(tiny_config_text, strlen(tiny_config_text), "tiny", &config, err) != 0)
+    if (od_model_config_parse(config_text, strlen(config_text), "tiny", &config, err) != 0)
         return -1;
     od_params *params = od_params_new(err);
     if (params == NULL)
@@ -63,7 +73,7 @@ static int tiny_model_write(const char *path, uint64_t seed, float density_bias,
             bias->value[0] = density_bias;
     }
     if (status == 0)
-        status = od_model_file_save(path, params, tiny_config_text, &tiny_encoder, err);
+        status = od_model_file_save(path, params, config_text, &tiny_encoder, err);
     od_params_free(params);
     return status;
 }

@@ -31,7 +31,7 @@ static const char *write_model(const char *name, float density_bias)
     static char path[512];
     snprintf(path, sizeof path, "%s/%s", od_test_temp_dir(), name);
     od_error err = {{0}};
-    int status = tiny_model_write(path, 11, density_bias, &err);
+    int status = tiny_model_write(path, 11, density_bias, NULL, &err);
     if (status != 0)
         fprintf(stderr, "%s\n", err.message);
     OD_CHECK(status == 0);
