@@ -15,13 +15,16 @@ WINDOW = 50
 
 
 def read_curve(path, column):
-    steps, values = [], []
+    # A resumed run logs the steps after its last checkpoint again; the
+    # later row of a step is the one the run continued from.
+    by_step = {}
     with open(path) as f:
         for row in csv.DictReader(f):
             if row.get(column, "") == "":
                 continue
-            steps.append(int(row["step"]))
-            values.append(float(row[column]))
+            by_step[int(row["step"])] = float(row[column])
+    steps = sorted(by_step)
+    values = [by_step[step] for step in steps]
     smoothed = []
     total = 0.0
     for i, value in enumerate(values):
