@@ -163,9 +163,10 @@ static void test_learned_dense_volume(void)
     od_scene_free(scene);
 }
 
-/* Crops carry the trunk in the first channels and the feature head after
- * them, and cells outside the dense region are masked and zero. */
-static void test_learned_crop_layout(void)
+/* Crops carry the trunk in the first channels, then lifted_channels of
+ * lifted encoder features, then the feature head, and cells outside the
+ * dense region are masked and zero. */
+static void check_crop_layout(int64_t lifted_channels)
 {
     od_model_config config;
     od_error err = {{0}};
@@ -173,12 +174,16 @@ static void test_learned_crop_layout(void)
     od_grid grid;
     OD_CHECK(od_grid_from_bounds(config.grid_min, config.grid_max, config.voxel_size, &grid, &err) == 0);
     int64_t voxels = od_grid_voxel_count(&grid), c0 = config.channels[0], k = config.teacher_channels;
+    int64_t e = lifted_channels, width = c0 + e + k;
     float *trunk = malloc((size_t)(voxels * c0) * sizeof(float));
+    float *lifted = malloc((size_t)(voxels * (e > 0 ? e : 1)) * sizeof(float));
     float *features = malloc((size_t)(voxels * k) * sizeof(float));
     float *density = malloc((size_t)voxels * sizeof(float));
     for (int64_t v = 0; v < voxels; v++) {
         for (int64_t c = 0; c < c0; c++)
             trunk[v * c0 + c] = 1.0f + (float)c;
+        for (int64_t c = 0; c < e; c++)
+            lifted[v * e + c] = 100.0f + (float)c;
         for (int64_t c = 0; c < k; c++)
             features[v * k + c] = -1.0f - (float)c;
         density[v] = -20.0f;
@@ -190,38 +195,59 @@ static void test_learned_crop_layout(void)
                 density[od_grid_index(&grid, x, y, z)] = 20.0f;
     od_box box = {.center = {0.02, 0.02, 0.1}, .size = {0.12, 0.12, 0.12}, .yaw = 0.0};
     int64_t n3 = config.crop_cells * config.crop_cells * config.crop_cells;
-    float *crops = calloc((size_t)(n3 * (c0 + k)), sizeof(float));
+    int64_t widest = c0 > k ? c0 : k;
+    widest = widest > e ? widest : e;
+    float *crops = calloc((size_t)(n3 * width), sizeof(float));
     float *mask = calloc((size_t)n3, sizeof(float));
-    float *scratch = calloc((size_t)(n3 * (c0 > k ? c0 : k)), sizeof(float));
-    int status = od_learned_crop(&config, &grid, trunk, features, density, &box, 1, crops, mask, scratch, &err);
+    float *scratch = calloc((size_t)(n3 * widest), sizeof(float));
+    const float *lifted_in = e > 0 ? lifted : NULL;
+    int status = od_learned_crop(&config, &grid, trunk, lifted_in, e, features, density, &box, 1, crops, mask, scratch,
+                                 &err);
     if (status != 0)
         fprintf(stderr, "%s\n", err.message);
     OD_CHECK(status == 0);
     int full = 0, empty_zero = 1, full_values = 1;
     for (int64_t cell = 0; cell < n3; cell++) {
-        const float *crop = crops + cell * (c0 + k);
+        const float *crop = crops + cell * width;
         if (mask[cell] == 1.0f) {
             full++;
             for (int64_t c = 0; c < c0; c++)
                 full_values &= fabsf(crop[c] - (1.0f + (float)c)) < 1e-5f;
+            for (int64_t c = 0; c < e; c++)
+                full_values &= fabsf(crop[c0 + c] - (100.0f + (float)c)) < 1e-4f;
             for (int64_t c = 0; c < k; c++)
-                full_values &= fabsf(crop[c0 + c] - (-1.0f - (float)c)) < 1e-5f;
+                full_values &= fabsf(crop[c0 + e + c] - (-1.0f - (float)c)) < 1e-5f;
         } else {
             OD_CHECK(mask[cell] == 0.0f);
-            for (int64_t c = 0; c < c0 + k; c++)
+            for (int64_t c = 0; c < width; c++)
                 empty_zero &= crop[c] == 0.0f;
         }
     }
-    OD_CHECK(full > 0 && full < n3);
+    OD_CHECK(full > 0);
+    OD_CHECK(full < n3);
     OD_CHECK(full_values);
     OD_CHECK(empty_zero);
-    OD_CHECK(od_learned_crop(&config, &grid, trunk, features, density, &box, 0, crops, mask, scratch, &err) == -1);
+    OD_CHECK(od_learned_crop(&config, &grid, trunk, lifted_in, e, features, density, &box, 0, crops, mask, scratch,
+                             &err) == -1);
+    OD_CHECK(od_learned_crop(&config, &grid, trunk, NULL, 2, features, density, &box, 1, crops, mask, scratch, &err) ==
+             -1);
     free(trunk);
+    free(lifted);
     free(features);
     free(density);
     free(crops);
     free(mask);
     free(scratch);
+}
+
+static void test_learned_crop_layout(void)
+{
+    check_crop_layout(0);
+}
+
+static void test_learned_crop_layout_lifted(void)
+{
+    check_crop_layout(3);
 }
 
 static void test_learned_bad_input(void)
@@ -292,6 +318,7 @@ int main(void)
     OD_RUN(test_learned_random_model);
     OD_RUN(test_learned_dense_volume);
     OD_RUN(test_learned_crop_layout);
+    OD_RUN(test_learned_crop_layout_lifted);
     OD_RUN(test_learned_bad_input);
     OD_RUN(test_learned_api_errors);
     return od_test_finish();

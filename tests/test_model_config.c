@@ -135,6 +135,7 @@ static void out_of_range_values_rejected(void)
     check_rejected("\"density_threshold\": 0.5", "\"density_threshold\": 0.5, \"boxes\": \"hull\"",
                    "localization.boxes: expected \"density\" or \"masks\"");
     check_rejected("\"density_threshold\": 0.5", "\"density_threshold\": 0.5, \"boxes\": 1", "localization.boxes");
+    check_rejected("\"pad_voxels\": 2", "\"pad_voxels\": 2, \"lifted\": \"yes\"", "crop.lifted: expected true or false");
 }
 
 /* localization.boxes is optional; "masks" sets boxes_from_masks. */
@@ -161,6 +162,7 @@ static void boxes_field_parsed(void)
         memcpy(edited + head + strlen(to), at + strlen(from), size - head - strlen(from) + 1);
         OD_CHECK(od_model_config_parse(edited, edited_size, "masks.json", &c, &err) == 0);
         OD_CHECK(c.boxes_from_masks == 1);
+        OD_CHECK(c.crop_lifted == 0);
         free(edited);
     }
     free(text);
@@ -184,12 +186,27 @@ static void invalid_files_rejected(void)
     OD_CHECK(strstr(err.message, "array.json") != NULL);
 }
 
+/* configs/cpu-stage2.json sets the two optional fields. */
+static void stage2_config_fields(void)
+{
+    od_model_config c;
+    od_error err = {{0}};
+    int rc = od_model_config_load(od_test_source_path("configs/cpu-stage2.json"), &c, &err);
+    if (rc != 0)
+        fprintf(stderr, "%s\n", err.message);
+    OD_CHECK(rc == 0);
+    OD_CHECK(c.boxes_from_masks == 1);
+    OD_CHECK(c.crop_lifted == 1);
+    OD_CHECK(c.beta1 == 0.9);
+}
+
 int main(void)
 {
     OD_RUN(cpu_config_sizes);
     OD_RUN(paper_config_sizes);
     OD_RUN(misspelt_fields_rejected);
     OD_RUN(boxes_field_parsed);
+    OD_RUN(stage2_config_fields);
     OD_RUN(out_of_range_values_rejected);
     OD_RUN(grid_not_divisible_rejected);
     OD_RUN(invalid_files_rejected);

@@ -33,7 +33,7 @@ int od_learned_build(const od_model_config *config, int64_t encoder_channels, in
     od_volume_net *net = od_volume_net_new(&volume_config, params, "volume_net.", err);
     if (net == NULL)
         return od_fail_context(err, "volume network");
-    od_matcher_config matcher_config = od_matcher_config_from_model(config);
+    od_matcher_config matcher_config = od_matcher_config_from_model(config, encoder_channels);
     matcher_config.max_objects = max_objects;
     od_matcher *match = od_matcher_new(&matcher_config, params, "matcher.", err);
     if (match == NULL) {
@@ -60,12 +60,14 @@ static void interleave(float *crops, int64_t width, int64_t offset, const float 
         memcpy(crops + c * width + offset, block + c * channels, (size_t)channels * sizeof(float));
 }
 
-int od_learned_crop(const od_model_config *config, const od_grid *grid, const float *trunk, const float *features,
-                    const float *density, const od_box *boxes, int64_t count, float *crops, float *mask,
-                    float *scratch, od_error *err)
+int od_learned_crop(const od_model_config *config, const od_grid *grid, const float *trunk, const float *lifted,
+                    int64_t lifted_channels, const float *features, const float *density, const od_box *boxes,
+                    int64_t count, float *crops, float *mask, float *scratch, od_error *err)
 {
     if (count < 1)
         return od_fail(err, "learned: cropping needs at least one box, got %lld", (long long)count);
+    if (lifted_channels < 0 || (lifted_channels > 0 && lifted == NULL))
+        return od_fail(err, "learned: %lld lifted channels without their volume", (long long)lifted_channels);
     int64_t voxels = od_grid_voxel_count(grid);
     od_box *padded = malloc((size_t)count * sizeof *padded);
     float *sigma = od_alloc_floats(voxels);
@@ -79,15 +81,20 @@ int od_learned_crop(const od_model_config *config, const od_grid *grid, const fl
     od_render_density_activation(sigma, density, voxels);
 
     int n = (int)config->crop_cells;
-    int64_t c0 = config->channels[0], k = config->teacher_channels, cells = count * n * n * n;
+    int64_t c0 = config->channels[0], e = lifted_channels, k = config->teacher_channels, cells = count * n * n * n;
     float threshold = (float)config->density_threshold;
     int status = od_roi_pool_forward(scratch, mask, trunk, sigma, threshold, 1, padded, count, grid, n, c0, err);
     if (status == 0) {
-        interleave(crops, c0 + k, 0, scratch, cells, c0);
-        status = od_roi_pool_forward(scratch, NULL, features, sigma, threshold, 1, padded, count, grid, n, k, err);
+        interleave(crops, c0 + e + k, 0, scratch, cells, c0);
+        if (e > 0)
+            status = od_roi_pool_forward(scratch, NULL, lifted, sigma, threshold, 1, padded, count, grid, n, e, err);
     }
+    if (status == 0 && e > 0)
+        interleave(crops, c0 + e + k, c0, scratch, cells, e);
     if (status == 0)
-        interleave(crops, c0 + k, c0, scratch, cells, k);
+        status = od_roi_pool_forward(scratch, NULL, features, sigma, threshold, 1, padded, count, grid, n, k, err);
+    if (status == 0)
+        interleave(crops, c0 + e + k, c0 + e, scratch, cells, k);
     free(padded);
     od_free(sigma);
     return status;
@@ -99,6 +106,7 @@ struct od_learned_net {
     od_model_config config;
     od_grid grid;
     int64_t encoder_channels, max_objects;
+    int64_t lifted; /* lifted encoder channels in each crop: encoder_channels with crop.lifted, else 0 */
     od_params *params;
     od_volume_net *volume_net;
     od_matcher *matcher;
@@ -157,11 +165,14 @@ od_learned_net *od_learned_net_open(const od_model_file *file, int64_t encoder_c
 
     int64_t n3 = config->crop_cells * config->crop_cells * config->crop_cells;
     int64_t c0 = config->channels[0], k = config->teacher_channels;
+    net->lifted = config->crop_lifted ? encoder_channels : 0;
+    int64_t widest = c0 > k ? c0 : k;
+    widest = widest > net->lifted ? widest : net->lifted;
     net->lift = od_lift_new(&net->grid, encoder_channels);
     net->volume_in = od_alloc_floats(od_grid_voxel_count(&net->grid) * encoder_channels);
-    net->crops = od_alloc_floats(net->max_objects * n3 * (c0 + k));
+    net->crops = od_alloc_floats(net->max_objects * n3 * (c0 + net->lifted + k));
     net->mask = od_alloc_floats(net->max_objects * n3);
-    net->scratch = od_alloc_floats(net->max_objects * n3 * (c0 > k ? c0 : k));
+    net->scratch = od_alloc_floats(net->max_objects * n3 * widest);
     if (net->lift == NULL || net->volume_in == NULL || net->crops == NULL || net->mask == NULL ||
         net->scratch == NULL) {
         od_fail(err, "%s: out of memory for the detector's buffers", file->path);
@@ -288,9 +299,10 @@ static int score_objects(od_learned_net *net, od_compare_result *result, od_erro
     }
     for (int o = 0; o < objects; o++)
         boxes[o] = result->objects[o].box;
-    int status = od_learned_crop(&net->config, &net->grid, od_volume_net_trunk(net->volume_net),
-                                 od_volume_net_features(net->volume_net), od_volume_net_density(net->volume_net),
-                                 boxes, objects, net->crops, net->mask, net->scratch, err);
+    int status = od_learned_crop(&net->config, &net->grid, od_volume_net_trunk(net->volume_net), net->volume_in,
+                                 net->lifted, od_volume_net_features(net->volume_net),
+                                 od_volume_net_density(net->volume_net), boxes, objects, net->crops, net->mask,
+                                 net->scratch, err);
     if (status == 0)
         status = od_matcher_forward(net->matcher, net->crops, net->mask, objects, 0, logits, err);
     for (int o = 0; status == 0 && o < objects; o++) {

@@ -66,14 +66,15 @@ int od_learned_build(const od_model_config *config, int64_t encoder_channels, in
                      od_params *params, od_volume_net **volume_net, od_matcher **matcher, od_error *err);
 
 /* Writes the crops and masks of `count` object boxes (before padding):
- * crops (count, n, n, n, c0 + k) with the trunk (D, H, W, c0) in channels
- * [0, c0) and the feature head (D, H, W, k) after it, mask (count, n, n, n)
- * 1 where softplus(density) >= localization.density_threshold, and empty
- * cells of the crops zero. density is raw (D, H, W). scratch needs
- * count n^3 max(c0, k) floats. */
-int od_learned_crop(const od_model_config *config, const od_grid *grid, const float *trunk, const float *features,
-                    const float *density, const od_box *boxes, int64_t count, float *crops, float *mask,
-                    float *scratch, od_error *err);
+ * crops (count, n, n, n, c0 + e + k) with the trunk (D, H, W, c0) in
+ * channels [0, c0), the lifted encoder features (D, H, W, e) next when
+ * lifted_channels e > 0 (crop.lifted), and the feature head (D, H, W, k)
+ * last; mask (count, n, n, n) 1 where softplus(density) >=
+ * localization.density_threshold, and empty cells of the crops zero.
+ * density is raw (D, H, W). scratch needs count n^3 max(c0, e, k) floats. */
+int od_learned_crop(const od_model_config *config, const od_grid *grid, const float *trunk, const float *lifted,
+                    int64_t lifted_channels, const float *features, const float *density, const od_box *boxes,
+                    int64_t count, float *crops, float *mask, float *scratch, od_error *err);
 
 /* A loaded model without its encoder: the networks and the lifting
  * accumulator. Views are added as encoder maps, so tests and callers with

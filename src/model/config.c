@@ -320,6 +320,7 @@ static int read_objects(reader *r, const cJSON *root, od_model_config *c)
     static const char *const localization_keys[] = {"density_threshold", NULL};
     static const char *const localization_keys_boxes[] = {"density_threshold", "boxes", NULL};
     static const char *const crop_keys[] = {"cells", "pad_voxels", NULL};
+    static const char *const crop_keys_lifted[] = {"cells", "pad_voxels", "lifted", NULL};
     static const char *const matcher_keys[] = {"channels", "heads", "blocks", "top_k", NULL};
     const cJSON *localization = get(root, "localization");
     const cJSON *crop = get(root, "crop");
@@ -328,10 +329,15 @@ static int read_objects(reader *r, const cJSON *root, od_model_config *c)
      * localize by density. */
     const int has_boxes = cJSON_IsObject(localization) && get(localization, "boxes") != NULL;
     char boxes[16] = "density";
+    /* crop.lifted is optional too: older files crop the volume network's output only. */
+    const int has_lifted = cJSON_IsObject(crop) && get(crop, "lifted") != NULL;
+    c->crop_lifted = 0;
     if (check_fields(r, localization, "localization", has_boxes ? localization_keys_boxes : localization_keys) != 0 ||
         read_double(r, localization, "localization", "density_threshold", 0.0, 1e6, &c->density_threshold) != 0 ||
         (has_boxes && read_string(r, localization, "localization", "boxes", boxes, sizeof boxes) != 0) ||
-        check_fields(r, crop, "crop", crop_keys) != 0 || read_int(r, crop, "crop", "cells", 1, 64, &c->crop_cells) != 0 ||
+        check_fields(r, crop, "crop", has_lifted ? crop_keys_lifted : crop_keys) != 0 ||
+        read_int(r, crop, "crop", "cells", 1, 64, &c->crop_cells) != 0 ||
+        (has_lifted && read_bool(r, crop, "crop", "lifted", &c->crop_lifted) != 0) ||
         read_double(r, crop, "crop", "pad_voxels", 0.0, 64.0, &c->crop_pad_voxels) != 0 ||
         check_fields(r, matcher, "matcher", matcher_keys) != 0 ||
         read_int(r, matcher, "matcher", "channels", 1, 4096, &c->matcher_channels) != 0 ||

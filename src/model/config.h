@@ -34,7 +34,9 @@
  *   localization  density_threshold (on the softplus density); boxes,
  *                 optional: "density" (the default) or "masks", where
  *                 detection takes its boxes by default (detect/learned.h)
- *   crop          cells (side of the RoI crop), pad_voxels
+ *   crop          cells (side of the RoI crop), pad_voxels; lifted,
+ *                 optional (default false): the crops also carry the
+ *                 volume network's input, the lifted encoder features
  *   matcher       channels, heads (channels divisible by heads), blocks,
  *                 top_k
  *   loss          colour, mask, feature (stage-1 weights),
@@ -100,6 +102,7 @@ typedef struct od_model_config {
 
     int64_t crop_cells;
     double crop_pad_voxels;
+    int crop_lifted; /* crop.lifted: the crops also carry the lifted encoder features */
 
     int64_t matcher_channels, matcher_heads, matcher_blocks, top_k;
 

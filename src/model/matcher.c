@@ -284,12 +284,12 @@ static int validate_config(const od_matcher_config *c, od_error *err)
     return 0;
 }
 
-od_matcher_config od_matcher_config_from_model(const od_model_config *model)
+od_matcher_config od_matcher_config_from_model(const od_model_config *model, int64_t encoder_channels)
 {
     od_matcher_config c;
     memset(&c, 0, sizeof c);
     c.variant = model->variant;
-    c.trunk_channels = model->channels[0];
+    c.trunk_channels = model->channels[0] + (model->crop_lifted ? encoder_channels : 0);
     c.teacher_channels = model->teacher_channels;
     c.cells = model->crop_cells;
     c.channels = model->matcher_channels;

@@ -6,7 +6,8 @@
  * Inputs are the per-scene object crops of nn/roi_pool.h, O objects of
  * n x n x n cells, T = n^3 tokens each:
  *   crops   (O, n, n, n, Cin) channels-last, Cin = c0 + k: channels
- *           [0, c0) are the volume network's trunk, [c0, c0 + k) its
+ *           [0, c0) are the volume network's trunk (with crop.lifted, the
+ *           trunk and then the lifted encoder features), [c0, c0 + k) its
  *           feature head (the teacher space)
  *   mask    (O, n, n, n), 1 = occupied cell, 0 = empty
  *
@@ -92,9 +93,11 @@ typedef struct od_matcher_config {
 #define OD_MATCHER_DEFAULT_MAX_OBJECTS 16
 
 /* Returns the matcher's configuration from the model's: c0 is
- * channels[0], k teacher_channels, n crop_cells, and max_objects is
- * OD_MATCHER_DEFAULT_MAX_OBJECTS (callers may lower it). */
-od_matcher_config od_matcher_config_from_model(const od_model_config *model);
+ * channels[0], plus encoder_channels when crop.lifted is set (the lifted
+ * encoder features follow the trunk in each crop), k teacher_channels, n
+ * crop_cells, and max_objects is OD_MATCHER_DEFAULT_MAX_OBJECTS (callers
+ * may lower it). */
+od_matcher_config od_matcher_config_from_model(const od_model_config *model, int64_t encoder_channels);
 
 typedef struct od_matcher od_matcher;
 

@@ -21,13 +21,14 @@ struct od_stage2 {
     od_model_config config;
     od_grid grid;
     int64_t voxels, in_channels, c0, k, cells, max_objects;
+    int64_t lifted; /* lifted encoder channels in each crop: in_channels with crop.lifted, else 0 */
     od_params *params;
     od_volume_net *net;
     od_matcher *matcher;
     od_adam *adam;
     od_lift *lift;
     float *volume_in;  /* (voxels, in_channels) */
-    float *volume;     /* (voxels, c0 + k): trunk, then feature head */
+    float *volume;     /* (voxels, c0 + lifted + k): trunk, lifted input, feature head */
     float *occupancy;  /* (voxels) softplus density */
     float *crops, *mask, *logits, *d_logits;
     od_box *boxes;
@@ -75,10 +76,11 @@ od_stage2 *od_stage2_new(const od_model_config *config, int64_t encoder_channels
     s->c0 = config->channels[0];
     s->k = config->teacher_channels;
     s->cells = config->crop_cells;
+    s->lifted = config->crop_lifted ? encoder_channels : 0;
     od_volume_net_config net_config = od_volume_net_config_from_model(config);
     net_config.in_channels = encoder_channels;
     net_config.batch = 1;
-    od_matcher_config matcher_config = od_matcher_config_from_model(config);
+    od_matcher_config matcher_config = od_matcher_config_from_model(config, encoder_channels);
     s->max_objects = matcher_config.max_objects;
     if (status == 0 && (s->params = od_params_new(err)) == NULL)
         status = -1;
@@ -101,9 +103,9 @@ od_stage2 *od_stage2_new(const od_model_config *config, int64_t encoder_channels
     if (status == 0) {
         const int64_t T = s->cells * s->cells * s->cells, O = s->max_objects;
         s->volume_in = od_alloc_floats(s->voxels * encoder_channels);
-        s->volume = od_alloc_floats(s->voxels * (s->c0 + s->k));
+        s->volume = od_alloc_floats(s->voxels * (s->c0 + s->lifted + s->k));
         s->occupancy = od_alloc_floats(s->voxels);
-        s->crops = od_alloc_floats(O * T * (s->c0 + s->k));
+        s->crops = od_alloc_floats(O * T * (s->c0 + s->lifted + s->k));
         s->mask = od_alloc_floats(O * T);
         s->logits = od_alloc_floats(O);
         s->d_logits = od_alloc_floats(O);
@@ -181,7 +183,8 @@ static void jitter_box(od_rng *rng, const od_box *box, od_box *out)
 }
 
 /* Lifts the views and runs the frozen volume network; fills s->volume
- * (trunk and features per voxel) and s->occupancy. */
+ * (trunk, with crop.lifted the lifted input, and features per voxel) and
+ * s->occupancy. */
 static int run_volume(od_stage2 *s, const od_stage1_scene *scene, const int *views, int count, od_error *err)
 {
     od_lift_clear(s->lift);
@@ -197,10 +200,12 @@ static int run_volume(od_stage2 *s, const od_stage1_scene *scene, const int *vie
         od_volume_net_forward(s->net, s->volume_in, 0, err) != 0)
         return -1;
     const float *trunk = od_volume_net_trunk(s->net), *features = od_volume_net_features(s->net);
-    const int64_t C = s->c0 + s->k;
+    const int64_t C = s->c0 + s->lifted + s->k;
     for (int64_t v = 0; v < s->voxels; v++) {
         memcpy(s->volume + v * C, trunk + v * s->c0, (size_t)s->c0 * sizeof(float));
-        memcpy(s->volume + v * C + s->c0, features + v * s->k, (size_t)s->k * sizeof(float));
+        if (s->lifted > 0)
+            memcpy(s->volume + v * C + s->c0, s->volume_in + v * s->in_channels, (size_t)s->lifted * sizeof(float));
+        memcpy(s->volume + v * C + s->c0 + s->lifted, features + v * s->k, (size_t)s->k * sizeof(float));
     }
     od_render_density_activation(s->occupancy, od_volume_net_density(s->net), s->voxels);
     return 0;
@@ -265,7 +270,7 @@ int od_stage2_step(od_stage2 *s, const od_stage1_scene *scene, const int *views,
     od_rng rng = od_rng_fork(&s->rng, (uint64_t)s->steps);
     od_stage2_losses l;
     memset(&l, 0, sizeof l);
-    const int64_t C = s->c0 + s->k;
+    const int64_t C = s->c0 + s->lifted + s->k;
     if (choose_boxes(s, &rng, truth, labels, truth_count, use_predicted, &l.predicted, err) != 0 ||
         od_roi_pool_forward(s->crops, s->mask, s->volume, s->occupancy, (float)s->config.density_threshold, 1,
                             s->boxes, truth_count, &s->grid, (int)s->cells, C, err) != 0)
@@ -315,7 +320,7 @@ int od_stage2_classify(od_stage2 *s, const od_stage1_scene *scene, const int *vi
     for (int t = 0; t < truth_count; t++)
         od_roi_box_pad_cubic(&truth[t], s->config.crop_pad_voxels, &s->grid, &s->boxes[t]);
     return od_roi_pool_forward(s->crops, s->mask, s->volume, s->occupancy, (float)s->config.density_threshold, 1,
-                               s->boxes, truth_count, &s->grid, (int)s->cells, s->c0 + s->k, err) != 0 ||
+                               s->boxes, truth_count, &s->grid, (int)s->cells, s->c0 + s->lifted + s->k, err) != 0 ||
                    od_matcher_forward(s->matcher, s->crops, s->mask, truth_count, 0, logits, err) != 0
                ? -1
                : 0;

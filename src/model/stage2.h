@@ -17,8 +17,9 @@
  *      jittered. An unmatched prediction is dropped, because it has no
  *      label. With predicted boxes off every true box is jittered;
  *   3. each box is padded by crop.pad_voxels and made cubic, and the trunk
- *      (c0 channels) and feature head (k) volumes, concatenated per voxel,
- *      are RoI-pooled to crop.cells^3 crops. A cell is occupied when the
+ *      (c0 channels), with crop.lifted the lifted encoder features, and the
+ *      feature head (k), concatenated per voxel, are RoI-pooled to
+ *      crop.cells^3 crops. A cell is occupied when the
  *      softplus density there reaches localization.density_threshold;
  *      empty cells are zero;
  *   4. matcher forward, weighted BCE (loss.anomaly_weight and
