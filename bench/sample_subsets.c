@@ -75,7 +75,11 @@ int main(int argc, char **argv)
     const char *model_path = argc > 3 ? argv[3] : "compare";
     int subsets = argc > 4 ? atoi(argv[4]) : 100;
     int view_count = argc > 5 ? atoi(argv[5]) : 5;
-    const char *boxes = argc > 6 ? argv[6] : "density";
+    const char *boxes = argc > 6 ? argv[6] : NULL; /* NULL: the model's localization.boxes */
+    if (boxes != NULL && strcmp(boxes, "density") != 0 && strcmp(boxes, "masks") != 0) {
+        fprintf(stderr, "sample_subsets: the box source must be density or masks, got \"%s\"\n", boxes);
+        return 2;
+    }
     od_log_set_level(OD_LOG_WARN);
 
     od_error err;
@@ -110,8 +114,9 @@ int main(int argc, char **argv)
         }
     } else {
         d.model = od_learned_open(model_path, NULL, &err);
-        if (d.model != NULL && strcmp(boxes, "masks") == 0 &&
-            od_learned_set_boxes(d.model, OD_LEARNED_BOXES_MASKS, &err) != 0) {
+        od_learned_boxes source = boxes != NULL && strcmp(boxes, "masks") == 0 ? OD_LEARNED_BOXES_MASKS
+                                                                               : OD_LEARNED_BOXES_DENSITY;
+        if (d.model != NULL && boxes != NULL && od_learned_set_boxes(d.model, source, &err) != 0) {
             od_learned_free(d.model);
             d.model = NULL;
         }
