@@ -11,7 +11,8 @@
  * VIEWS views (default 5) are drawn by a Fisher-Yates shuffle from a
  * fixed seed, the draw bench/bench_detect.c makes, so both detectors see
  * the same subsets. Then one run with every view. BOXES, for a model
- * file, is density (default) or masks (detect/learned.h's box sources).
+ * file, is density or masks (detect/learned.h's box sources); by default the
+ * model's own localization.boxes.
  *
  * The top object is the one with the highest score. It counts as the odd
  * object when its box overlaps that object's true box most, with rotated
