@@ -213,5 +213,14 @@ odd_lines=$(objects "$work/stdout7" | grep ' odd ')
 check "the shipped model labels one box odd" test "$(printf '%s\n' "$odd_lines" | grep -c .)" -eq 1
 check "the odd box is the fractured one" sh -c "printf '%s\n' '$odd_lines' | grep -q 'centre (0.010, -0.160'"
 
+# Without masks, the shipped model's box source cannot work: one error that
+# names the scene and the way out.
+cp -r "$source_dir/examples/box-fracture" "$work/no-masks"
+rm -rf "$work/no-masks/segmentations"
+expect_error "a scene without masks for a masks model" 1 "has no object mask.*--method compare" \
+    "$oddone" detect "$source_dir/models/oddone-cpu.safetensors" "$work/no-masks" -o "$work/bad-masks" \
+    --weights "$weights"
+check "a scene without masks writes nothing" test ! -e "$work/bad-masks"
+
 echo "$passed passed, $failed failed"
 test "$failed" -eq 0

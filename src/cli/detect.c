@@ -49,8 +49,9 @@ static void print_detect_usage(FILE *stream)
             "Finds the objects of a scene and scores how much each one differs from the others.\n"
             "\n"
             "The method model (the default) runs a trained model file: the views' encoder\n"
-            "features are lifted into a voxel grid, the volume network's density gives the\n"
-            "occupied voxels, DBSCAN splits them into objects, and the matcher compares each\n"
+            "features are lifted into a voxel grid, the volume network's density (or, as the\n"
+            "shipped model chooses, the visual hull of the object masks) gives the occupied\n"
+            "voxels, DBSCAN splits them into objects, and the matcher compares each\n"
             "object with the others. An object's score is the probability that it is the odd\n"
             "one; it is labelled \"odd\" when the score is at least %.1f.\n"
             "\n"
@@ -80,6 +81,8 @@ static void print_detect_usage(FILE *stream)
             "  --views I,J,...        view indices to use (default: every view)\n"
             "  --weights PATH         model: the encoder's weights (default: the encoder network's\n"
             "                         file in models/cache/); compare: the teacher's weights\n"
+            "                         (default for MobileNetV2: %s,\n"
+            "                         written by scripts/fetch_weights.sh)\n"
             "\n"
             "model options:\n"
             "  --density-threshold X  softplus density per voxel edge at which a voxel counts as\n"
@@ -101,14 +104,12 @@ static void print_detect_usage(FILE *stream)
             "                         masks (the visual hull) or colour (colour consistency across\n"
             "                         views against the floor's texture; masks ignored)\n"
             "  --top-k K              best matches per voxel in each other object (default: %d, 1 to %d)\n"
-            "                         (default teacher weights for MobileNetV2: %s,\n"
-            "                         written by scripts/fetch_weights.sh)\n"
             "\n"
             "  --quiet                print errors only\n"
             "  -h, --help             print this text\n",
             OD_LEARNED_DEFAULT_MODEL, OD_LEARNED_ODD_SCORE, OD_COMPARE_DEFAULT_ODD_RATIO, OD_LEARNED_DEFAULT_MODEL,
-            OD_COMPARE_DEFAULT_LAYER, OD_COMPARE_DEFAULT_INPUT_SIZE,
-            OD_COMPARE_DEFAULT_TOP_K, OD_MATCH_MAX_K, OD_MOBILENETV2_DEFAULT_PATH);
+            OD_MOBILENETV2_DEFAULT_PATH, OD_COMPARE_DEFAULT_LAYER, OD_COMPARE_DEFAULT_INPUT_SIZE,
+            OD_COMPARE_DEFAULT_TOP_K, OD_MATCH_MAX_K);
 }
 
 typedef struct detect_arguments {
@@ -692,6 +693,10 @@ static void print_summary(const od_compare_result *result)
            result->seconds_total);
     if (result->note[0] != '\0')
         printf("%s\n", result->note);
+    int top = -1; /* the highest score, marked because labels alone may mark no object */
+    for (int o = 0; o < result->object_count; o++)
+        if (result->objects[o].has_score && (top < 0 || result->objects[o].score > result->objects[top].score))
+            top = o;
     for (int o = 0; o < result->object_count; o++) {
         const od_compare_object *object = &result->objects[o];
         const od_box *box = &object->box;
@@ -701,10 +706,10 @@ static void print_summary(const od_compare_result *result)
         else
             snprintf(score, sizeof score, "-");
         printf("  %2d  %-6s score %-8s centre (%.3f, %.3f, %.3f)  size (%.3f, %.3f, %.3f)  yaw %.1f deg  "
-               "%d views%s\n",
+               "%d views%s%s\n",
                o, object->odd ? "odd" : "normal", score, box->center[0], box->center[1], box->center[2],
                box->size[0], box->size[1], box->size[2], box->yaw * DEGREES_PER_RADIAN, object->view_count,
-               object->few_views ? "  (seen by fewer than 2 views)" : "");
+               object->few_views ? "  (seen by fewer than 2 views)" : "", o == top ? "  <- top score" : "");
     }
 }
 
