@@ -70,6 +70,29 @@ static void test_box_behind_camera_draws_nothing(void)
     od_image_free(&image);
 }
 
+/* Two boxes in the same place: the second label moves off the first, so
+ * the first stays readable. The second box's edges cover the first's, so
+ * any pixel of the first colour is from its label's text. */
+static void test_labels_do_not_cover_each_other(void)
+{
+    od_camera camera = test_camera();
+    od_image image;
+    od_error err;
+    OD_CHECK(od_image_new(160, 120, 3, &image, &err) == 0);
+    const od_box box = {{0.0, 0.0, 0.1}, {0.4, 0.3, 0.2}, 0.0};
+    od_overlay_box boxes[2] = {{box, {1.0f, 0.0f, 0.0f}, "0 ODD"}, {box, {0.0f, 1.0f, 0.0f}, "1 NORMAL"}};
+    od_overlay_draw_boxes(&image, &camera, boxes, 2);
+    int first = 0, second = 0;
+    for (int y = 0; y < 120; y++)
+        for (int x = 0; x < 160; x++) {
+            first += pixel_is(&image, x, y, boxes[0].color);
+            second += pixel_is(&image, x, y, boxes[1].color);
+        }
+    OD_CHECK(first > 20);
+    OD_CHECK(second > 20);
+    od_image_free(&image);
+}
+
 static void test_ground_truth_colours_and_labels(void)
 {
     od_scene *scene = od_scene_new(NULL);
@@ -137,6 +160,7 @@ int main(void)
 {
     OD_RUN(test_box_edges_drawn_at_projected_corners);
     OD_RUN(test_box_behind_camera_draws_nothing);
+    OD_RUN(test_labels_do_not_cover_each_other);
     OD_RUN(test_ground_truth_colours_and_labels);
     OD_RUN(test_top_view_marks_cameras);
     return od_test_finish();

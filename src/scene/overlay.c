@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "io/draw.h"
@@ -35,24 +36,61 @@ static int text_scale(const od_image *image)
     return scale < 1 ? 1 : scale;
 }
 
+/* The pixel rectangles of the labels drawn so far on one image. */
+typedef struct label_places {
+    int (*rects)[4]; /* left, top, right, bottom, inclusive */
+    int count;
+} label_places;
+
+static int rects_overlap(const int a[4], const int b[4])
+{
+    return a[0] <= b[2] && b[0] <= a[2] && a[1] <= b[3] && b[1] <= a[3];
+}
+
 /* Draws text on a dark band with its bottom-centre at (x, y), kept inside
- * the image. */
-static void draw_label(od_image *image, double x, double y, const char *text, const float color[3])
+ * the image. When places is not NULL, a label that would cover an earlier
+ * one moves up or down by whole label heights (up to 3 each way), to the
+ * first free place, and its rectangle is added to places. */
+static void draw_label(od_image *image, double x, double y, const char *text, const float color[3],
+                       label_places *places)
 {
     int scale = text_scale(image);
     int width, height;
     od_draw_text_size(text, scale, &width, &height);
-    int left = (int)lround(x - 0.5 * width), top = (int)lround(y) - height;
+    int left = (int)lround(x - 0.5 * width), first_top = (int)lround(y) - height;
     if (left > image->width - width - 1)
         left = image->width - width - 1;
     if (left < 1)
         left = 1;
-    if (top > image->height - height - 1)
-        top = image->height - height - 1;
-    if (top < 1)
-        top = 1;
+    int top = first_top;
+    for (int attempt = 0; attempt < 7; attempt++) {
+        int shift = (attempt + 1) / 2 * (height + 2) * (attempt % 2 == 1 ? -1 : 1);
+        int candidate = first_top + shift;
+        if (candidate > image->height - height - 1)
+            candidate = image->height - height - 1;
+        if (candidate < 1)
+            candidate = 1;
+        if (attempt == 0)
+            top = candidate;
+        if (places == NULL)
+            break;
+        int rect[4] = {left - 1, candidate - 1, left + width, candidate + height - 1}, free_place = 1;
+        for (int i = 0; i < places->count && free_place; i++)
+            free_place = !rects_overlap(rect, places->rects[i]);
+        if (free_place) {
+            top = candidate;
+            break;
+        }
+    }
     od_draw_fill_rect(image, left - 1, top - 1, left + width, top + height - 1, label_background);
     od_draw_text(image, left, top, text, color, scale);
+    if (places != NULL) {
+        int *rect = places->rects[places->count++];
+        rect[0] = left - 1;
+        rect[1] = top - 1;
+        rect[2] = left + width;
+        rect[3] = top + height - 1;
+    }
 }
 
 static void draw_box_edges(od_image *image, const od_camera *camera, const od_box *box, const float color[3],
@@ -74,6 +112,7 @@ void od_overlay_draw_boxes(od_image *image, const od_camera *camera, const od_ov
         draw_box_edges(image, camera, &boxes[i].box, boxes[i].color, thickness);
 
     /* Labels after every box, so that no edge covers a label. */
+    label_places places = {malloc((size_t)(count > 0 ? count : 1) * sizeof *places.rects), 0};
     for (int i = 0; i < count; i++) {
         if (boxes[i].label == NULL)
             continue;
@@ -89,8 +128,10 @@ void od_overlay_draw_boxes(od_image *image, const od_camera *camera, const od_ov
         }
         if (isfinite(top_y) && top_x > -image->width && top_x < 2.0 * image->width && top_y > 0.0 &&
             top_y < 2.0 * image->height)
-            draw_label(image, top_x, top_y - 3.0, boxes[i].label, boxes[i].color);
+            draw_label(image, top_x, top_y - 3.0, boxes[i].label, boxes[i].color,
+                       places.rects != NULL ? &places : NULL);
     }
+    free(places.rects);
 }
 
 void od_overlay_draw_roi(od_image *image, const od_camera *camera, const double roi_min[3], const double roi_max[3])
@@ -230,7 +271,7 @@ int od_overlay_top_view(const od_scene *scene, const od_overlay_box *boxes, int 
         if (boxes[i].label != NULL) {
             to_pixel(&map, boxes[i].box.center[0], boxes[i].box.center[1], &u, &v);
             draw_label(out, u, v - 0.5 * boxes[i].box.size[1] * map.pixels_per_unit - 2.0, boxes[i].label,
-                       boxes[i].color);
+                       boxes[i].color, NULL);
         }
     }
 
