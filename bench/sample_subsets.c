@@ -77,8 +77,9 @@ int main(int argc, char **argv)
     int subsets = argc > 4 ? atoi(argv[4]) : 100;
     int view_count = argc > 5 ? atoi(argv[5]) : 5;
     const char *boxes = argc > 6 ? argv[6] : NULL; /* NULL: the model's localization.boxes */
-    if (boxes != NULL && strcmp(boxes, "density") != 0 && strcmp(boxes, "masks") != 0) {
-        fprintf(stderr, "sample_subsets: the box source must be density or masks, got \"%s\"\n", boxes);
+    od_learned_boxes source = OD_LEARNED_BOXES_DENSITY;
+    if (boxes != NULL && od_learned_boxes_parse(boxes, &source) != 0) {
+        fprintf(stderr, "sample_subsets: invalid box source \"%s\"; expected density or masks\n", boxes);
         return 2;
     }
     od_log_set_level(OD_LOG_WARN);
@@ -115,8 +116,6 @@ int main(int argc, char **argv)
         }
     } else {
         d.model = od_learned_open(model_path, NULL, &err);
-        od_learned_boxes source = boxes != NULL && strcmp(boxes, "masks") == 0 ? OD_LEARNED_BOXES_MASKS
-                                                                               : OD_LEARNED_BOXES_DENSITY;
         if (d.model != NULL && boxes != NULL && od_learned_set_boxes(d.model, source, &err) != 0) {
             od_learned_free(d.model);
             d.model = NULL;

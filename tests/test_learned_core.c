@@ -313,6 +313,37 @@ static void test_learned_api_errors(void)
     oddone_detector_free(NULL);
 }
 
+/* The mask check that boxes from masks rely on reads the scene's paths:
+ * the example has masks in every view, and an index out of range has none. */
+static void test_scene_view_has_mask(void)
+{
+    od_scene *scene = NULL;
+    od_error err = {{0}};
+    OD_CHECK(od_scene_load(od_test_source_path("examples/torus-bump"), NULL, &scene, &err) == 0);
+    if (scene == NULL)
+        return;
+    for (int v = 0; v < scene->view_count; v++)
+        OD_CHECK(od_scene_view_has_mask(scene, v) == 1);
+    OD_CHECK(od_scene_view_has_mask(scene, -1) == 0);
+    OD_CHECK(od_scene_view_has_mask(scene, scene->view_count) == 0);
+    od_scene_free(scene);
+}
+
+/* Box-source names parse both ways, and other names are rejected. */
+static void test_learned_boxes_names(void)
+{
+    od_learned_boxes boxes = OD_LEARNED_BOXES_DENSITY;
+    OD_CHECK(od_learned_boxes_parse("masks", &boxes) == 0);
+    OD_CHECK(boxes == OD_LEARNED_BOXES_MASKS);
+    OD_CHECK(od_learned_boxes_parse("density", &boxes) == 0);
+    OD_CHECK(boxes == OD_LEARNED_BOXES_DENSITY);
+    OD_CHECK(od_learned_boxes_parse("hull", &boxes) == -1);
+    OD_CHECK(od_learned_boxes_parse(NULL, &boxes) == -1);
+    OD_CHECK(boxes == OD_LEARNED_BOXES_DENSITY);
+    OD_CHECK(strcmp(od_learned_boxes_name(OD_LEARNED_BOXES_MASKS), "masks") == 0);
+    OD_CHECK(strcmp(od_learned_boxes_name(OD_LEARNED_BOXES_DENSITY), "density") == 0);
+}
+
 int main(void)
 {
     OD_RUN(test_learned_random_model);
@@ -321,5 +352,7 @@ int main(void)
     OD_RUN(test_learned_crop_layout_lifted);
     OD_RUN(test_learned_bad_input);
     OD_RUN(test_learned_api_errors);
+    OD_RUN(test_learned_boxes_names);
+    OD_RUN(test_scene_view_has_mask);
     return od_test_finish();
 }

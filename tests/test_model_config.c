@@ -62,30 +62,43 @@ static void paper_config_sizes(void)
     OD_CHECK(c.anomaly_weight == 0.7 && c.normal_weight == 0.3);
 }
 
+/* Returns the cpu configuration with the first occurrence of `from`
+ * replaced by `to`, and its length in *size; NULL (after a failed check)
+ * when the file cannot be read or does not contain `from`. */
+static char *edited_cpu_config(const char *from, const char *to, size_t *size)
+{
+    size_t text_size;
+    char *text = read_text(od_test_source_path("configs/cpu.json"), &text_size);
+    OD_CHECK(text != NULL);
+    if (text == NULL)
+        return NULL;
+    char *position = strstr(text, from);
+    OD_CHECK(position != NULL);
+    if (position == NULL) {
+        fprintf(stderr, "  pattern not in cpu.json: %s\n", from);
+        free(text);
+        return NULL;
+    }
+    *size = text_size - strlen(from) + strlen(to);
+    char *edited = malloc(*size + 1);
+    size_t head = (size_t)(position - text);
+    memcpy(edited, text, head);
+    memcpy(edited + head, to, strlen(to));
+    memcpy(edited + head + strlen(to), position + strlen(from), text_size - head - strlen(from));
+    edited[*size] = '\0';
+    free(text);
+    return edited;
+}
+
 /* Replaces the first occurrence of `from` in the cpu configuration with
  * `to`, parses the result and checks that it fails with a message that
  * contains `field`. */
 static void check_rejected(const char *from, const char *to, const char *field)
 {
-    size_t size;
-    char *text = read_text(od_test_source_path("configs/cpu.json"), &size);
-    OD_CHECK(text != NULL);
-    if (text == NULL)
+    size_t edited_size;
+    char *edited = edited_cpu_config(from, to, &edited_size);
+    if (edited == NULL)
         return;
-    char *at = strstr(text, from);
-    OD_CHECK(at != NULL);
-    if (at == NULL) {
-        fprintf(stderr, "  pattern not in cpu.json: %s\n", from);
-        free(text);
-        return;
-    }
-    size_t edited_size = size - strlen(from) + strlen(to);
-    char *edited = malloc(edited_size + 1);
-    size_t head = (size_t)(at - text);
-    memcpy(edited, text, head);
-    memcpy(edited + head, to, strlen(to));
-    memcpy(edited + head + strlen(to), at + strlen(from), size - head - strlen(from));
-    edited[edited_size] = '\0';
 
     od_model_config c;
     od_error err = {{0}};
@@ -98,7 +111,6 @@ static void check_rejected(const char *from, const char *to, const char *field)
     if (rc != -1 || !names_file || !names_field)
         fprintf(stderr, "  case %s -> %s: message \"%s\"\n", from, to, err.message);
     free(edited);
-    free(text);
 }
 
 static void misspelt_fields_rejected(void)
@@ -138,34 +150,23 @@ static void out_of_range_values_rejected(void)
     check_rejected("\"pad_voxels\": 2", "\"pad_voxels\": 2, \"lifted\": \"yes\"", "crop.lifted: expected true or false");
 }
 
-/* localization.boxes is optional; "masks" sets boxes_from_masks. */
+/* localization.boxes is optional, and "masks" sets boxes_from_masks. */
 static void boxes_field_parsed(void)
 {
-    size_t size;
-    char *text = read_text(od_test_source_path("configs/cpu.json"), &size);
-    OD_CHECK(text != NULL);
-    if (text == NULL)
-        return;
     od_model_config c;
     od_error err = {{0}};
-    OD_CHECK(od_model_config_parse(text, size, "cpu.json", &c, &err) == 0);
+    OD_CHECK(od_model_config_load(od_test_source_path("configs/cpu.json"), &c, &err) == 0);
     OD_CHECK(c.boxes_from_masks == 0);
-    const char *from = "\"density_threshold\": 0.5";
-    const char *to = "\"density_threshold\": 0.5, \"boxes\": \"masks\"";
-    char *at = strstr(text, from);
-    OD_CHECK(at != NULL);
-    if (at != NULL) {
-        size_t edited_size = size - strlen(from) + strlen(to), head = (size_t)(at - text);
-        char *edited = malloc(edited_size + 1);
-        memcpy(edited, text, head);
-        memcpy(edited + head, to, strlen(to));
-        memcpy(edited + head + strlen(to), at + strlen(from), size - head - strlen(from) + 1);
-        OD_CHECK(od_model_config_parse(edited, edited_size, "masks.json", &c, &err) == 0);
-        OD_CHECK(c.boxes_from_masks == 1);
-        OD_CHECK(c.crop_lifted == 0);
-        free(edited);
-    }
-    free(text);
+
+    size_t size;
+    char *edited = edited_cpu_config("\"density_threshold\": 0.5", "\"density_threshold\": 0.5, \"boxes\": \"masks\"",
+                                     &size);
+    if (edited == NULL)
+        return;
+    OD_CHECK(od_model_config_parse(edited, size, "masks.json", &c, &err) == 0);
+    OD_CHECK(c.boxes_from_masks == 1);
+    OD_CHECK(c.crop_lifted == 0);
+    free(edited);
 }
 
 static void grid_not_divisible_rejected(void)

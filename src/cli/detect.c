@@ -120,7 +120,8 @@ typedef struct detect_arguments {
     const char *views_text;
     od_compare_options options;
     double density_threshold; /* 0: the model's */
-    const char *boxes;        /* NULL: density */
+    const char *boxes;        /* --boxes as given; NULL: the model's localization.boxes */
+    od_learned_boxes box_source; /* --boxes, parsed */
     int quiet;
 } detect_arguments;
 
@@ -248,7 +249,7 @@ static int parse_arguments(int argc, char **argv, detect_arguments *arguments)
         } else if (strcmp(argument, "--model") == 0) {
             arguments->model_path = value;
         } else if (strcmp(argument, "--boxes") == 0) {
-            if (strcmp(value, "density") != 0 && strcmp(value, "masks") != 0) {
+            if (od_learned_boxes_parse(value, &arguments->box_source) != 0) {
                 fprintf(stderr, "oddone detect: --boxes expects density or masks; got \"%s\"\n", value);
                 return 2;
             }
@@ -379,8 +380,7 @@ static void add_model_fields(cJSON *root, const detect_arguments *arguments, con
                             "logistic sigmoid of the matcher's logit: the model's probability that the object "
                             "is anomalous, from comparing it with the other objects");
     cJSON_AddNumberToObject(root, "dropped_clusters", result->dropped_clusters);
-    cJSON_AddStringToObject(root, "occupancy",
-                            od_learned_get_boxes(model) == OD_LEARNED_BOXES_MASKS ? "masks" : "density");
+    cJSON_AddStringToObject(root, "occupancy", od_learned_boxes_name(od_learned_get_boxes(model)));
     if (result->floor_layer >= 0)
         cJSON_AddNumberToObject(root, "floor_layer", result->floor_layer);
     else
@@ -761,10 +761,7 @@ int od_cli_detect(int argc, char **argv)
         if (status == 0 && arguments.density_threshold > 0.0)
             status = od_learned_set_density_threshold(model, arguments.density_threshold, &err);
         if (status == 0 && arguments.boxes != NULL)
-            status = od_learned_set_boxes(model,
-                                          strcmp(arguments.boxes, "masks") == 0 ? OD_LEARNED_BOXES_MASKS
-                                                                                : OD_LEARNED_BOXES_DENSITY,
-                                          &err);
+            status = od_learned_set_boxes(model, arguments.box_source, &err);
         if (status == 0)
             status = od_learned_detect(model, scene, views, view_count, &result, &err);
     } else {

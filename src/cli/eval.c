@@ -109,7 +109,8 @@ typedef struct eval_arguments {
     const char *model_path;     /* --method model */
     od_learned_model *model;    /* opened once for the run; NULL for compare */
     double density_threshold;   /* --method model: 0 keeps the model's */
-    const char *boxes;          /* --method model: NULL or "density" or "masks" */
+    const char *boxes;          /* --method model: --boxes as given, or NULL */
+    od_learned_boxes box_source; /* --boxes, parsed */
     const char *compare_option; /* the first option given that only compare takes */
     int views;          /* 0: every view */
     int teacher_given, layer_given, weights_given, size_given;
@@ -208,7 +209,7 @@ static int parse_arguments(int argc, char **argv, eval_arguments *arguments)
         } else if (strcmp(argument, "--model") == 0) {
             arguments->model_path = value;
         } else if (strcmp(argument, "--boxes") == 0) {
-            if (strcmp(value, "density") != 0 && strcmp(value, "masks") != 0) {
+            if (od_learned_boxes_parse(value, &arguments->box_source) != 0) {
                 fprintf(stderr, "oddone eval: --boxes expects density or masks; got \"%s\"\n", value);
                 return 2;
             }
@@ -928,10 +929,7 @@ static int open_teacher(eval_arguments *arguments, od_teacher **teacher, od_erro
             od_learned_set_density_threshold(arguments->model, arguments->density_threshold, err) != 0)
             return -1;
         if (arguments->boxes != NULL)
-            return od_learned_set_boxes(arguments->model,
-                                        strcmp(arguments->boxes, "masks") == 0 ? OD_LEARNED_BOXES_MASKS
-                                                                               : OD_LEARNED_BOXES_DENSITY,
-                                        err);
+            return od_learned_set_boxes(arguments->model, arguments->box_source, err);
         return 0;
     }
     if (options->features != OD_COMPARE_FEATURES_TEACHER)

@@ -418,6 +418,17 @@ const char *od_learned_boxes_name(od_learned_boxes boxes)
     return boxes == OD_LEARNED_BOXES_MASKS ? "masks" : "density";
 }
 
+int od_learned_boxes_parse(const char *name, od_learned_boxes *out)
+{
+    if (name != NULL && strcmp(name, "density") == 0)
+        *out = OD_LEARNED_BOXES_DENSITY;
+    else if (name != NULL && strcmp(name, "masks") == 0)
+        *out = OD_LEARNED_BOXES_MASKS;
+    else
+        return -1;
+    return 0;
+}
+
 /* Finds the objects as compare does from the views' masks (visual hull,
  * DBSCAN, boxes) on the model's grid, into *found. Colour features keep
  * the call cheap: only its occupancy and boxes are used. */
@@ -425,18 +436,12 @@ static int localize_from_masks(const od_learned_model *model, const od_scene *sc
                                int view_count, od_localization *found, od_error *err)
 {
     memset(found, 0, sizeof *found);
-    for (int i = 0; i < view_count; i++) {
-        od_image mask = {0};
-        int has_mask = 0;
-        if (od_scene_read_view_mask(scene, views[i], &mask, &has_mask, err) != 0)
-            return od_fail_context(err, "boxes from masks");
-        od_image_free(&mask);
-        if (!has_mask)
+    for (int i = 0; i < view_count; i++)
+        if (!od_scene_view_has_mask(scene, views[i]))
             return od_fail(err,
                            "%s: view %d (%s) has no object mask, and this model takes its boxes from the masks; "
                            "run --method compare (colour occupancy without masks) or --boxes density",
                            scene->root, views[i], scene->views[views[i]].name);
-    }
     od_compare_options options = od_compare_options_default();
     options.features = OD_COMPARE_FEATURES_COLOR;
     options.occupancy = OD_COMPARE_OCCUPANCY_MASKS;

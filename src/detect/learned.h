@@ -143,6 +143,9 @@ int od_learned_set_boxes(od_learned_model *model, od_learned_boxes boxes, od_err
 od_learned_boxes od_learned_get_boxes(const od_learned_model *model);
 /* Returns the name of a box source, "density" or "masks". */
 const char *od_learned_boxes_name(od_learned_boxes boxes);
+/* Writes the box source called name ("density" or "masks") to *out.
+ * Returns -1, leaving *out unchanged, for any other name. */
+int od_learned_boxes_parse(const char *name, od_learned_boxes *out);
 
 /* Runs the detector on views[0 .. view_count) of the scene. On failure
  * *result is left empty (safe to free) and err names the problem: a bad

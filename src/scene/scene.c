@@ -543,6 +543,19 @@ int od_scene_read_object_mask(const od_scene *scene, int view, int object, od_im
     return read_mask_file(scene, view, v->object_mask_paths[object], out, err);
 }
 
+int od_scene_view_has_mask(const od_scene *scene, int view)
+{
+    if (scene == NULL || view < 0 || view >= scene->view_count)
+        return 0;
+    const od_scene_view *v = &scene->views[view];
+    if (v->mask_path != NULL)
+        return 1;
+    for (int o = 0; v->object_mask_paths != NULL && o < scene->object_count; o++)
+        if (v->object_mask_paths[o] != NULL)
+            return 1;
+    return 0;
+}
+
 int od_scene_read_view_mask(const od_scene *scene, int view, od_image *out, int *has_mask, od_error *err)
 {
     memset(out, 0, sizeof *out);

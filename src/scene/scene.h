@@ -186,6 +186,11 @@ int od_scene_read_object_mask(const od_scene *scene, int view, int object, od_im
  * *out empty when the view has neither. */
 int od_scene_read_view_mask(const od_scene *scene, int view, od_image *out, int *has_mask, od_error *err);
 
+/* Returns 1 when od_scene_read_view_mask would find a mask for the view
+ * (a mask file or at least one object mask), without reading any file;
+ * 0 otherwise, and for a view index out of range. */
+int od_scene_view_has_mask(const od_scene *scene, int view);
+
 /* Resizes the view's loaded image to width x height and scales its K to
  * match (od_camera_resize). The image must be loaded. */
 int od_scene_resize_view(od_scene *scene, int view, int width, int height, od_error *err);
